@@ -1,0 +1,23 @@
+"""activity_service: Members' activity periods: upload and download."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from activity_service.api import blueprints
+from activity_service.models import db
+from servicekit import create_app as create_service_app
+from servicekit.keys import KeyResolver
+
+NAME = "activity"
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, *, keys: KeyResolver | None = None
+) -> Flask:
+    return create_service_app(
+        NAME, __name__, db, blueprints, config=config, keys=keys, uses_redis=False
+    )

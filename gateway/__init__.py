@@ -1,0 +1,1 @@
+"""The API gateway: one route table, token checks, streaming forwarding."""

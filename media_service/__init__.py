@@ -1,0 +1,23 @@
+"""media_service: Per-user images and the file store of the suite."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from media_service.api import blueprints
+from media_service.models import db
+from servicekit import create_app as create_service_app
+from servicekit.keys import KeyResolver
+
+NAME = "media"
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, *, keys: KeyResolver | None = None
+) -> Flask:
+    return create_service_app(
+        NAME, __name__, db, blueprints, config=config, keys=keys, uses_redis=False
+    )

@@ -1,0 +1,33 @@
+"""servicekit: the small library every Flotilla service is built from (no business logic)."""
+
+from servicekit.app import Blueprint, create_app, redis_client
+from servicekit.db import make_db
+from servicekit.errors import ApiError
+from servicekit.identity import (
+    Identity,
+    current_identity,
+    login_required,
+    privilege_required,
+    require_identity,
+    require_privilege,
+    require_service,
+    require_staff,
+    staff_required,
+)
+
+__all__ = [
+    "ApiError",
+    "Blueprint",
+    "Identity",
+    "create_app",
+    "current_identity",
+    "login_required",
+    "make_db",
+    "privilege_required",
+    "redis_client",
+    "require_identity",
+    "require_privilege",
+    "require_service",
+    "require_staff",
+    "staff_required",
+]

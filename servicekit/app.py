@@ -1,0 +1,105 @@
+"""`create_app`: the one factory every service is built from (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import flask_smorest
+from flask import Flask, current_app
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from redis import Redis
+from sqlalchemy import text
+from webargs.flaskparser import FlaskParser
+
+from servicekit.config import service_config
+from servicekit.errors import register_error_handlers
+from servicekit.identity import init_identity
+from servicekit.keys import KeyResolver
+from servicekit.observability import configure_logging, init_health, init_request_tracking
+
+
+class ArgumentsParser(FlaskParser):
+    """Invalid input is a 400 across the suite (the seeds' status), not webargs' 422."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = ArgumentsParser()
+
+
+def create_app(
+    name: str,
+    package: str,
+    db: SQLAlchemy,
+    blueprints: Sequence[flask_smorest.Blueprint] = (),
+    *,
+    config: Mapping[str, Any] | None = None,
+    keys: KeyResolver | None = None,
+    uses_redis: bool = False,
+) -> Flask:
+    """A service app: config, database, migrations, OpenAPI, tokens, errors, health."""
+    app = Flask(package)
+    app.config.update(service_config(name))
+    app.config.update(_openapi_config(package))
+    app.config.update(config or {})
+    configure_logging(app.config["LOG_LEVEL"])
+    app.url_map.strict_slashes = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    _ensure_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
+    db.init_app(app)
+    Migrate(app, db, directory=str(Path(__import__(package).__file__).parent / "migrations"))
+
+    api = flask_smorest.Api(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+    app.extensions["servicekit.api"] = api
+
+    register_error_handlers(app)
+    init_identity(app, keys)
+    init_request_tracking(app, name)
+    checks = {"database": lambda: _ping_database(db)}
+    if uses_redis:
+        checks["redis"] = lambda: redis_client().ping()
+    init_health(app, name, checks)
+    return app
+
+
+def _openapi_config(package: str) -> dict[str, Any]:
+    return {
+        "API_TITLE": package,
+        "API_VERSION": "1.0",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite:///:memory:":
+        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _ping_database(db: SQLAlchemy) -> None:
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def redis_client() -> Redis:
+    """This app's Redis connection (pooled), from `REDIS_URL`."""
+    client = current_app.extensions.get("servicekit.redis")
+    if client is None:
+        url = current_app.config.get("REDIS_URL")
+        if not url:
+            raise RuntimeError("REDIS_URL is not configured")
+        client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        current_app.extensions["servicekit.redis"] = client
+    return client

@@ -1,0 +1,110 @@
+"""JSON errors for every status a service can answer: never an HTML page, never a traceback.
+
+The suite's own error shape is `{"error": "<message>", "code": "<stable_code>"}`, with
+`"errors": {field: message}` added for invalid input. Where a seed document promises a
+different body for one route, the route raises `ApiError.with_body(status, body)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
+
+log = logging.getLogger(__name__)
+
+REQUIRED_MESSAGE = "missing required field"
+_MARSHMALLOW_REQUIRED = "Missing data for required field."
+
+
+class ApiError(HTTPException):
+    """An error answer with a JSON body chosen by the code that raises it."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, **extra: Any) -> None:
+        super().__init__(description=message)
+        self.code = status
+        self.body: dict[str, Any] = {"error": message, "code": code or slug(status), **extra}
+
+    @classmethod
+    def with_body(cls, status: int, body: dict[str, Any]) -> ApiError:
+        error = cls(status, str(body))
+        error.body = body
+        return error
+
+
+def slug(status: int) -> str:
+    """A stable machine-readable code for a status: 404 -> "not_found"."""
+    reason = HTTP_STATUS_CODES.get(status, "error")
+    return reason.lower().replace(" ", "_").replace("-", "_").replace("'", "")
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, str]:
+    """marshmallow's nested error dict as {"a.b[0].c": "first message"}."""
+    flat: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            elif key == "_schema":
+                path = prefix or "_schema"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_messages(value, path))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        text = messages[0]
+        flat[prefix or "_schema"] = REQUIRED_MESSAGE if text == _MARSHMALLOW_REQUIRED else text
+    elif isinstance(messages, list):
+        for index, value in enumerate(messages):
+            flat.update(flatten_messages(value, f"{prefix}[{index}]"))
+    else:
+        flat[prefix or "_schema"] = str(messages)
+    return flat
+
+
+def _validation_errors(error: HTTPException) -> dict[str, str] | None:
+    """The field messages webargs attached to a 400/422 raised by flask-smorest."""
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    if not messages:
+        return None
+    merged: dict[str, Any] = {}
+    for location_messages in messages.values():  # {"json": {...}, "query": {...}}
+        if isinstance(location_messages, dict):
+            merged.update(location_messages)
+    return flatten_messages(merged)
+
+
+def _message(error: HTTPException) -> str:
+    """The raiser's description, or the short reason phrase instead of werkzeug's prose."""
+    if error.description and error.description != type(error).description:
+        return error.description
+    return HTTP_STATUS_CODES.get(error.code or 500, "error").lower()
+
+
+def error_response(error: HTTPException) -> Response:
+    status = error.code or 500
+    if isinstance(error, ApiError):
+        body = error.body
+    else:
+        body = {"error": _message(error), "code": slug(status)}
+        field_errors = _validation_errors(error)
+        if field_errors:
+            body = {"error": "invalid input", "code": "validation_error", "errors": field_errors}
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in error.get_headers() or []:
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, error_response)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:  # a 500 is a bug: log it, say little
+        log.exception("unhandled error")
+        return error_response(InternalServerError("internal server error"))

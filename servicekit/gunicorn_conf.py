@@ -1,0 +1,27 @@
+"""gunicorn settings shared by every HTTP process (the gateway and the services).
+
+gthread workers: each worker serves many connections on threads, so one slow client or
+slow upstream does not hold the whole process; keep-alive is longer than the gateway's
+pool idle time so pooled connections are not cut mid-request.
+"""
+
+import os
+
+from prometheus_client import multiprocess
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
+accesslog = None  # the apps write one JSON access line per request themselves
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+limit_request_line = 8190
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

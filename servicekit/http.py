@@ -1,0 +1,91 @@
+"""The internal HTTP client for service-to-service calls.
+
+Base URL from config, timeouts always set, the request id propagated, and a service
+token attached. Service tokens come from auth_service's internal token route, which
+trusts callers that present the shared `SERVICE_SECRET`; they are cached until shortly
+before they expire.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+
+from servicekit.config import service_url
+from servicekit.observability import REQUEST_ID_HEADER, current_request_id
+
+DEFAULT_TIMEOUT = (1.0, 10.0)  # (connect, read) seconds
+SERVICE_TOKEN_PATH = "/internal/service-token"
+
+
+class ServiceTokenSource:
+    """Fetches and caches this service's token from auth_service."""
+
+    def __init__(self, service: str, secret: str, auth_url: str | None = None) -> None:
+        self.service = service
+        self.secret = secret
+        self.auth_url = (auth_url or service_url("auth")).rstrip("/")
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or time.time() > self._expires_at - 30:
+                self._fetch()
+            assert self._token is not None
+            return self._token
+
+    def _fetch(self) -> None:
+        response = requests.post(
+            self.auth_url + SERVICE_TOKEN_PATH,
+            json={"service": self.service},
+            headers={"X-Service-Secret": self.secret},
+            timeout=DEFAULT_TIMEOUT,
+        )
+        response.raise_for_status()
+        body = response.json()
+        self._token = body["access"]
+        self._expires_at = time.time() + float(body.get("expires_in", 60))
+
+
+class ServiceClient:
+    """Calls one service: `ServiceClient("media").post("/internal/files", files=...)`."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        base_url: str | None = None,
+        tokens: ServiceTokenSource | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = (base_url or service_url(service)).rstrip("/")
+        self.tokens = tokens
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        request_id = current_request_id()
+        if request_id:
+            headers.setdefault(REQUEST_ID_HEADER, request_id)
+        if self.tokens is not None:
+            headers.setdefault("Authorization", f"Bearer {self.tokens.token()}")
+        kwargs.setdefault("timeout", self.timeout)
+        return self.session.request(method, self.base_url + path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)

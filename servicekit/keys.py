@@ -1,0 +1,136 @@
+"""Public keys for verifying tokens: a JWKS document fetched from auth_service and cached.
+
+Only public keys live here. The set is refetched when a token names an unknown `kid`
+(key rotation), at most once per `min_refresh_interval`, so a flood of tokens with
+made-up key ids cannot turn into a flood of JWKS requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+import jwt
+import requests
+from jwt.algorithms import RSAAlgorithm
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = ("RS256",)
+
+
+class KeyResolver(Protocol):
+    def key_for(self, kid: str | None) -> Any | None: ...
+
+
+class StaticKeySet:
+    """Keys known in-process: auth_service's own keys, or a test's."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self._keys = parse_jwks(jwks)
+
+    def key_for(self, kid: str | None) -> Any | None:
+        return self._keys.get(kid) if kid else None
+
+
+class RemoteKeySet:
+    """A JWKS URL, cached; refetched on an unknown `kid` (rate limited)."""
+
+    def __init__(self, url: str, timeout: float = 2.0, min_refresh_interval: float = 5.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.min_refresh_interval = min_refresh_interval
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def key_for(self, kid: str | None) -> Any | None:
+        if not kid:
+            return None
+        key = self._keys.get(kid)
+        if key is None and self._may_refresh():
+            self.refresh()
+            key = self._keys.get(kid)
+        return key
+
+    def _may_refresh(self) -> bool:
+        return time.monotonic() - self._fetched_at >= self.min_refresh_interval
+
+    def refresh(self) -> None:
+        with self._lock:
+            if not self._may_refresh():
+                return
+            self._fetched_at = time.monotonic()
+            try:
+                response = requests.get(self.url, timeout=self.timeout)
+                response.raise_for_status()
+                self._keys = parse_jwks(response.json())
+            except (requests.RequestException, ValueError) as exc:
+                log.warning("jwks fetch failed", extra={"url": self.url, "error": str(exc)})
+
+
+def parse_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    """{kid: public key} for the RSA signing keys of a JWKS document."""
+    keys: dict[str, Any] = {}
+    for entry in jwks.get("keys", []):
+        if entry.get("kty") != "RSA" or not entry.get("kid"):
+            continue
+        if entry.get("use", "sig") != "sig":
+            continue
+        keys[entry["kid"]] = RSAAlgorithm.from_jwk(json.dumps(entry))
+    return keys
+
+
+def public_jwk(public_key: Any, kid: str) -> dict[str, Any]:
+    jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
+    jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
+    return jwk
+
+
+class TokenError(Exception):
+    """A token that must be refused; `reason` is safe to show to the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode_token(
+    token: str,
+    keys: KeyResolver,
+    *,
+    issuer: str,
+    audience: str,
+    leeway: int,
+    token_type: str = "access",
+) -> dict[str, Any]:
+    """Verify signature, algorithm, expiry, issuer, audience and type; return the claims."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenError("malformed token") from exc
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise TokenError("token algorithm not allowed")
+    key = keys.key_for(header.get("kid"))
+    if key is None:
+        raise TokenError("unknown signing key")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=list(ALLOWED_ALGORITHMS),
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
+            options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenError("invalid token") from exc
+    if claims.get("type") != token_type:
+        raise TokenError(f"not an {token_type} token")
+    return claims

@@ -1,0 +1,53 @@
+"""The Alembic environment shared by every service's `migrations/env.py`.
+
+A service's env.py is two lines (`from servicekit.migrations_env import run; run()`):
+the logic of running migrations is the same everywhere, only the database differs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from alembic import context
+from flask import current_app
+
+log = logging.getLogger("alembic.env")
+
+
+def _metadata():  # type: ignore[no-untyped-def]
+    return current_app.extensions["migrate"].db.metadata
+
+
+def _run_offline() -> None:
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    context.configure(url=url, target_metadata=_metadata(), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_online() -> None:
+    def skip_empty_autogenerate(ctx, revision, directives):  # type: ignore[no-untyped-def]
+        if getattr(context.config.cmd_opts, "autogenerate", False):
+            script = directives[0]
+            if script.upgrade_ops.is_empty():
+                directives[:] = []
+                log.info("No changes in schema detected.")
+
+    engine = current_app.extensions["migrate"].db.engine
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=_metadata(),
+            process_revision_directives=skip_empty_autogenerate,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+def run() -> None:
+    if context.is_offline_mode():
+        _run_offline()
+    else:
+        _run_online()

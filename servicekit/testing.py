@@ -1,0 +1,215 @@
+"""Test helpers shared by every service's tests (a pytest plugin: `servicekit.testing`).
+
+- `test_keys`: an RSA key pair, its JWKS, and `test_keys.token(...)` to mint tokens.
+- `migrated_database`: a database per test with the service's migrations applied
+  (a copied SQLite file, or PostgreSQL when `TEST_DATABASE_URL` is set).
+- `redis_url`: a real Redis: `TEST_REDIS_URL` when set, else a private redis-server.
+- `service_app`: build a service's app on a fresh database with the test keys.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from servicekit.keys import StaticKeySet, public_jwk
+from servicekit.redisserver import start_redis
+
+AppFactory = Callable[..., Flask]
+
+
+class TestKeys:
+    """A signing key for tests, published as a JWKS like auth_service's."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    def __init__(self, kid: str | None = None) -> None:
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = kid or uuid.uuid4().hex[:16]
+        self.jwks = {"keys": [public_jwk(self.private_key.public_key(), self.kid)]}
+        self.key_set = StaticKeySet(self.jwks)
+
+    @property
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def token(
+        self,
+        sub: str = "user-1",
+        username: str = "user",
+        role: str = "normal",
+        priv: dict[str, str] | None = None,
+        *,
+        ttl: int = 900,
+        token_type: str = "access",
+        issuer: str = "flotilla",
+        audience: str = "flotilla",
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        now = time.time()
+        payload: dict[str, Any] = {
+            "sub": sub,
+            "username": username,
+            "role": role,
+            "priv": priv or {},
+            "jti": uuid.uuid4().hex,
+            "iat": round(now, 3),
+            "exp": int(now + ttl),
+            "iss": issuer,
+            "aud": audience,
+            "type": token_type,
+            **claims,
+        }
+        return jwt.encode(
+            payload,
+            self.private_key,
+            algorithm="RS256",
+            headers={"kid": self.kid, **(headers or {})},
+        )
+
+
+class MigratedDatabase:
+    """Per-test databases for one service, migrated once per test session."""
+
+    def __init__(self, service: str, factory: AppFactory, root: Path) -> None:
+        self.service = service
+        self.factory = factory
+        self.root = root
+        self.server_url = os.environ.get("TEST_DATABASE_URL")
+        self._ready = False
+
+    def url_for_test(self, test_dir: Path) -> str:
+        if self.server_url:
+            return self._postgres_url()
+        template = self.root / f"{self.service}-template.db"
+        if not self._ready:
+            self._migrate(f"sqlite:///{template}")
+            self._ready = True
+        target = test_dir / f"{self.service}.db"
+        shutil.copyfile(template, target)
+        return f"sqlite:///{target}"
+
+    def _postgres_url(self) -> str:
+        assert self.server_url is not None
+        base = make_url(self.server_url)
+        url = base.set(database=f"{base.database or 'flotilla_test'}_{self.service}")
+        rendered = url.render_as_string(hide_password=False)
+        if not self._ready:
+            _recreate_postgres_database(base, url.database or "")
+            self._migrate(rendered)
+            self._ready = True
+        else:
+            _truncate_all(rendered)
+        return rendered
+
+    def _migrate(self, url: str) -> None:
+        app = self.factory({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+        with app.app_context():
+            upgrade()
+            app.extensions["sqlalchemy"].engine.dispose()
+
+
+def _recreate_postgres_database(server: Any, name: str) -> None:
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+    if tables:
+        quoted = ", ".join(f'"{t}"' for t in tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def test_keys() -> TestKeys:
+    return TestKeys()
+
+
+@pytest.fixture(scope="session")
+def _migrated_databases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MigratedDatabase]:
+    return {}
+
+
+@pytest.fixture(scope="session")
+def _database_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("databases")
+
+
+@pytest.fixture
+def migrated_database(
+    _migrated_databases: dict[str, MigratedDatabase], _database_root: Path, tmp_path: Path
+) -> Callable[[str, AppFactory], str]:
+    """`migrated_database("auth", auth_service.create_app)` -> a fresh, migrated DB URL."""
+
+    def make(service: str, factory: AppFactory) -> str:
+        if service not in _migrated_databases:
+            _migrated_databases[service] = MigratedDatabase(service, factory, _database_root)
+        return _migrated_databases[service].url_for_test(tmp_path)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A clean Redis database for this test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def service_app(
+    migrated_database: Callable[[str, AppFactory], str], test_keys: TestKeys, redis_url: str
+) -> Callable[..., Flask]:
+    """`service_app("auth", auth_service.create_app, **config)` -> a ready test app."""
+
+    def make(service: str, factory: AppFactory, **config: Any) -> Flask:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": migrated_database(service, factory),
+            "TESTING": True,
+            "REDIS_URL": redis_url,
+            **config,
+        }
+        return factory(settings, keys=test_keys.key_set)
+
+    return make
