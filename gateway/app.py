@@ -105,7 +105,8 @@ class Gateway:
         limit = match.route.max_body or self.config.max_body
         body, chunked = request_body(environ, limit)
         headers = forwarded_headers(environ, record.request_id)
-        target = quote(path, safe="/%:@!$&'()*+,;=-._~")
+        # PATH_INFO holds the path's bytes as latin-1 characters (PEP 3333).
+        target = quote(path.encode("latin-1"), safe="/%:@!$&'()*+,;=-._~")
         if environ.get("QUERY_STRING"):
             target += "?" + environ["QUERY_STRING"]
         upstream_started = time.perf_counter()

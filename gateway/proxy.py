@@ -120,13 +120,16 @@ def forwarded_headers(environ: dict[str, Any], request_id: str) -> dict[str, str
 
 
 def response_headers(upstream_headers: Any) -> list[tuple[str, str]]:
+    """The upstream's headers minus hop-by-hop ones and its X-Request-ID (the gateway adds
+    its own, so the client gets exactly one)."""
+    dropped = HOP_BY_HOP | {"x-request-id"}
     connection_tokens = {
         token.strip().lower() for token in upstream_headers.get("connection", "").split(",")
     }
     return [
         (name, value)
         for name, value in upstream_headers.items()
-        if name.lower() not in HOP_BY_HOP and name.lower() not in connection_tokens
+        if name.lower() not in dropped and name.lower() not in connection_tokens
     ]
 
 
@@ -141,9 +144,15 @@ class UpstreamResponse:
         self._on_close = on_close
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self.response.stream(CHUNK, decode_content=False)
+        # read1: pass on whatever has arrived, so a trickling response is not held back.
+        while chunk := self.response.read1(CHUNK, decode_content=False):
+            yield chunk
 
     def close(self) -> None:
+        if not self.response.closed:
+            # Not read to its end (the client went away): the connection is mid-body
+            # and must not be reused for another request.
+            self.response.close()
         self.response.release_conn()
         self._on_close()
 

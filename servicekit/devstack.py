@@ -13,9 +13,12 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import requests
 
 from servicekit.config import REPO_ROOT, SERVICE_PORTS, load_environment, var_dir
 from servicekit.redisserver import start_redis
@@ -111,6 +114,8 @@ def prepare(stack: Stack) -> None:
     """Secrets, metrics folders, migrations and the admin account, before any process starts."""
     stack.var.mkdir(parents=True, exist_ok=True)
     for env_name in SECRET_FILES:
+        if stack.environment.get(env_name):
+            continue
         value, created = stored_secret(stack.var, env_name)
         stack.environment[env_name] = value
         if created and env_name == "ADMIN_PASSWORD":
@@ -128,6 +133,60 @@ def procfile_environment(stack: Stack) -> dict[str, str]:
     for name in [*PACKAGES, "gateway"]:
         stack.metrics_dir(name).mkdir(parents=True, exist_ok=True)
     return env
+
+
+def process_environment(stack: Stack, name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """HTTP processes share Prometheus metrics across their gunicorn workers."""
+    if name == "worker":
+        return dict(env)
+    return {**env, "PROMETHEUS_MULTIPROC_DIR": str(stack.metrics_dir(name))}
+
+
+def start_processes(
+    stack: Stack, names: list[str] | None = None
+) -> dict[str, subprocess.Popen[bytes]]:
+    """Start the named processes (all by default) in the background, logging under var/logs."""
+    env = procfile_environment(stack)
+    logs = stack.var / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started: dict[str, subprocess.Popen[bytes]] = {}
+    for name, command in stack.commands().items():
+        if names is not None and name not in names:
+            continue
+        process_env = process_environment(stack, name, env)
+        with open(logs / f"{name}.log", "ab") as log_file:
+            started[name] = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=process_env, stdout=log_file, stderr=subprocess.STDOUT
+            )
+    return started
+
+
+def wait_until_ready(stack: Stack, names: list[str], timeout: float = 60.0) -> None:
+    """Block until every named HTTP process answers /health (the gateway) or /ready."""
+    deadline = time.monotonic() + timeout
+    for name in names:
+        path = "/health" if name == "gateway" else "/ready"
+        while True:
+            try:
+                if requests.get(stack.url(name) + path, timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not become ready within {timeout} s")
+            time.sleep(0.1)
+
+
+def stop_processes(processes: Mapping[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run() -> int:
@@ -157,9 +216,7 @@ def run_honcho(stack: Stack) -> int:
     env = procfile_environment(stack)
     manager = Manager(Printer(sys.stdout))
     for name, command in stack.commands().items():
-        process_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(stack.metrics_dir(name))}
-        if name == "worker":
-            del process_env["PROMETHEUS_MULTIPROC_DIR"]
+        process_env = process_environment(stack, name, env)
         manager.add_process(
             name, subprocess.list2cmdline(command), env=process_env, cwd=str(REPO_ROOT)
         )

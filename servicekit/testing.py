@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from servicekit.keys import StaticKeySet, public_jwk
 from servicekit.redisserver import start_redis
@@ -115,7 +115,7 @@ class MigratedDatabase:
         url = base.set(database=f"{base.database or 'flotilla_test'}_{self.service}")
         rendered = url.render_as_string(hide_password=False)
         if not self._ready:
-            _recreate_postgres_database(base, url.database or "")
+            recreate_postgres_database(base, url.database or "")
             self._migrate(rendered)
             self._ready = True
         else:
@@ -129,7 +129,9 @@ class MigratedDatabase:
             app.extensions["sqlalchemy"].engine.dispose()
 
 
-def _recreate_postgres_database(server: Any, name: str) -> None:
+def recreate_postgres_database(server_url: str | URL, name: str) -> None:
+    """Drop and create database `name` on the server of `server_url` (tests only)."""
+    server = make_url(server_url)
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the servicekit fixtures for every test package."""
+
+pytest_plugins = ["servicekit.testing"]

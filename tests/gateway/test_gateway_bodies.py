@@ -1,0 +1,109 @@
+"""Request body limits, checked on a gateway served for real on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+
+import requests
+from gateway_harness import (
+    MIB,
+    EchoUpstream,
+    parse_raw_response,
+    pattern_bytes,
+    pattern_sha256,
+    raw_exchange,
+)
+from werkzeug.test import Client
+
+Bearer = Callable[..., dict[str, str]]
+TOO_LARGE = {"error": f"request body over {MIB} bytes", "code": "payload_too_large"}
+
+
+def chunked(parts: Iterator[bytes]) -> Iterator[bytes]:
+    """HTTP/1.1 chunked transfer coding of `parts`."""
+    for part in parts:
+        yield f"{len(part):x}\r\n".encode() + part + b"\r\n"
+    yield b"0\r\n\r\n"
+
+
+def test_declared_length_over_limit_is_413_before_the_body_is_read(
+    served_gateway: str, echo: EchoUpstream
+) -> None:
+    probe = uuid.uuid4().hex
+    head = (
+        f"POST /auth/token?probe={probe} HTTP/1.1\r\n"
+        "Host: gateway.test\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        f"Content-Length: {20 * MIB}\r\n"
+        "X-Request-ID: too-large-1\r\n"
+        "\r\n"
+    ).encode()
+    # Only 1 KiB of the announced 20 MiB is ever sent: the answer cannot wait for the rest.
+    status, headers, body = parse_raw_response(raw_exchange(served_gateway, head, [b"x" * 1024]))
+    assert status == 413
+    assert headers["content-type"] == "application/json"
+    assert headers["x-request-id"] == "too-large-1"
+    assert json.loads(body) == TOO_LARGE
+    assert not [seen for seen in echo.seen if probe in seen[2]]
+
+
+def test_chunked_body_over_limit_is_413(served_gateway: str) -> None:
+    head = b"POST /auth/token HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    response = raw_exchange(served_gateway, head, chunked(pattern_bytes(2 * MIB)))
+    status, headers, body = parse_raw_response(response)
+    assert status == 413
+    assert json.loads(body) == TOO_LARGE
+    assert headers["x-request-id"]
+
+
+def test_chunked_body_over_limit_sent_with_requests_is_413(served_gateway: str) -> None:
+    response = requests.post(
+        f"{served_gateway}/auth/token", data=pattern_bytes(MIB + 1), timeout=10
+    )
+    assert response.status_code == 413
+    assert response.json() == TOO_LARGE
+
+
+def test_chunked_body_under_limit_is_streamed_to_the_upstream(served_gateway: str) -> None:
+    size = MIB - 10
+    response = requests.post(f"{served_gateway}/auth/token", data=pattern_bytes(size), timeout=10)
+    assert response.status_code == 200
+    echoed = response.json()
+    assert echoed["headers"]["transfer-encoding"] == "chunked"
+    assert (echoed["body_length"], echoed["body_sha256"]) == (size, pattern_sha256(size))
+
+
+def test_body_at_the_limit_passes_and_one_byte_more_does_not(client: Client) -> None:
+    at_limit = b"a" * MIB
+    response = client.post("/auth/token", data=at_limit)
+    assert response.status_code == 200
+    assert response.json["body_length"] == MIB
+    assert response.json["body_sha256"] == hashlib.sha256(at_limit).hexdigest()
+    response = client.post("/auth/token", data=at_limit + b"a")
+    assert response.status_code == 413
+    assert response.json == TOO_LARGE
+
+
+def test_upload_route_has_its_own_larger_limit(served_gateway: str, bearer: Bearer) -> None:
+    size = 3 * MIB
+    for body in (bytes(b"".join(pattern_bytes(size))), pattern_bytes(size)):
+        response = requests.post(
+            f"{served_gateway}/sample/posts", data=body, headers=bearer(), timeout=10
+        )
+        assert response.status_code == 200
+        echoed = response.json()
+        assert (echoed["body_length"], echoed["body_sha256"]) == (size, pattern_sha256(size))
+    response = requests.post(
+        f"{served_gateway}/auth/token", data=b"".join(pattern_bytes(size)), timeout=10
+    )
+    assert response.status_code == 413
+
+
+def test_invalid_content_length_is_400(served_gateway: str) -> None:
+    head = b"POST /auth/token HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 12abc\r\n\r\n"
+    status, _, body = parse_raw_response(raw_exchange(served_gateway, head, [b"hello"]))
+    assert status == 400
+    assert json.loads(body) == {"error": "invalid Content-Length", "code": "bad_request"}

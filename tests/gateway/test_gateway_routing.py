@@ -1,0 +1,145 @@
+"""Routing: unknown routes, methods, trailing slashes, query strings, the route table,
+and the gateway's own /health and /metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from gateway_harness import EchoUpstream
+from werkzeug.test import Client
+
+from gateway.app import Gateway
+from gateway.routes import ROUTES
+from gateway.table import AUTHENTICATED, PUBLIC, STAFF, RouteTable
+from servicekit.config import UPSTREAMS
+
+GatewayFactory = Callable[..., Gateway]
+Bearer = Callable[..., dict[str, str]]
+GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.mark.parametrize("path", ["/no/such/route", "/users/u/v/w", "/", "/healthz"])
+def test_unknown_route_is_a_json_404(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json == {"error": "no such route", "code": "not_found"}
+    assert GENERATED_ID.match(response.headers["X-Request-ID"])
+
+
+def test_known_path_with_wrong_method_is_405_with_allow(client: Client) -> None:
+    response = client.patch("/users", headers={"X-Request-ID": "req-405"})
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD, POST"
+    assert response.json == {"error": "method not allowed", "code": "method_not_allowed"}
+    assert response.headers["X-Request-ID"] == "req-405"
+
+
+@pytest.mark.parametrize("path", ["/events/category", "/events/category/"])
+def test_trailing_slash_variants_are_both_routed(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.json["method"] == "GET"
+    assert response.json["path"] == path
+
+
+@pytest.mark.parametrize(
+    ("method", "sent", "received"),
+    [
+        ("PUT", "/events/category/caf%C3%A9", "/events/category/café"),
+        ("PUT", "/events/category/two%20words", "/events/category/two words"),
+        ("GET", "/media/photos/%E6%97%A5%E6%9C%AC.png", "/media/photos/日本.png"),
+    ],
+)
+def test_encoded_paths_reach_the_upstream_unchanged(
+    client: Client, bearer: Bearer, method: str, sent: str, received: str
+) -> None:
+    response = client.open(sent, method=method, headers=bearer(role="staff"))
+    assert response.status_code == 200
+    assert (response.json["method"], response.json["path"]) == (method, received)
+
+
+def test_head_is_allowed_where_get_is(client: Client) -> None:
+    response = client.head("/events/tags")
+    assert response.status_code == 200
+    assert response.get_data() == b""
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_query_string_is_forwarded_intact(client: Client) -> None:
+    query = "a=1&b=%20two%2Fthree&a=2&empty=&flag&q=%C3%A9t%C3%A9+x"
+    response = client.get(f"/events/tags?{query}")
+    assert response.status_code == 200
+    assert response.json["query_string"] == query
+    assert response.json["path"] == "/events/tags"
+
+
+def test_every_route_goes_to_a_known_upstream() -> None:
+    assert len(UPSTREAMS) == 7
+    unknown = {route.upstream for route in ROUTES} - set(UPSTREAMS)
+    assert unknown == set()
+    assert {route.upstream for route in ROUTES} == set(UPSTREAMS)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "upstream", "policy"),
+    [
+        ("GET", "/users/u/invitation", "events", AUTHENTICATED),
+        ("PUT", "/users/u/invitation/7/accept", "events", AUTHENTICATED),
+        ("GET", "/users/u", "auth", AUTHENTICATED),
+        ("DELETE", "/users/u", "auth", STAFF),
+        ("GET", "/users/u/privileges", "auth", STAFF),
+        ("GET", "/ticket/public", "tickets", PUBLIC),
+        ("GET", "/ticket/someone", "tickets", AUTHENTICATED),
+        ("GET", "/events/category", "events", PUBLIC),
+        ("POST", "/events/category", "events", STAFF),
+        ("GET", "/events/42", "events", PUBLIC),
+        ("GET", "/media/a/b/c.png", "media", PUBLIC),
+        ("POST", "/auth/token/", "auth", PUBLIC),
+    ],
+)
+def test_documented_matches(method: str, path: str, upstream: str, policy: str) -> None:
+    match, allowed = RouteTable(ROUTES).match(method, path)
+    assert match is not None, allowed
+    assert (match.route.upstream, match.route.policy) == (upstream, policy)
+
+
+def test_health_reports_each_upstream(
+    make_gateway: GatewayFactory, echo: EchoUpstream, dead_url: str
+) -> None:
+    upstreams = {**dict.fromkeys(UPSTREAMS, echo.url), "events": dead_url}
+    client = Client(make_gateway(upstreams=upstreams))
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "degraded"
+    assert body["service"] == "gateway"
+    assert set(body["upstreams"]) == set(UPSTREAMS)
+    states = {name: state["status"] for name, state in body["upstreams"].items()}
+    assert states == {name: "unreachable" if name == "events" else "ready" for name in UPSTREAMS}
+    assert GENERATED_ID.match(response.headers["X-Request-ID"])
+
+
+def test_health_is_ok_when_every_upstream_is_ready(client: Client) -> None:
+    response = client.get("/health/")
+    assert response.status_code == 200
+    assert response.json["status"] == "ok"
+    assert {state["status"] for state in response.json["upstreams"].values()} == {"ready"}
+
+
+def test_metrics_are_prometheus_text(client: Client) -> None:
+    with client.get("/events/tags") as forwarded:  # metrics are recorded on close
+        assert forwarded.status_code == 200
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = response.get_data(as_text=True)
+    assert "# TYPE gateway_requests_total counter" in text
+    assert re.search(
+        r'^gateway_requests_total\{method="GET",route="/events/tags",status="200",'
+        r'upstream="events"\} [1-9]',
+        text,
+        re.MULTILINE,
+    )
