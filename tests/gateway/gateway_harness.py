@@ -158,7 +158,8 @@ class KeepAliveUpstream(BaseHTTPRequestHandler):
     """An HTTP/1.1 upstream that keeps connections open (werkzeug's server closes each one).
 
     GET sends 64 KiB at once, then drips 5 x 1000 bytes, 0.2 s apart (a path ending in
-    `/trickle` skips the 64 KiB head); POST answers JSON with the body length. `server.peers` lists the client port of every request.
+    `/trickle` skips the 64 KiB head); POST answers JSON with the body length.
+    `server.peers` lists the client port of every request.
     """
 
     protocol_version = "HTTP/1.1"
