@@ -1,0 +1,5 @@
+"""Alembic environment: the shared one in servicekit."""
+
+from servicekit.migrations_env import run
+
+run()

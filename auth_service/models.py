@@ -1,0 +1,86 @@
+"""auth_service's database models (SQLAlchemy 2 typed models)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, Dialect, Double, String, true
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from servicekit import make_db
+from servicekit.identity import ROLES
+
+db = make_db()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_public_id() -> str:
+    """16 random hex characters: the user's id in tokens and URLs, never the row id."""
+    return secrets.token_hex(8)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database.
+
+    SQLite keeps no offset: values are stored as UTC wall time and read back with
+    `tzinfo=UTC`; PostgreSQL's `timestamptz` values are converted to UTC as well.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass a timezone-aware value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN (" + ", ".join(f"'{role}'" for role in ROLES) + ")",
+            name="role",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    first_name: Mapped[str] = mapped_column(String(150), default="")
+    last_name: Mapped[str] = mapped_column(String(150), default="")
+    phone_number: Mapped[str | None] = mapped_column(String(16))
+    college_name: Mapped[str] = mapped_column(String(200), default="")
+    profile_picture: Mapped[str | None] = mapped_column(String(2048))
+    # None: the account has no password (it signs in another way).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    # Staff privileges: {"event": ["create", "read"]}; the `priv` claim is their compact form.
+    privileges: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    date_joined: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Tokens issued (`iat`, epoch seconds) before this instant are refused.
+    tokens_valid_after: Mapped[float | None] = mapped_column(Double())
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("staff", "superuser")
+
+    def __repr__(self) -> str:
+        return f"<User {self.username!r} {self.role}>"

@@ -1,0 +1,81 @@
+"""Issuing and reading auth_service's tokens (RS256, signed with the key ring's newest key).
+
+`iat` is fractional (milliseconds): revocation marks are fractional epoch times too
+(servicekit.revocation), so a token issued just after a mark is told apart from one
+issued just before it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any, Literal
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
+
+from auth_service.keys import KeyRing
+from auth_service.models import User
+from servicekit.identity import encode_privileges
+from servicekit.keys import decode_token
+
+KEYRING = "auth.keyring"
+TokenType = Literal["access", "refresh"]
+
+
+def keyring() -> KeyRing:
+    return current_app.extensions[KEYRING]  # type: ignore[no-any-return]
+
+
+def user_claims(user: User) -> dict[str, Any]:
+    """The identity claims of a user's tokens besides `sub`; `priv` only for staff."""
+    privileges = encode_privileges(user.privileges or {}) if user.role == "staff" else {}
+    return {"username": user.username, "role": user.role, "priv": privileges}
+
+
+def issue(subject: str, claims: dict[str, Any], token_type: TokenType, ttl: int) -> str:
+    """A signed token of `token_type` ("access" or "refresh") valid for `ttl` seconds."""
+    now = time.time()
+    times = {"iat": round(now, 3), "exp": int(now + ttl)}
+    create = create_refresh_token if token_type == "refresh" else create_access_token
+    return create(
+        identity=subject,
+        additional_claims={**claims, **times},
+        additional_headers={"kid": keyring().signing_key.kid},
+        expires_delta=timedelta(seconds=ttl),
+    )
+
+
+def access_ttl() -> int:
+    return int(current_app.config["JWT_ACCESS_TTL"])
+
+
+def refresh_ttl() -> int:
+    return int(current_app.config["JWT_REFRESH_TTL"])
+
+
+def access_token(user: User) -> str:
+    return issue(user.public_id, user_claims(user), "access", access_ttl())
+
+
+def refresh_token(user: User) -> str:
+    return issue(user.public_id, user_claims(user), "refresh", refresh_ttl())
+
+
+def service_token(service: str) -> str:
+    """An access token for another service's own calls (role "service", no user)."""
+    claims = {"username": service, "role": "service", "priv": {}}
+    return issue(f"service:{service}", claims, "access", access_ttl())
+
+
+def read_refresh_token(token: str) -> dict[str, Any]:
+    """The verified claims of a refresh token; raises servicekit.keys.TokenError."""
+    config = current_app.config
+    return decode_token(
+        token,
+        current_app.extensions["servicekit.keys"],
+        issuer=config["JWT_ISSUER"],
+        audience=config["JWT_AUDIENCE"],
+        leeway=int(config["JWT_LEEWAY"]),
+        token_type="refresh",
+    )

@@ -1,0 +1,123 @@
+"""Fixtures for auth_service's tests: the app on a fresh database, users, tokens, keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+import auth_service
+from auth_service.models import db
+
+SERVICE_SECRET = "test-secret"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def keys_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every auth app of a test, the migrating one too, keeps its keys in the test's folder."""
+    directory = tmp_path / "keys"
+    monkeypatch.setenv("JWT_KEYS_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Iterator[Callable[..., Flask]]:
+    """Build auth apps on this test's database (cheap password hashing)."""
+    apps: list[Flask] = []
+
+    def make(**config: Any) -> Flask:
+        settings = {
+            "JWT_KEYS_DIR": str(keys_dir),
+            "PASSWORD_HASH_TIME_COST": 1,
+            "PASSWORD_HASH_MEMORY_KIB": 1024,
+            "SERVICE_SECRET": SERVICE_SECRET,
+            **config,
+        }
+        app = service_app("auth", auth_service.create_app, **settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def seed_registration(**overrides: Any) -> dict[str, Any]:
+    """The seed's "Create New User" body; an override of None drops that key."""
+    body: dict[str, Any] = {
+        "username": "test_user_001",
+        "firstName": "Test",
+        "lastName": "User",
+        "email": "test_user_001@testers.techfesia.iiits.in",
+        "password": PASSWORD,
+        "phoneNumber": "+911234567890",
+        "collegeName": "Test College 123",
+        "profilePicture": "url_to_profile_pic",
+    }
+    body.update(overrides)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+@pytest.fixture
+def registration() -> Callable[..., dict[str, Any]]:
+    return seed_registration
+
+
+@pytest.fixture
+def register(client: FlaskClient) -> Callable[..., dict[str, Any]]:
+    """Register a user through the API; returns the 201 body."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        response = client.post("/users/", json=seed_registration(**overrides))
+        assert response.status_code == 201, response.get_json()
+        return dict(response.get_json())
+
+    return make
+
+
+@pytest.fixture
+def login(client: FlaskClient) -> Callable[..., dict[str, str]]:
+    """Obtain a token pair; returns {"access", "refresh"}."""
+
+    def make(username: str = "test_user_001", password: str = PASSWORD) -> dict[str, str]:
+        response = client.post("/auth/token/", json={"username": username, "password": password})
+        assert response.status_code == 200, response.get_json()
+        return dict(response.get_json())
+
+    return make
+
+
+@pytest.fixture
+def decode(client: FlaskClient) -> Callable[[str], dict[str, Any]]:
+    """Verify a token against the published JWKS, as another service would."""
+
+    def verify(token: str) -> dict[str, Any]:
+        jwks = client.get("/.well-known/jwks.json").get_json()
+        kid = jwt.get_unverified_header(token)["kid"]
+        entry = next(key for key in jwks["keys"] if key["kid"] == kid)
+        return jwt.decode(
+            token,
+            jwt.PyJWK(entry).key,
+            algorithms=["RS256"],
+            audience="flotilla",
+            issuer="flotilla",
+        )
+
+    return verify

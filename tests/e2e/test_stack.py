@@ -1,0 +1,137 @@
+"""The whole suite through the gateway, as a client sees it."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+import requests
+from rq import Worker
+
+from servicekit.devstack import PACKAGES, Stack
+from servicekit.revocation import revoke_user_tokens
+
+
+def new_user(gateway_url: str) -> tuple[str, str]:
+    username = f"user_{uuid.uuid4().hex[:10]}"
+    password = "correct horse battery"
+    response = requests.post(
+        f"{gateway_url}/users/",
+        json={
+            "username": username,
+            "firstName": "Test",
+            "lastName": "User",
+            "email": f"{username}@example.org",
+            "password": password,
+            "phoneNumber": "+911234567890",
+            "collegeName": "Test College",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return username, password
+
+
+def login(gateway_url: str, username: str, password: str) -> dict[str, str]:
+    response = requests.post(
+        f"{gateway_url}/auth/token/", json={"username": username, "password": password}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_gateway_health_reports_every_upstream_ready(gateway_url: str) -> None:
+    body = requests.get(f"{gateway_url}/health", timeout=10).json()
+    assert body["status"] == "ok"
+    assert set(body["upstreams"]) == set(PACKAGES)
+    assert {state["status"] for state in body["upstreams"].values()} == {"ready"}
+
+
+def test_create_user_login_and_authenticated_call(gateway_url: str) -> None:
+    username, password = new_user(gateway_url)
+    tokens = login(gateway_url, username, password)
+    me = requests.get(
+        f"{gateway_url}/users/{username}", headers=bearer(tokens["access"]), timeout=10
+    )
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == username
+    assert "password" not in me.text.lower()
+
+
+def test_authenticated_route_needs_a_token(gateway_url: str) -> None:
+    response = requests.get(f"{gateway_url}/users/admin", timeout=10)
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+
+
+def test_staff_route_refuses_normal_user_and_admits_admin(
+    gateway_url: str, admin_token: str
+) -> None:
+    username, password = new_user(gateway_url)
+    normal = login(gateway_url, username, password)["access"]
+    refused = requests.get(f"{gateway_url}/users", headers=bearer(normal), timeout=10)
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "staff only", "code": "forbidden"}
+    admitted = requests.get(f"{gateway_url}/users", headers=bearer(admin_token), timeout=10)
+    assert admitted.status_code != 403 and admitted.status_code != 401
+
+
+def test_refresh_gives_a_working_access_token(gateway_url: str) -> None:
+    username, password = new_user(gateway_url)
+    tokens = login(gateway_url, username, password)
+    refreshed = requests.post(
+        f"{gateway_url}/auth/token/refresh/", json={"refresh": tokens["refresh"]}, timeout=10
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    me = requests.get(
+        f"{gateway_url}/users/{username}", headers=bearer(refreshed.json()["access"]), timeout=10
+    )
+    assert me.status_code == 200
+
+
+def test_revoked_user_tokens_are_refused_on_the_next_request(
+    stack: Stack, gateway_url: str
+) -> None:
+    username, password = new_user(gateway_url)
+    tokens = login(gateway_url, username, password)
+    url = f"{gateway_url}/users/{username}"
+    assert requests.get(url, headers=bearer(tokens["access"]), timeout=10).status_code == 200
+    subject = requests.get(url, headers=bearer(tokens["access"]), timeout=10).json()["publicId"]
+    revoke_user_tokens(redis.Redis.from_url(stack.env()["REDIS_URL"]), subject)
+    refused = requests.get(url, headers=bearer(tokens["access"]), timeout=10)
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "token revoked", "code": "unauthorized"}
+    fresh = login(gateway_url, username, password)["access"]
+    assert requests.get(url, headers=bearer(fresh), timeout=10).status_code == 200
+
+
+def test_request_id_round_trip(gateway_url: str) -> None:
+    response = requests.get(
+        f"{gateway_url}/events/category", headers={"X-Request-ID": "trace-e2e-1"}, timeout=10
+    )
+    assert response.headers["X-Request-ID"] == "trace-e2e-1"
+
+
+def test_unknown_route_is_a_json_404(gateway_url: str) -> None:
+    response = requests.get(f"{gateway_url}/no/such/route", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_rq_worker_is_running_with_its_scheduler(stack: Stack) -> None:
+    connection = redis.Redis.from_url(stack.env()["REDIS_URL"])
+    workers = Worker.all(connection=connection)
+    assert workers, "no RQ worker registered"
+    assert any("scheduler" in worker.queue_names() for worker in workers)
+
+
+def test_each_service_publishes_its_openapi_document(stack: Stack) -> None:
+    for name in PACKAGES:
+        spec = requests.get(f"{stack.url(name)}/openapi.json", timeout=10).json()
+        assert spec["openapi"].startswith("3."), name
+        assert spec["info"]["title"] == f"{name}_service"
