@@ -20,6 +20,8 @@ accesslog = None  # the apps write one JSON access line per request themselves
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 limit_request_line = 8190
+# Every service runs its own gunicorn master: a default control socket path would be shared.
+control_socket_disable = True
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
