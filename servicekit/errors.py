@@ -71,9 +71,11 @@ def _validation_errors(error: HTTPException) -> dict[str, str] | None:
     if not messages:
         return None
     merged: dict[str, Any] = {}
-    for location_messages in messages.values():  # {"json": {...}, "query": {...}}
+    for location, location_messages in messages.items():  # {"json": {...}, "query": {...}}
         if isinstance(location_messages, dict):
             merged.update(location_messages)
+        else:  # the location as a whole: {"json": ["Invalid JSON body."]}
+            merged[location] = location_messages
     return flatten_messages(merged)
 
 

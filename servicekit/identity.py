@@ -22,6 +22,7 @@ from servicekit.keys import ALLOWED_ALGORITHMS, KeyResolver, RemoteKeySet
 ROLES = ("normal", "staff", "superuser")
 ACTIONS = {"c": "create", "r": "read", "u": "update", "d": "delete"}
 ACTION_LETTERS = {name: letter for letter, name in ACTIONS.items()}
+REQUIRED_CLAIMS = ("exp", "iat", "jti")  # sub, iss and aud are required by the decoder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -154,10 +155,15 @@ def _unauthorized(message: str) -> Response:
 
 
 def _normalize_token_scheme() -> None:
-    """Accept the image API's `Authorization: Token <t>` as a Bearer token."""
-    header = request.environ.get("HTTP_AUTHORIZATION", "")
-    if header[:6].lower() == "token ":
-        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + header[6:].strip()
+    """Accept the image API's `Token <t>`, and `Bearer` in any case (as the gateway does)."""
+    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    if scheme.lower() in ("bearer", "token"):
+        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + token.strip()
+
+
+def _has_required_claims(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Like the gateway, refuse tokens without an expiry, an issue time or an id."""
+    return all(payload.get(claim) is not None for claim in REQUIRED_CLAIMS)
 
 
 def init_identity(app: Flask, keys: KeyResolver | None = None) -> None:
@@ -180,6 +186,7 @@ def init_identity(app: Flask, keys: KeyResolver | None = None) -> None:
             raise jwt.InvalidSignatureError("unknown signing key")
         return key
 
+    manager.token_verification_loader(_has_required_claims)
     manager.unauthorized_loader(lambda reason: _unauthorized("authentication required"))
     manager.invalid_token_loader(lambda reason: _unauthorized("invalid token"))
     manager.expired_token_loader(lambda header, payload: _unauthorized("token expired"))

@@ -72,15 +72,19 @@ class RemoteKeySet:
                 log.warning("jwks fetch failed", extra={"url": self.url, "error": str(exc)})
 
 
-def parse_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
-    """{kid: public key} for the RSA signing keys of a JWKS document."""
+def parse_jwks(jwks: Any) -> dict[str, Any]:
+    """{kid: public key} for the RSA signing keys of a JWKS document; anything else is skipped."""
+    entries = jwks.get("keys") if isinstance(jwks, dict) else None
     keys: dict[str, Any] = {}
-    for entry in jwks.get("keys", []):
-        if entry.get("kty") != "RSA" or not entry.get("kid"):
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not entry.get("kid"):
             continue
         if entry.get("use", "sig") != "sig":
             continue
-        keys[entry["kid"]] = RSAAlgorithm.from_jwk(json.dumps(entry))
+        try:
+            keys[entry["kid"]] = RSAAlgorithm.from_jwk(json.dumps(entry))
+        except (jwt.InvalidKeyError, ValueError, TypeError) as exc:
+            log.warning("jwks key skipped", extra={"kid": entry["kid"], "error": str(exc)})
     return keys
 
 

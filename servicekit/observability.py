@@ -64,7 +64,7 @@ def configure_logging(level: str = "INFO") -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root.handlers = [handler]
+    root.addHandler(handler)  # alongside, not instead of, handlers the host installed
     root.setLevel(level.upper())
 
 

@@ -381,7 +381,10 @@ def test_bind_port_matches_the_port_table(name: str) -> None:
 @pytest.mark.parametrize("name", SERVICES)
 def test_services_apply_their_migrations_before_serving(name: str) -> None:
     steps = shell_steps(services()[name])
-    assert len(steps) == 2, f"{name}: expected `migrate && exec gunicorn`, got {steps}"
+    # auth_service also bootstraps the admin account between the two.
+    bootstrap = [["flask", "--app", name, "create-admin"]] if name == "auth_service" else []
+    assert len(steps) == 2 + len(bootstrap), f"{name}: expected `migrate && exec gunicorn`: {steps}"
+    assert steps[1:-1] == bootstrap
     assert steps[0] == [
         "flask",
         "--app",
@@ -391,7 +394,7 @@ def test_services_apply_their_migrations_before_serving(name: str) -> None:
         "--directory",
         f"{name}/migrations",
     ]
-    assert steps[1][:1] == ["gunicorn"]
+    assert steps[-1][:1] == ["gunicorn"]
     assert "exec gunicorn" in (shell_script(services()[name]) or ""), (
         f"{name}: gunicorn must replace the shell to receive signals"
     )
