@@ -1,0 +1,168 @@
+"""JSON errors for every status: never HTML, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from servicekit_harness import bearer, serve
+
+from servicekit.errors import REQUIRED_MESSAGE, ApiError, flatten_messages, slug
+from servicekit.testing import TestKeys
+
+
+def assert_json_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["code"] == code
+    assert isinstance(body["error"], str) and body["error"]
+    return body
+
+
+def test_unknown_path_is_json_404(client: FlaskClient) -> None:
+    response = client.get("/no/such/path", headers={"Accept": "text/html"})
+    body = assert_json_error(response, 404, "not_found")
+    assert set(body) == {"error", "code"}
+    assert b"<" not in response.data
+
+
+def test_wrong_method_is_json_405_with_allow(client: FlaskClient) -> None:
+    response = client.delete("/staff")
+    assert_json_error(response, 405, "method_not_allowed")
+    allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+    assert "GET" in allowed and "DELETE" not in allowed
+
+
+def test_view_raising_is_json_500_and_logged(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="servicekit.errors"):
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert response.get_json() == {
+        "error": "internal server error",
+        "code": "internal_server_error",
+    }
+    assert b"Traceback" not in response.data and b"hunter2" not in response.data
+    logged = [r for r in caplog.records if r.name == "servicekit.errors"]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+    assert isinstance(logged[0].exc_info[1], RuntimeError)
+
+
+def test_api_error_with_body_is_returned_exactly(client: FlaskClient) -> None:
+    response = client.get("/seed-error")
+    assert response.status_code == 422
+    assert response.mimetype == "application/json"
+    assert response.get_json() == {"detail": "seed-shaped", "fields": ["a", "b"]}
+
+
+def test_api_error_in_view_has_suite_shape(client: FlaskClient, test_keys: TestKeys) -> None:
+    response = client.get("/things/999", headers=bearer(test_keys.token()))
+    assert response.get_json() == {"error": "no such thing", "code": "not_found"}
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"name": ', "{'name': 'x'}", "\xff\xfe", "NaN-ish"],
+    ids=["truncated", "single-quotes", "not-utf8", "garbage"],
+)
+def test_invalid_json_body_is_400(client: FlaskClient, body: str) -> None:
+    response = client.post("/things", data=body.encode("latin-1"), content_type="application/json")
+    body_json = assert_json_error(response, 400, "validation_error")
+    assert body_json["errors"] == {"json": "Invalid JSON body."}
+
+
+def test_missing_required_field(client: FlaskClient) -> None:
+    response = client.post("/things", json={"items": []})
+    body = assert_json_error(response, 400, "validation_error")
+    assert body["errors"] == {"name": REQUIRED_MESSAGE}
+
+
+def test_nested_list_errors_have_paths(client: FlaskClient) -> None:
+    payload = {"name": "x", "items": [{"value": 1}, {"value": "many"}, {}]}
+    response = client.post("/things", json=payload)
+    body = assert_json_error(response, 400, "validation_error")
+    assert body["errors"] == {
+        "items[1].value": "Not a valid integer.",
+        "items[2].value": REQUIRED_MESSAGE,
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "errors"),
+    [
+        ([], {"_schema": "Invalid input type."}),
+        ("text", {"_schema": "Invalid input type."}),
+        ({"name": 5}, {"name": "Not a valid string."}),
+        ({"name": "x", "items": "no"}, {"items": "Not a valid list."}),
+        ({"name": "x", "extra": 1}, {"extra": "Unknown field."}),
+    ],
+    ids=["list", "string", "wrong-type", "not-a-list", "unknown-field"],
+)
+def test_wrongly_shaped_bodies_are_400(
+    client: FlaskClient, payload: object, errors: dict[str, str]
+) -> None:
+    response = client.post("/things", json=payload)
+    body = assert_json_error(response, 400, "validation_error")
+    assert body["errors"] == errors
+
+
+def test_body_over_max_content_length_is_json_413(make_app) -> None:
+    app: Flask = make_app(MAX_CONTENT_LENGTH=1024)
+    payload = json.dumps({"name": "x" * 2048})
+    response = app.test_client().post("/things", data=payload, content_type="application/json")
+    assert_json_error(response, 413, "request_entity_too_large")
+
+
+def test_errors_over_real_http(make_app) -> None:
+    app: Flask = make_app(MAX_CONTENT_LENGTH=1024)
+    with serve(app) as url:
+        cases = [
+            (requests.get(url + "/nowhere", timeout=5), 404, "not_found"),
+            (requests.put(url + "/staff", timeout=5), 405, "method_not_allowed"),
+            (requests.get(url + "/boom", timeout=5), 500, "internal_server_error"),
+            (requests.get(url + "/me", timeout=5), 401, "unauthorized"),
+            (requests.post(url + "/things", json={"name": "x" * 2048}, timeout=5), 413,
+             "request_entity_too_large"),
+        ]  # fmt: skip
+    for response, status, code in cases:
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["code"] == code
+        assert response.headers["X-Request-ID"]
+
+
+def test_api_error_defaults() -> None:
+    error = ApiError(409, "already there", extra_field=1)
+    assert error.code == 409
+    assert error.body == {"error": "already there", "code": "conflict", "extra_field": 1}
+    assert slug(404) == "not_found"
+    assert slug(418) == "im_a_teapot"
+    assert slug(599) == "error"
+
+
+@pytest.mark.parametrize(
+    ("messages", "flat"),
+    [
+        ({"name": ["Missing data for required field."]}, {"name": REQUIRED_MESSAGE}),
+        ({"name": ["first", "second"]}, {"name": "first"}),
+        ({"a": {"b": {"c": ["deep"]}}}, {"a.b.c": "deep"}),
+        ({"items": {0: {"v": ["bad"]}, 3: ["worse"]}}, {"items[0].v": "bad", "items[3]": "worse"}),
+        ({"_schema": ["whole body"]}, {"_schema": "whole body"}),
+        ({"a": {"_schema": ["inner"]}}, {"a": "inner"}),
+        ({"a": [{"b": ["x"]}, {"b": ["y"]}]}, {"a[0].b": "x", "a[1].b": "y"}),
+        (["top"], {"_schema": "top"}),
+        ({"n": 5}, {"n": "5"}),
+        ({}, {}),
+    ],
+)
+def test_flatten_messages(messages: object, flat: dict[str, str]) -> None:
+    assert flatten_messages(messages) == flat
