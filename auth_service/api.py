@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -97,56 +96,37 @@ def issue_service_token(data: dict[str, str]) -> dict[str, Any]:
 blueprints = [users_blp, tokens_blp, jwks_blp, internal_blp]
 
 
-def _username_taken(_error: Exception) -> ApiError:
-    return ApiError.with_body(422, {"errors": {"username": "This username already exists"}})
-
-
-def _user_not_visible(_error: Exception) -> ApiError:
-    return ApiError(403, "you may only see your own record", "forbidden")
-
-
-def _user_not_found(_error: Exception) -> ApiError:
-    return ApiError(404, "no such user", "not_found")
-
-
-def _invalid_credentials(_error: Exception) -> ApiError:
-    return ApiError(401, "invalid credentials", "invalid_credentials")
-
-
-def _invalid_token(error: Exception) -> ApiError:
-    reason = error.reason if isinstance(error, service.InvalidToken) else "invalid token"
-    return ApiError(401, reason, "invalid_token")
-
-
-def _revocation_unavailable(_error: Exception) -> ApiError:
-    return ApiError(503, "token revocation store unavailable", "service_unavailable")
-
-
-def _service_tokens_disabled(_error: Exception) -> ApiError:
-    return ApiError(503, "service tokens are not configured", "service_unavailable")
-
-
-def _invalid_service_secret(_error: Exception) -> ApiError:
-    return ApiError(401, "invalid service secret", "unauthorized")
-
-
-DOMAIN_ERRORS: dict[type[service.AuthError], Callable[[Exception], ApiError]] = {
-    service.UsernameTaken: _username_taken,
-    service.UserNotVisible: _user_not_visible,
-    service.UserNotFound: _user_not_found,
-    service.InvalidCredentials: _invalid_credentials,
-    service.InvalidToken: _invalid_token,
-    service.RevocationUnavailable: _revocation_unavailable,
-    service.ServiceTokensDisabled: _service_tokens_disabled,
-    service.InvalidServiceSecret: _invalid_service_secret,
+# service.py's refusals as HTTP answers: (status, message, code).
+DOMAIN_ERRORS: dict[type[service.AuthError], tuple[int, str, str]] = {
+    service.UserNotVisible: (403, "you may only see your own record", "forbidden"),
+    service.UserNotFound: (404, "no such user", "not_found"),
+    service.InvalidCredentials: (401, "invalid credentials", "invalid_credentials"),
+    service.RevocationUnavailable: (
+        503,
+        "token revocation store unavailable",
+        "service_unavailable",
+    ),
+    service.ServiceTokensDisabled: (
+        503,
+        "service tokens are not configured",
+        "service_unavailable",
+    ),
+    service.InvalidServiceSecret: (401, "invalid service secret", "unauthorized"),
 }
+
+
+def as_api_error(error: service.AuthError) -> ApiError:
+    if isinstance(error, service.UsernameTaken):  # the seed's own body for this one
+        return ApiError.with_body(422, {"errors": {"username": "This username already exists"}})
+    if isinstance(error, service.InvalidToken):
+        return ApiError(401, error.reason, "invalid_token")
+    return ApiError(*DOMAIN_ERRORS[type(error)])
 
 
 def register_domain_errors(app: Flask) -> None:
     """service.py's exceptions as JSON answers."""
 
-    def answer(error: Exception) -> Response:
-        return error_response(DOMAIN_ERRORS[type(error)](error))
+    def answer(error: service.AuthError) -> Response:
+        return error_response(as_api_error(error))
 
-    for error_class in DOMAIN_ERRORS:
-        app.register_error_handler(error_class, answer)
+    app.register_error_handler(service.AuthError, answer)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
+from werkzeug.serving import make_server
 
 from servicekit.keys import StaticKeySet, public_jwk
 from servicekit.redisserver import start_redis
@@ -202,8 +205,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture
 def service_app(
     migrated_database: Callable[[str, AppFactory], str], test_keys: TestKeys, redis_url: str
-) -> Callable[..., Flask]:
+) -> Iterator[Callable[..., Flask]]:
     """`service_app("auth", auth_service.create_app, **config)` -> a ready test app."""
+    built: list[Flask] = []
 
     def make(service: str, factory: AppFactory, **config: Any) -> Flask:
         settings = {
@@ -212,6 +216,30 @@ def service_app(
             "REDIS_URL": redis_url,
             **config,
         }
-        return factory(settings, keys=test_keys.key_set)
+        app = factory(settings, keys=test_keys.key_set)
+        built.append(app)
+        return app
 
-    return make
+    yield make
+    dispose_engines(built)
+
+
+def dispose_engines(apps: list[Flask]) -> None:
+    """Close the database connections of apps a test built."""
+    for app in apps:
+        with app.app_context():
+            app.extensions["sqlalchemy"].engine.dispose()
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serve a WSGI app on a free loopback port (threaded werkzeug); yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import auth_service
-from auth_service.models import db
 
 SERVICE_SECRET = "test-secret"
 PASSWORD = "correct horse battery"
@@ -27,9 +26,8 @@ def keys_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Iterator[Callable[..., Flask]]:
+def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Callable[..., Flask]:
     """Build auth apps on this test's database (cheap password hashing)."""
-    apps: list[Flask] = []
 
     def make(**config: Any) -> Flask:
         settings = {
@@ -39,14 +37,9 @@ def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Iterator[Call
             "SERVICE_SECRET": SERVICE_SECRET,
             **config,
         }
-        app = service_app("auth", auth_service.create_app, **settings)
-        apps.append(app)
-        return app
+        return service_app("auth", auth_service.create_app, **settings)
 
-    yield make
-    for app in apps:
-        with app.app_context():
-            db.engine.dispose()
+    return make
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 import redis
-from gateway_harness import MIB, EchoUpstream, serve
+from gateway_harness import MIB, EchoUpstream
 from werkzeug.test import Client
 
 from gateway.app import Gateway, create_app
 from gateway.config import GatewayConfig
 from servicekit.config import UPSTREAMS
 from servicekit.redisserver import free_port
-from servicekit.testing import TestKeys
+from servicekit.testing import TestKeys, serve_wsgi
 
 GatewayFactory = Callable[..., Gateway]
 
@@ -23,7 +23,7 @@ GatewayFactory = Callable[..., Gateway]
 def echo(test_keys: TestKeys) -> Iterator[EchoUpstream]:
     """The echo upstream, served on loopback for the whole session."""
     upstream = EchoUpstream(test_keys.jwks)
-    with serve(upstream) as url:
+    with serve_wsgi(upstream) as url:
         upstream.url = url
         yield upstream
 
@@ -69,7 +69,7 @@ def client(gateway: Gateway) -> Client:
 @pytest.fixture
 def served_gateway(gateway: Gateway) -> Iterator[str]:
     """The default gateway served for real (threaded werkzeug); yields its base URL."""
-    with serve(gateway) as url:
+    with serve_wsgi(gateway) as url:
         yield url
 
 

@@ -28,7 +28,6 @@ from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
 MIB = 1024 * 1024
@@ -205,20 +204,6 @@ def serve_keep_alive() -> Iterator[tuple[str, list[int]]]:
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}", peers
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@contextmanager
-def serve(app: WSGIApp) -> Iterator[str]:
-    """Serve a WSGI app on a free loopback port (threaded werkzeug); yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

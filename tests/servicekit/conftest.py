@@ -13,7 +13,7 @@ from servicekit_sample import create_sample_app, db
 
 from servicekit.keys import KeyResolver
 from servicekit.redisserver import free_port
-from servicekit.testing import TestKeys
+from servicekit.testing import TestKeys, dispose_engines
 
 _DEFAULT = object()
 AppFactory = Callable[..., Flask]
@@ -42,9 +42,7 @@ def make_app(tmp_path: Path, test_keys: TestKeys) -> Iterator[AppFactory]:
         return app
 
     yield make
-    for app in built:
-        with app.app_context():
-            db.engine.dispose()
+    dispose_engines(built)
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 SERVICE_SECRET = "s3cret-for-tests"
@@ -67,17 +64,3 @@ class TokenServer:
         token = f"token-{service}-{uuid.uuid4().hex}"
         self.issued.append(token)
         return json_response({"access": token, "expires_in": self.expires_in})
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve a WSGI app on a free loopback port (threaded werkzeug); yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -9,10 +9,10 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from servicekit_harness import bearer, serve
+from servicekit_harness import bearer
 
 from servicekit.errors import REQUIRED_MESSAGE, ApiError, flatten_messages, slug
-from servicekit.testing import TestKeys
+from servicekit.testing import TestKeys, serve_wsgi
 
 
 def assert_json_error(response, status: int, code: str) -> dict:
@@ -124,7 +124,7 @@ def test_body_over_max_content_length_is_json_413(make_app) -> None:
 
 def test_errors_over_real_http(make_app) -> None:
     app: Flask = make_app(MAX_CONTENT_LENGTH=1024)
-    with serve(app) as url:
+    with serve_wsgi(app) as url:
         cases = [
             (requests.get(url + "/nowhere", timeout=5), 404, "not_found"),
             (requests.put(url + "/staff", timeout=5), 405, "method_not_allowed"),

@@ -7,21 +7,22 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from servicekit_harness import SERVICE_SECRET, TokenServer, echo_app, serve
+from servicekit_harness import SERVICE_SECRET, TokenServer, echo_app
 
 from servicekit.http import DEFAULT_TIMEOUT, ServiceClient, ServiceTokenSource
+from servicekit.testing import serve_wsgi
 
 
 @pytest.fixture(scope="module")
 def echo_url() -> Iterator[str]:
-    with serve(echo_app) as url:
+    with serve_wsgi(echo_app) as url:
         yield url
 
 
 @pytest.fixture
 def token_server(request: pytest.FixtureRequest) -> Iterator[tuple[TokenServer, str]]:
     server = TokenServer(expires_in=getattr(request, "param", 3600))
-    with serve(server) as url:
+    with serve_wsgi(server) as url:
         yield server, url
 
 

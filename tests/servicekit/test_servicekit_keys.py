@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from servicekit_harness import JwksServer, bearer, serve
+from servicekit_harness import JwksServer, bearer
 
 from servicekit.keys import RemoteKeySet, StaticKeySet, parse_jwks
-from servicekit.testing import TestKeys
+from servicekit.testing import TestKeys, serve_wsgi
 
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -25,7 +25,7 @@ def rotated_keys() -> TestKeys:
 @pytest.fixture
 def jwks_server(test_keys: TestKeys) -> Iterator[tuple[JwksServer, str]]:
     server = JwksServer(test_keys.jwks)
-    with serve(server) as url:
+    with serve_wsgi(server) as url:
         yield server, url + JWKS_PATH
 
 
