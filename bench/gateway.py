@@ -34,6 +34,16 @@ from servicekit.devstack import (
 from servicekit.redisserver import free_port, start_redis
 
 ADMIN = "admin"
+# The load generator is one client: rate limits would measure themselves, not the gateway.
+UNLIMITED = {
+    name: "off"
+    for name in (
+        "GATEWAY_RATE_LIMIT",
+        "GATEWAY_USER_RATE_LIMIT",
+        "GATEWAY_LOGIN_RATE_LIMIT",
+        "GATEWAY_LOGIN_USER_RATE_LIMIT",
+    )
+}
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -74,7 +84,8 @@ def main() -> int:
         var = Path(scratch)
         redis_process, redis_url = start_redis(var / "redis")
         ports = {name: free_port() for name in SERVICE_PORTS}
-        stack = Stack(var=var, ports=ports, environment={"REDIS_URL": redis_url})
+        environment = {"REDIS_URL": redis_url, **UNLIMITED}
+        stack = Stack(var=var, ports=ports, environment=environment)
         processes = {}
         try:
             prepare(stack)

@@ -1,40 +1,48 @@
-"""The gateway WSGI application: route, check the token, forward, log.
+"""The gateway WSGI application: route, admit (token, revocation, rate limits), forward, log.
 
-It is a plain WSGI callable rather than a Flask app: the hot path is one regex match, one
-token check and one pooled upstream call, and nothing else should cost time there.
+It is a plain WSGI callable rather than a Flask app: the hot path is one regex match, a
+cached token check, one Redis round trip and one pooled upstream call; nothing else
+should cost time there.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import redis
 import urllib3
 
 from gateway import metrics
-from gateway.auth import TokenVerifier, bearer_token
+from gateway.auth import TokenVerifier
+from gateway.breaker import UNAVAILABLE_STATUSES, CircuitBreaker
 from gateway.config import GatewayConfig
+from gateway.cors import Cors
 from gateway.errors import GatewayError, json_body, status_line
+from gateway.guard import Guard, is_credential_route
 from gateway.proxy import (
     BodyTooLarge,
     Upstream,
     UpstreamResponse,
+    client_address,
     forwarded_headers,
     request_body,
 )
 from gateway.routes import ROUTES
-from gateway.table import PUBLIC, STAFF, Match, Route, RouteTable
+from gateway.table import Match, Route, RouteTable
+from gateway.tokencache import VerifiedTokens
 from servicekit.keys import KeyResolver, RemoteKeySet
 from servicekit.observability import configure_logging, request_id_from
 
 log = logging.getLogger("flotilla.gateway")
 StartResponse = Callable[..., Any]
-STAFF_ROLES = frozenset({"staff", "superuser"})
+Answer = tuple[int, bytes, list[tuple[str, str]]]
+CREDENTIAL_BODY_LIMIT = 64 * 1024
 
 
 class Gateway:
@@ -43,7 +51,7 @@ class Gateway:
         config: GatewayConfig,
         routes: tuple[Route, ...] = ROUTES,
         keys: KeyResolver | None = None,
-        revocations: redis.Redis | None = None,
+        store: redis.Redis | None = None,
     ) -> None:
         self.config = config
         self.table = RouteTable(routes)
@@ -53,20 +61,26 @@ class Gateway:
             )
             for name, url in config.upstreams.items()
         }
-        if revocations is None and config.redis_url:
-            revocations = redis.Redis.from_url(
+        self.breakers = {
+            name: CircuitBreaker(name, config.breaker_failures, config.breaker_cooldown)
+            for name in config.upstreams
+        }
+        if store is None and config.redis_url:
+            store = redis.Redis.from_url(
                 config.redis_url, socket_timeout=1, socket_connect_timeout=1
             )
-        self.verifier = TokenVerifier(
+        verifier = TokenVerifier(
             keys or RemoteKeySet(config.jwks_url),
-            revocations,
             issuer=config.issuer,
             audience=config.audience,
             leeway=config.leeway,
+            cache=VerifiedTokens(capacity=config.token_cache_size),
         )
-        self._own_routes: dict[str, Callable[[], tuple[int, bytes, list[tuple[str, str]]]]] = {
+        self.guard = Guard(verifier, store, config.rate_limits)
+        self.cors = Cors(config.cors_origins)
+        self._own_routes: dict[str, Callable[[], Answer]] = {
             "/health": self.health,
-            "/metrics": metrics.render,
+            "/metrics": self.metrics,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -75,18 +89,20 @@ class Gateway:
         method = environ["REQUEST_METHOD"].upper()
         path = environ.get("PATH_INFO") or "/"
         record = AccessRecord(request_id, method, path, environ.get("REMOTE_ADDR"), started)
+        extra = self.cors.response_headers(environ)
         try:
             own = self._own_routes.get(path.rstrip("/") or "/")
             if own is not None and method in ("GET", "HEAD"):
-                status, body, headers = own()
-                return self._respond(start_response, record, status, body, headers)
-            return self._forward(environ, start_response, record, method, path)
+                return self._respond(start_response, record, *own(), extra)
+            if self.cors.is_preflight(environ):
+                return self._respond(start_response, record, *self._preflight(environ, path), [])
+            return self._forward(environ, start_response, record, method, path, extra)
         except GatewayError as error:
-            return self._error(start_response, record, error)
+            return self._error(start_response, record, error, extra)
         except Exception:
             log.exception("gateway failure", extra={"request_id": request_id})
             error = GatewayError(500, "internal_error", "internal gateway error")
-            return self._error(start_response, record, error)
+            return self._error(start_response, record, error, extra)
 
     def _forward(
         self,
@@ -95,42 +111,81 @@ class Gateway:
         record: AccessRecord,
         method: str,
         path: str,
+        extra: list[tuple[str, str]],
     ) -> Iterable[bytes]:
         match = self._route(method, path)
-        record.route, record.upstream = match.route.pattern, match.route.upstream
-        record.user = self._authorize(match.route, environ)
-        upstream = self.upstreams.get(match.route.upstream)
+        route = match.route
+        record.route, record.upstream = route.pattern, route.upstream
+        upstream = self.upstreams.get(route.upstream)
         if upstream is None:
-            raise GatewayError(502, "upstream_unknown", f"no upstream {match.route.upstream!r}")
-        limit = match.route.max_body or self.config.max_body
-        body, chunked = request_body(environ, limit)
-        headers = forwarded_headers(environ, record.request_id)
-        # PATH_INFO holds the path's bytes as latin-1 characters (PEP 3333).
-        target = quote(path.encode("latin-1"), safe="/%:@!$&'()*+,;=-._~")
-        if environ.get("QUERY_STRING"):
-            target += "?" + environ["QUERY_STRING"]
+            raise GatewayError(502, "upstream_unknown", f"no upstream {route.upstream!r}")
+        address, forwarded_for = client_address(environ, self.config.trusted_proxies)
+        body, chunked, login_username = self._request_body(environ, match, method)
+        admission = self.guard.admit(route, method, environ, address, login_username)
+        if admission.rate is not None:
+            extra = [*extra, *admission.rate.headers()]
+        record.user = str(admission.claims["sub"]) if admission.claims else None
+        headers = forwarded_headers(environ, record.request_id, forwarded_for)
         upstream_started = time.perf_counter()
+        response = self._send(
+            upstream, route, method, _target(environ, path), headers, body, chunked
+        )
+        record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
+        proxied = UpstreamResponse(response, on_close=lambda: record.finish(proxied.status))
+        headers_out = [*proxied.headers, ("X-Request-ID", record.request_id), *extra]
+        start_response(status_line(proxied.status, proxied.reason), headers_out)
+        return proxied
+
+    def _request_body(
+        self, environ: dict[str, Any], match: Match, method: str
+    ) -> tuple[Iterable[bytes] | None, bool, str | None]:
+        """The body to forward; credential routes are read whole (they are tiny) for the
+        username their rate limit is keyed on."""
+        route = match.route
+        if not is_credential_route(route, method):
+            body, chunked = request_body(environ, route.max_body or self.config.max_body)
+            return body, chunked, None
+        body, _ = request_body(environ, CREDENTIAL_BODY_LIMIT)
         try:
-            response = upstream.send(
-                method,
-                target,
-                headers,
-                body,
-                chunked,
-                match.route.timeout or self.config.read_timeout,
-            )
+            data = b"".join(body or [])
         except BodyTooLarge as exc:
+            raise GatewayError(413, "payload_too_large", "credentials body too large") from exc
+        environ["CONTENT_LENGTH"] = str(len(data))
+        username = match.params.get("username") or _username_from(data, environ)
+        return ([data] if data else None), False, username
+
+    def _send(
+        self,
+        upstream: Upstream,
+        route: Route,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Iterable[bytes] | None,
+        chunked: bool,
+    ) -> urllib3.BaseHTTPResponse:
+        """Call the upstream through its circuit breaker."""
+        breaker = self.breakers[upstream.name]
+        breaker.before_call()
+        read_timeout = route.timeout or self.config.read_timeout
+        try:
+            response = upstream.send(method, target, headers, body, chunked, read_timeout)
+        except BodyTooLarge as exc:
+            breaker.record(None)
+            limit = route.max_body or self.config.max_body
             raise GatewayError(
                 413, "payload_too_large", f"request body over {limit} bytes"
             ) from exc
         except GatewayError as error:
-            metrics.upstream_error(upstream.name, error.code)
+            upstream_failed = error.status in UNAVAILABLE_STATUSES
+            breaker.record(False if upstream_failed else None)
+            if upstream_failed:
+                metrics.upstream_error(upstream.name, error.code)
             raise
-        record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
-        proxied = UpstreamResponse(response, on_close=lambda: record.finish(proxied.status))
-        headers_out = [*proxied.headers, ("X-Request-ID", record.request_id)]
-        start_response(status_line(proxied.status, proxied.reason), headers_out)
-        return proxied
+        finally:
+            metrics.circuit_state(upstream.name, breaker.state)
+        breaker.record(response.status not in UNAVAILABLE_STATUSES)
+        return response
 
     def _route(self, method: str, path: str) -> Match:
         match, allowed = self.table.match(method, path)
@@ -141,32 +196,19 @@ class Gateway:
             raise GatewayError(405, "method_not_allowed", "method not allowed", [("Allow", allow)])
         raise GatewayError(404, "not_found", "no such route")
 
-    def _authorize(self, route: Route, environ: dict[str, Any]) -> str | None:
-        """Check the caller against the route's policy; return the subject, if any."""
-        header = environ.get("HTTP_AUTHORIZATION")
-        if not header:
-            if route.policy is PUBLIC:
-                return None
-            raise GatewayError(
-                401, "unauthorized", "authentication required", [("WWW-Authenticate", "Bearer")]
-            )
-        try:
-            claims = self.verifier.verify(bearer_token(header))
-        except GatewayError as error:
-            if route.policy is PUBLIC and error.status == 401:
-                # A public route is answered as for an anonymous caller.
-                del environ["HTTP_AUTHORIZATION"]
-                return None
-            raise
-        if route.policy is STAFF and claims.get("role") not in STAFF_ROLES:
-            raise GatewayError(403, "forbidden", "staff only")
-        return str(claims["sub"])
+    def _preflight(self, environ: dict[str, Any], path: str) -> Answer:
+        if self.cors.allowed_origin(environ) is None:
+            raise GatewayError(403, "cors_origin_not_allowed", "origin not allowed")
+        _, allowed = self.table.match("OPTIONS", path)
+        if not allowed:
+            raise GatewayError(404, "not_found", "no such route")
+        return 204, b"", self.cors.preflight_headers(environ, allowed)
 
-    def health(self) -> tuple[int, bytes, list[tuple[str, str]]]:
+    def health(self) -> Answer:
         """The gateway answers; each upstream's /ready is asked in parallel."""
         with ThreadPoolExecutor(max_workers=len(self.upstreams) or 1) as pool:
             states = dict(
-                zip(self.upstreams, pool.map(self._ready, self.upstreams.values()), strict=False)
+                zip(self.upstreams, pool.map(self._ready, self.upstreams.values()), strict=True)
             )
         degraded = any(state["status"] != "ready" for state in states.values())
         body, headers = json_body(
@@ -184,7 +226,16 @@ class Gateway:
             status = "ready" if response.status == 200 else "unavailable"
         except urllib3.exceptions.HTTPError:
             status = "unreachable"
-        return {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        return {
+            "status": status,
+            "circuit": self.breakers[upstream.name].state.name.lower(),
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+
+    def metrics(self) -> Answer:
+        for name, breaker in self.breakers.items():
+            metrics.circuit_state(name, breaker.state)
+        return metrics.render()
 
     def _respond(
         self,
@@ -193,16 +244,49 @@ class Gateway:
         status: int,
         body: bytes,
         headers: list[tuple[str, str]],
+        extra: list[tuple[str, str]],
     ) -> Iterable[bytes]:
-        start_response(status_line(status), [*headers, ("X-Request-ID", record.request_id)])
+        start_response(status_line(status), [*headers, ("X-Request-ID", record.request_id), *extra])
         record.finish(status)
-        return [body]
+        return [body] if record.method != "HEAD" else []
 
     def _error(
-        self, start_response: StartResponse, record: AccessRecord, error: GatewayError
+        self,
+        start_response: StartResponse,
+        record: AccessRecord,
+        error: GatewayError,
+        extra: list[tuple[str, str]],
     ) -> Iterable[bytes]:
+        record.code = error.code
+        if error.status == 429:
+            metrics.rate_limited(record.route)
         body, headers = json_body({"error": error.message, "code": error.code})
-        return self._respond(start_response, record, error.status, body, [*headers, *error.headers])
+        return self._respond(
+            start_response, record, error.status, body, [*headers, *error.headers], extra
+        )
+
+
+def _target(environ: dict[str, Any], path: str) -> str:
+    # PATH_INFO is WSGI's latin-1 decoding of the raw bytes: quote those bytes again.
+    target = quote(path.encode("latin-1"), safe="/%:@!$&'()*+,;=-._~")
+    if environ.get("QUERY_STRING"):
+        target += "?" + environ["QUERY_STRING"]
+    return target
+
+
+def _username_from(data: bytes, environ: dict[str, Any]) -> str | None:
+    """The `username` field of a small JSON or form body, if there is one."""
+    content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    try:
+        if content_type == "application/x-www-form-urlencoded":
+            values = parse_qs(data.decode("utf-8")).get("username") or [None]
+            value: Any = values[0]
+        else:
+            parsed = json.loads(data or b"null")
+            value = parsed.get("username") if isinstance(parsed, dict) else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 class AccessRecord:
@@ -220,6 +304,7 @@ class AccessRecord:
         self.upstream: str | None = None
         self.upstream_ms: float | None = None
         self.user: str | None = None
+        self.code: str | None = None
         self._done = False
 
     def finish(self, status: int) -> None:
@@ -237,6 +322,7 @@ class AccessRecord:
                 "route": self.route,
                 "path": self.path,
                 "status": status,
+                "code": self.code,
                 "duration_ms": round(elapsed * 1000, 2),
                 "upstream": self.upstream,
                 "upstream_ms": round(self.upstream_ms, 2) if self.upstream_ms is not None else None,

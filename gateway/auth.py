@@ -1,14 +1,12 @@
-"""Token checks at the gateway: signature (JWKS), claims, then revocation in Redis."""
+"""Token checks at the gateway: the Authorization header, signature (JWKS) and claims."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from gateway.errors import GatewayError
+from gateway.tokencache import VerifiedTokens
 from servicekit.keys import KeyResolver, TokenError, decode_token
-from servicekit.revocation import is_revoked
 
 ACCEPTED_SCHEMES = ("bearer", "token")  # "Token" is the image API's scheme
 _CHALLENGE = ("WWW-Authenticate", 'Bearer error="invalid_token"')
@@ -28,41 +26,32 @@ def unauthorized(message: str) -> GatewayError:
 
 
 class TokenVerifier:
+    """Signature, algorithm, expiry, issuer, audience and type; verified tokens are cached."""
+
     def __init__(
         self,
         keys: KeyResolver,
-        revocations: redis.Redis | None,
         *,
         issuer: str,
         audience: str,
         leeway: int,
+        cache: VerifiedTokens | None = None,
     ) -> None:
         self.keys = keys
-        self.revocations = revocations
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.cache = cache or VerifiedTokens(capacity=0)
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def decode(self, token: str) -> dict[str, Any]:
+        cached = self.cache.get(token)
+        if cached is not None:
+            return cached
         try:
             claims = decode_token(
                 token, self.keys, issuer=self.issuer, audience=self.audience, leeway=self.leeway
             )
         except TokenError as exc:
             raise unauthorized(exc.reason) from exc
-        if self._revoked(claims):
-            raise unauthorized("token revoked")
+        self.cache.put(token, claims, self.leeway)
         return claims
-
-    def _revoked(self, claims: dict[str, Any]) -> bool:
-        if self.revocations is None:
-            raise GatewayError(
-                503, "revocation_unavailable", "token revocation store not configured"
-            )
-        try:
-            return is_revoked(self.revocations, claims)
-        except redis.RedisError as exc:
-            # Fail closed: a token we cannot check for revocation is not accepted.
-            raise GatewayError(
-                503, "revocation_unavailable", "token revocation store unavailable"
-            ) from exc

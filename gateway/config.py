@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.guard import RateLimitPolicy
+from gateway.ratelimit import parse_limits
 from servicekit.config import (
     UPSTREAMS,
     env,
@@ -28,6 +30,12 @@ class GatewayConfig:
     max_body: int = 10 * 1024 * 1024
     pool_size: int = 32
     health_timeout: float = 1.0
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: int = 0
+    rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
+    breaker_failures: int = 5
+    breaker_cooldown: float = 10.0
+    token_cache_size: int = 10_000
 
     @classmethod
     def from_environment(cls) -> GatewayConfig:
@@ -45,4 +53,19 @@ class GatewayConfig:
             max_body=env_int("GATEWAY_MAX_BODY", 10 * 1024 * 1024),
             pool_size=env_int("GATEWAY_POOL_SIZE", 32),
             health_timeout=env_float("GATEWAY_HEALTH_TIMEOUT", 1.0),
+            cors_origins=tuple((env("GATEWAY_CORS_ORIGINS", "") or "").split(",")),
+            trusted_proxies=env_int("GATEWAY_TRUSTED_PROXIES", 0),
+            rate_limits=rate_limits_from_environment(),
+            breaker_failures=env_int("GATEWAY_BREAKER_FAILURES", 5),
+            breaker_cooldown=env_float("GATEWAY_BREAKER_COOLDOWN", 10.0),
+            token_cache_size=env_int("GATEWAY_TOKEN_CACHE_SIZE", 10_000),
         )
+
+
+def rate_limits_from_environment() -> RateLimitPolicy:
+    return RateLimitPolicy(
+        address=parse_limits(env("GATEWAY_RATE_LIMIT", "600/minute")),
+        user=parse_limits(env("GATEWAY_USER_RATE_LIMIT", "1200/minute")),
+        login_address=parse_limits(env("GATEWAY_LOGIN_RATE_LIMIT", "30/minute")),
+        login_user=parse_limits(env("GATEWAY_LOGIN_USER_RATE_LIMIT", "10/minute")),
+    )

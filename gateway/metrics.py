@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
 from servicekit.observability import metrics_payload
 
@@ -21,6 +21,14 @@ UPSTREAM_ERRORS = Counter(
     "gateway_upstream_errors_total", "Failed upstream calls", ["upstream", "kind"]
 )
 
+RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused with 429", ["route"])
+CIRCUIT_STATE = Gauge(
+    "gateway_circuit_state",
+    "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open",
+    ["upstream"],
+    multiprocess_mode="max",
+)
+
 
 def observe(method: str, route: str, upstream: str | None, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, upstream or "-", str(status)).inc()
@@ -29,6 +37,14 @@ def observe(method: str, route: str, upstream: str | None, status: int, seconds:
 
 def upstream_error(upstream: str, kind: str) -> None:
     UPSTREAM_ERRORS.labels(upstream, kind).inc()
+
+
+def rate_limited(route: str) -> None:
+    RATE_LIMITED.labels(route).inc()
+
+
+def circuit_state(upstream: str, state: int) -> None:
+    CIRCUIT_STATE.labels(upstream).set(int(state))
 
 
 def render() -> tuple[int, bytes, list[tuple[str, str]]]:

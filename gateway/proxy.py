@@ -91,7 +91,9 @@ def _read_limited(stream: Any, limit: int) -> Iterator[bytes]:
         yield chunk
 
 
-def forwarded_headers(environ: dict[str, Any], request_id: str) -> dict[str, str]:
+def forwarded_headers(
+    environ: dict[str, Any], request_id: str, forwarded_for: str
+) -> dict[str, str]:
     """The client's headers minus hop-by-hop and identity headers, plus X-Forwarded-*."""
     connection_tokens = {
         token.strip().lower() for token in environ.get("HTTP_CONNECTION", "").split(",")
@@ -110,13 +112,28 @@ def forwarded_headers(environ: dict[str, Any], request_id: str) -> dict[str, str
         headers["content-type"] = environ["CONTENT_TYPE"]
     if environ.get("CONTENT_LENGTH"):
         headers["content-length"] = environ["CONTENT_LENGTH"]
-    client = environ.get("REMOTE_ADDR", "")
-    previous = environ.get("HTTP_X_FORWARDED_FOR")
-    headers["x-forwarded-for"] = f"{previous}, {client}" if previous else client
+    headers["x-forwarded-for"] = forwarded_for
     headers["x-forwarded-proto"] = environ.get("wsgi.url_scheme", "http")
     headers["x-forwarded-host"] = environ.get("HTTP_HOST", "")
     headers["x-request-id"] = request_id
     return headers
+
+
+def client_address(environ: dict[str, Any], trusted_proxies: int) -> tuple[str, str]:
+    """The client's address, and the X-Forwarded-For to pass on (ending with that address).
+
+    With N trusted proxies in front, the client is the Nth entry from the right of their
+    X-Forwarded-For; entries further left were written by the client and prove nothing.
+    The forwarded chain ends with the client address the gateway settled on, so services
+    can take its last element.
+    """
+    peer = environ.get("REMOTE_ADDR", "")
+    chain = [part.strip() for part in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    chain = [part for part in chain if part]
+    if trusted_proxies > 0 and len(chain) >= trusted_proxies:
+        position = len(chain) - trusted_proxies
+        return chain[position], ", ".join(chain[: position + 1])
+    return peer, ", ".join([*chain, peer])
 
 
 def response_headers(upstream_headers: Any) -> list[tuple[str, str]]:

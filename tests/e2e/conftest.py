@@ -63,6 +63,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         "LOG_LEVEL": "WARNING",
         "PASSWORD_HASH_TIME_COST": "1",
         "PASSWORD_HASH_MEMORY_KIB": "1024",
+        # Every test logs in from 127.0.0.1: the login limits are tested on their own.
+        "GATEWAY_LOGIN_RATE_LIMIT": "100000/minute",
+        "GATEWAY_LOGIN_USER_RATE_LIMIT": "100000/minute",
+        "GATEWAY_RATE_LIMIT": "100000/minute",
+        "GATEWAY_USER_RATE_LIMIT": "100000/minute",
         **database_environment(var),
     }
     ports = {name: free_port() for name in SERVICE_PORTS}

@@ -34,7 +34,7 @@ def test_declared_length_over_limit_is_413_before_the_body_is_read(
 ) -> None:
     probe = uuid.uuid4().hex
     head = (
-        f"POST /auth/token?probe={probe} HTTP/1.1\r\n"
+        f"POST /users/?probe={probe} HTTP/1.1\r\n"
         "Host: gateway.test\r\n"
         "Content-Type: application/octet-stream\r\n"
         f"Content-Length: {20 * MIB}\r\n"
@@ -51,7 +51,7 @@ def test_declared_length_over_limit_is_413_before_the_body_is_read(
 
 
 def test_chunked_body_over_limit_is_413(served_gateway: str) -> None:
-    head = b"POST /auth/token HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST /users/ HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
     response = raw_exchange(served_gateway, head, chunked(pattern_bytes(2 * MIB)))
     status, headers, body = parse_raw_response(response)
     assert status == 413
@@ -60,16 +60,14 @@ def test_chunked_body_over_limit_is_413(served_gateway: str) -> None:
 
 
 def test_chunked_body_over_limit_sent_with_requests_is_413(served_gateway: str) -> None:
-    response = requests.post(
-        f"{served_gateway}/auth/token", data=pattern_bytes(MIB + 1), timeout=10
-    )
+    response = requests.post(f"{served_gateway}/users/", data=pattern_bytes(MIB + 1), timeout=10)
     assert response.status_code == 413
     assert response.json() == TOO_LARGE
 
 
 def test_chunked_body_under_limit_is_streamed_to_the_upstream(served_gateway: str) -> None:
     size = MIB - 10
-    response = requests.post(f"{served_gateway}/auth/token", data=pattern_bytes(size), timeout=10)
+    response = requests.post(f"{served_gateway}/users/", data=pattern_bytes(size), timeout=10)
     assert response.status_code == 200
     echoed = response.json()
     assert echoed["headers"]["transfer-encoding"] == "chunked"
@@ -78,11 +76,11 @@ def test_chunked_body_under_limit_is_streamed_to_the_upstream(served_gateway: st
 
 def test_body_at_the_limit_passes_and_one_byte_more_does_not(client: Client) -> None:
     at_limit = b"a" * MIB
-    response = client.post("/auth/token", data=at_limit)
+    response = client.post("/users/", data=at_limit)
     assert response.status_code == 200
     assert response.json["body_length"] == MIB
     assert response.json["body_sha256"] == hashlib.sha256(at_limit).hexdigest()
-    response = client.post("/auth/token", data=at_limit + b"a")
+    response = client.post("/users/", data=at_limit + b"a")
     assert response.status_code == 413
     assert response.json == TOO_LARGE
 
@@ -97,13 +95,13 @@ def test_upload_route_has_its_own_larger_limit(served_gateway: str, bearer: Bear
         echoed = response.json()
         assert (echoed["body_length"], echoed["body_sha256"]) == (size, pattern_sha256(size))
     response = requests.post(
-        f"{served_gateway}/auth/token", data=b"".join(pattern_bytes(size)), timeout=10
+        f"{served_gateway}/users/", data=b"".join(pattern_bytes(size)), timeout=10
     )
     assert response.status_code == 413
 
 
 def test_invalid_content_length_is_400(served_gateway: str) -> None:
-    head = b"POST /auth/token HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 12abc\r\n\r\n"
+    head = b"POST /users/ HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 12abc\r\n\r\n"
     status, _, body = parse_raw_response(raw_exchange(served_gateway, head, [b"hello"]))
     assert status == 400
     assert json.loads(body) == {"error": "invalid Content-Length", "code": "bad_request"}

@@ -63,7 +63,7 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) ->
         try:
             if requests.get(f"{url}/metrics", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or slow to start
             pass
         time.sleep(0.1)
     raise RuntimeError(f"gunicorn did not answer within 20 s:\n{log.read_text()}")

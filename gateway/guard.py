@@ -1,0 +1,161 @@
+"""Who may pass: the token, its revocation, the caller's rate limits and the route's policy.
+
+Signature and claims are checked in-process (with a cache); revocation marks and every
+rate-limit counter of the request then go to Redis on one pipeline: one round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from gateway.auth import TokenVerifier, bearer_token, unauthorized
+from gateway.errors import GatewayError
+from gateway.ratelimit import COMMANDS_PER_COUNTER, Counter, Limit, Verdict, evaluate, tightest
+from gateway.table import PUBLIC, STAFF, Route
+from servicekit.revocation import revocation_keys, revoked_by
+
+log = logging.getLogger("flotilla.gateway")
+STAFF_ROLES = frozenset({"staff", "superuser"})
+# Routes that take a password or hand out tokens: stricter limits, per address and username.
+CREDENTIAL_ROUTES = frozenset(
+    {
+        ("POST", "/auth/token"),
+        ("POST", "/api-token-auth"),
+        ("POST", "/users/<username>/password/reset"),
+        ("PATCH", "/users/<username>/password"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class RateLimitPolicy:
+    address: tuple[Limit, ...] = ()
+    user: tuple[Limit, ...] = ()
+    login_address: tuple[Limit, ...] = ()
+    login_user: tuple[Limit, ...] = ()
+
+
+@dataclass
+class Admission:
+    """What the guard decided: the caller's claims (None: anonymous) and rate headers."""
+
+    claims: dict[str, Any] | None
+    rate: Verdict | None
+
+
+def is_credential_route(route: Route, method: str) -> bool:
+    return (method, route.pattern.rstrip("/")) in CREDENTIAL_ROUTES
+
+
+class Guard:
+    def __init__(
+        self, verifier: TokenVerifier, store: redis.Redis | None, limits: RateLimitPolicy
+    ) -> None:
+        self.verifier = verifier
+        self.store = store
+        self.limits = limits
+
+    def admit(
+        self,
+        route: Route,
+        method: str,
+        environ: dict[str, Any],
+        address: str,
+        login_username: str | None,
+    ) -> Admission:
+        claims, token_error = self._decode(environ.get("HTTP_AUTHORIZATION"))
+        counters = self._counters(route, method, claims, address, login_username)
+        revoked, verdicts = self._ask_store(claims, counters)
+        verdict = tightest(verdicts)
+        if verdict is not None and not verdict.allowed:
+            raise GatewayError(429, "rate_limited", "too many requests", verdict.headers())
+        if token_error is None and revoked:
+            token_error = unauthorized("token revoked")
+        if token_error is not None:
+            if route.policy is not PUBLIC:
+                raise token_error
+            environ.pop("HTTP_AUTHORIZATION", None)  # a public route: answered as anonymous
+            claims = None
+        self._check_policy(route, claims)
+        return Admission(claims, verdict)
+
+    def _decode(self, header: str | None) -> tuple[dict[str, Any] | None, GatewayError | None]:
+        if not header:
+            return None, None
+        try:
+            return self.verifier.decode(bearer_token(header)), None
+        except GatewayError as error:
+            return None, error
+
+    def _counters(
+        self,
+        route: Route,
+        method: str,
+        claims: dict[str, Any] | None,
+        address: str,
+        login_username: str | None,
+    ) -> list[Counter]:
+        if claims is not None:
+            counters = [Counter("user", str(claims["sub"]), lim) for lim in self.limits.user]
+        else:
+            counters = [Counter("address", address, lim) for lim in self.limits.address]
+        if is_credential_route(route, method):
+            counters += [
+                Counter("login-address", address, lim) for lim in self.limits.login_address
+            ]
+            if login_username:
+                name = login_username.strip().lower()
+                counters += [Counter("login-user", name, lim) for lim in self.limits.login_user]
+        return counters
+
+    def _ask_store(
+        self, claims: dict[str, Any] | None, counters: list[Counter]
+    ) -> tuple[bool, list[Verdict]]:
+        """One pipeline: the revocation marks and every counter."""
+        if claims is None and not counters:
+            return False, []
+        if self.store is None:
+            if claims is not None:
+                raise revocation_unavailable()
+            return False, []
+        now = time.time()
+        pipeline = self.store.pipeline(transaction=False)
+        if claims is not None:
+            pipeline.mget(*revocation_keys(claims))
+        for counter in counters:
+            counter.queue(pipeline, now)
+        try:
+            results = pipeline.execute()
+        except redis.RedisError as exc:
+            if claims is not None:  # fail closed: an unchecked token is not accepted
+                raise revocation_unavailable() from exc
+            log.warning("rate limits unavailable", extra={"error": str(exc)})
+            return False, []  # fail open for anonymous callers: limits are a safety net
+        revoked = claims is not None and revoked_by(claims, *results.pop(0))
+        verdicts = [
+            evaluate(
+                counter, results[i * COMMANDS_PER_COUNTER : (i + 1) * COMMANDS_PER_COUNTER], now
+            )
+            for i, counter in enumerate(counters)
+        ]
+        return revoked, verdicts
+
+    @staticmethod
+    def _check_policy(route: Route, claims: dict[str, Any] | None) -> None:
+        if route.policy is PUBLIC:
+            return
+        if claims is None:
+            raise GatewayError(
+                401, "unauthorized", "authentication required", [("WWW-Authenticate", "Bearer")]
+            )
+        if route.policy is STAFF and claims.get("role") not in STAFF_ROLES:
+            raise GatewayError(403, "forbidden", "staff only")
+
+
+def revocation_unavailable() -> GatewayError:
+    return GatewayError(503, "revocation_unavailable", "token revocation store unavailable")
