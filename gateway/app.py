@@ -19,6 +19,7 @@ import redis
 import urllib3
 
 from gateway import metrics
+from gateway.apidocs import SuiteSpec, docs_asset, docs_page
 from gateway.auth import TokenVerifier
 from gateway.breaker import UNAVAILABLE_STATUSES, CircuitBreaker
 from gateway.config import GatewayConfig
@@ -78,9 +79,12 @@ class Gateway:
         )
         self.guard = Guard(verifier, store, config.rate_limits)
         self.cors = Cors(config.cors_origins)
+        self.spec = SuiteSpec(self.upstreams, self.table)
         self._own_routes: dict[str, Callable[[], Answer]] = {
             "/health": self.health,
             "/metrics": self.metrics,
+            "/openapi.json": self.openapi,
+            "/docs": docs_page,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -91,7 +95,7 @@ class Gateway:
         record = AccessRecord(request_id, method, path, environ.get("REMOTE_ADDR"), started)
         extra = self.cors.response_headers(environ)
         try:
-            own = self._own_routes.get(path.rstrip("/") or "/")
+            own = self._own_answer(path)
             if own is not None and method in ("GET", "HEAD"):
                 return self._respond(start_response, record, *own(), extra)
             if self.cors.is_preflight(environ):
@@ -103,6 +107,20 @@ class Gateway:
             log.exception("gateway failure", extra={"request_id": request_id})
             error = GatewayError(500, "internal_error", "internal gateway error")
             return self._error(start_response, record, error, extra)
+
+    def _own_answer(self, path: str) -> Callable[[], Answer] | None:
+        """The gateway's own pages: health, metrics, the API document and its viewer."""
+        own = self._own_routes.get(path.rstrip("/") or "/")
+        if own is None and path.startswith("/docs/"):
+            asset = docs_asset(path[len("/docs/") :])
+            if asset is not None:
+                return lambda: asset
+        return own
+
+    def openapi(self) -> Answer:
+        body = self.spec.document()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        return 200, body, headers
 
     def _forward(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -243,3 +244,27 @@ def serve_wsgi(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium_dom(url: str, profile_dir: Path, budget_ms: int = 20_000) -> str:
+    """The DOM of `url` after its scripts ran, rendered by headless Chromium (Debian's)."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        raise RuntimeError("Chromium is needed for this test: apt-get install chromium")
+    completed = subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}",
+         f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return completed.stdout
