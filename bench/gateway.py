@@ -1,11 +1,14 @@
-"""Gateway overhead: the same light authenticated GET, direct to a service and through the gateway.
+"""Gateway overhead: the same light authenticated GET, direct to a service, through our
+gateway, and through HAProxy doing the same job (route + RS256 check).
 
 Starts auth_service and the gateway under gunicorn on free loopback ports (with a private
 redis-server and SQLite), logs in as the admin, then runs `wrk` (Debian package `wrk`)
-against `GET /users/<admin>` at 1 and 32 connections, direct and through the gateway.
-Prints requests/s, p50 and p99 for both and the ratios, as a Markdown table.
+against `GET /users/<admin>`. With `--haproxy` (Debian package `haproxy`, 2.6+), HAProxy
+is configured to route the same path to auth_service after verifying the token with
+`jwt_verify` against auth_service's public key, and checking alg, exp, iss and aud.
+Prints requests/s, p50 and p99 per target and connection count, and the ratios.
 
-    .venv/bin/python bench/gateway.py [--duration 10] [--connections 1,32]
+    .venv/bin/python bench/gateway.py [--duration 10] [--connections 1,16,32,64] [--haproxy]
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,6 +50,38 @@ UNLIMITED = {
     )
 }
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+VERIFY_TOKEN = (  # HAProxy 2.6 converters: the same checks as the gateway's, minus revocation
+    "http-request set-var(txn.bearer) http_auth_bearer",
+    "http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')",
+    "http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('$.exp','int')",
+    "http-request set-var(txn.iss) var(txn.bearer),jwt_payload_query('$.iss')",
+    "http-request set-var(txn.aud) var(txn.bearer),jwt_payload_query('$.aud')",
+    "acl rs256 var(txn.alg) -m str RS256",
+    'acl signed var(txn.bearer),jwt_verify(txn.alg,"{key}") -m int 1',
+    "acl expired date,neg,add(txn.exp) lt 0",
+    "acl ours var(txn.iss) -m str flotilla",
+    "acl for_us var(txn.aud) -m str flotilla",
+    "http-request deny deny_status 401 unless rs256 signed ours for_us !expired",
+)
+HAPROXY_CONFIG = "\n".join(
+    [
+        "global",
+        "    maxconn 4096",
+        "defaults",
+        "    mode http",
+        "    timeout connect 1s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "frontend gateway",
+        "    bind 127.0.0.1:{port}",
+        *(f"    {line}" for line in VERIFY_TOKEN),
+        "    use_backend auth if {{ path_beg /users/ }}",
+        "backend auth",
+        "    http-reuse always",
+        "    server auth {upstream}",
+        "",
+    ]
+)
 
 
 @dataclass
@@ -66,6 +103,9 @@ def run_wrk(url: str, token: str, connections: int, duration: int) -> Result:
          "-H", f"Authorization: Bearer {token}", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise RuntimeError(f"{url}: {non_2xx.group(1)} failed responses")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
@@ -76,28 +116,63 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", default="1,32")
+    parser.add_argument("--haproxy", action="store_true")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+    needed = ["wrk", *(["haproxy"] if args.haproxy else [])]
+    missing = [tool for tool in needed if shutil.which(tool) is None]
+    if missing:
+        print(
+            f"missing: {', '.join(missing)} (apt-get install {' '.join(missing)})", file=sys.stderr
+        )
         return 2
     with tempfile.TemporaryDirectory() as scratch:
-        var = Path(scratch)
-        redis_process, redis_url = start_redis(var / "redis")
-        ports = {name: free_port() for name in SERVICE_PORTS}
-        environment = {"REDIS_URL": redis_url, **UNLIMITED}
-        stack = Stack(var=var, ports=ports, environment=environment)
-        processes = {}
-        try:
-            prepare(stack)
-            processes = start_processes(stack, ["auth", "gateway"])
-            wait_until_ready(stack, ["auth", "gateway"])
-            token = login(stack)
-            report(stack, token, [int(c) for c in args.connections.split(",")], args.duration)
-        finally:
-            stop_processes(processes)
-            redis_process.terminate()
-            redis_process.wait()
+        run(Path(scratch), args)
     return 0
+
+
+def run(var: Path, args: argparse.Namespace) -> None:
+    redis_process, redis_url = start_redis(var / "redis")
+    ports = {name: free_port() for name in SERVICE_PORTS}
+    stack = Stack(var=var, ports=ports, environment={"REDIS_URL": redis_url, **UNLIMITED})
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        prepare(stack)
+        processes = start_processes(stack, ["auth", "gateway"])
+        wait_until_ready(stack, ["auth", "gateway"])
+        targets = {"direct": stack.url("auth"), "gateway": stack.url("gateway")}
+        if args.haproxy:
+            processes["haproxy"], targets["haproxy"] = start_haproxy(stack, var)
+        token = login(stack)
+        report(targets, token, [int(c) for c in args.connections.split(",")], args.duration)
+    finally:
+        stop_processes(processes)
+        redis_process.terminate()
+        redis_process.wait()
+
+
+def start_haproxy(stack: Stack, var: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """HAProxy in front of auth_service, verifying tokens with auth's public key."""
+    private_pem = sorted((var / "keys").glob("*.pem"))[-1].read_bytes()
+    public_key = serialization.load_pem_private_key(private_pem, password=None).public_key()
+    key_file = var / "haproxy-public.pem"
+    key_file.write_bytes(
+        public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    port = free_port()
+    upstream = stack.url("auth").removeprefix("http://")
+    config = var / "haproxy.cfg"
+    config.write_text(HAPROXY_CONFIG.format(port=port, key=key_file, upstream=upstream))
+    process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(50):
+        try:
+            requests.get(url, timeout=0.2)
+            break
+        except requests.RequestException:
+            time.sleep(0.1)
+    return process, url
 
 
 def login(stack: Stack) -> str:
@@ -111,22 +186,32 @@ def login(stack: Stack) -> str:
     return str(response.json()["access"])
 
 
-def report(stack: Stack, token: str, connection_counts: list[int], duration: int) -> None:
+def report(
+    targets: dict[str, str], token: str, connection_counts: list[int], duration: int
+) -> None:
     path = f"/users/{ADMIN}"
-    print(
-        "| connections | direct req/s | gateway req/s | throughput kept | direct p50 | "
-        "gateway p50 | added p50 | direct p99 | gateway p99 |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
+    names = list(targets)
+    header = " | ".join(f"{name} req/s | {name} p50 | {name} p99" for name in names)
+    print(f"| connections | {header} | gateway/direct | gateway/haproxy | added p50 |")
+    print("|---" * (2 + 3 * len(names) + 2) + "|")
     for connections in connection_counts:
-        direct = run_wrk(stack.url("auth") + path, token, connections, duration)
-        gateway = run_wrk(stack.url("gateway") + path, token, connections, duration)
-        kept = gateway.requests_per_second / direct.requests_per_second
+        results = {
+            name: run_wrk(url + path, token, connections, duration) for name, url in targets.items()
+        }
+        cells = " | ".join(
+            f"{r.requests_per_second:.0f} | {r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms"
+            for r in results.values()
+        )
+        ours, direct = results["gateway"], results["direct"]
+        kept = ours.requests_per_second / direct.requests_per_second
+        versus_haproxy = (
+            f"{ours.requests_per_second / results['haproxy'].requests_per_second:.0%}"
+            if "haproxy" in results
+            else "-"
+        )
         print(
-            f"| {connections} | {direct.requests_per_second:.0f} | "
-            f"{gateway.requests_per_second:.0f} | {kept:.0%} | {direct.p50_ms:.2f} ms | "
-            f"{gateway.p50_ms:.2f} ms | {gateway.p50_ms - direct.p50_ms:.2f} ms | "
-            f"{direct.p99_ms:.2f} ms | {gateway.p99_ms:.2f} ms |"
+            f"| {connections} | {cells} | {kept:.0%}"
+            f" | {versus_haproxy} | {ours.p50_ms - direct.p50_ms:.2f} ms |"
         )
 
 

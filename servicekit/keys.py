@@ -2,7 +2,8 @@
 
 Only public keys live here. The set is refetched when a token names an unknown `kid`
 (key rotation), at most once per `min_refresh_interval`, so a flood of tokens with
-made-up key ids cannot turn into a flood of JWKS requests.
+made-up key ids cannot turn into a flood of JWKS requests. It is also refetched once it
+is `max_age` seconds old, so a key withdrawn from the JWKS stops being trusted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from jwt.algorithms import RSAAlgorithm
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256",)
+FAILED_FETCH_RETRY = 1.0  # seconds
 
 
 class KeyResolver(Protocol):
@@ -37,12 +39,19 @@ class StaticKeySet:
 
 
 class RemoteKeySet:
-    """A JWKS URL, cached; refetched on an unknown `kid` (rate limited)."""
+    """A JWKS URL, cached; refetched on an unknown `kid` (rate limited) and when stale."""
 
-    def __init__(self, url: str, timeout: float = 2.0, min_refresh_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 2.0,
+        min_refresh_interval: float = 5.0,
+        max_age: float = 300.0,
+    ) -> None:
         self.url = url
         self.timeout = timeout
         self.min_refresh_interval = min_refresh_interval
+        self.max_age = max_age
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
@@ -50,8 +59,12 @@ class RemoteKeySet:
     def key_for(self, kid: str | None) -> Any | None:
         if not kid:
             return None
+        if time.monotonic() - self._fetched_at >= self.max_age:
+            self.refresh()
         key = self._keys.get(kid)
-        if key is None and self._may_refresh():
+        if key is None:
+            # Waits for a fetch already in flight (a cold start under load), or starts one
+            # when the rate limit allows; either way the key set is then read again.
             self.refresh()
             key = self._keys.get(kid)
         return key
@@ -70,6 +83,8 @@ class RemoteKeySet:
                 self._keys = parse_jwks(response.json())
             except (requests.RequestException, ValueError) as exc:
                 log.warning("jwks fetch failed", extra={"url": self.url, "error": str(exc)})
+                # The signer may just be starting: try again after a second, not the interval.
+                self._fetched_at -= max(0.0, self.min_refresh_interval - FAILED_FETCH_RETRY)
 
 
 def parse_jwks(jwks: Any) -> dict[str, Any]:

@@ -24,8 +24,9 @@ def json_response(body: Any, status: int = 200) -> Response:
 class JwksServer:
     """Publishes `self.jwks` at /.well-known/jwks.json and counts the requests."""
 
-    def __init__(self, jwks: dict[str, Any]) -> None:
+    def __init__(self, jwks: dict[str, Any], delay: float = 0.0) -> None:
         self.jwks: Any = jwks
+        self.delay = delay
         self.requests = 0
         self._lock = threading.Lock()
 
@@ -33,6 +34,7 @@ class JwksServer:
     def __call__(self, request: Request) -> Response:
         with self._lock:
             self.requests += 1
+        time.sleep(self.delay)
         if isinstance(self.jwks, str):
             return Response(self.jwks, mimetype="application/json")
         return json_response(self.jwks)

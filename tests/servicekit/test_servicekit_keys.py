@@ -91,6 +91,37 @@ def test_concurrent_unknown_kids_fetch_once(jwks_server: tuple[JwksServer, str])
     assert server.requests == 1
 
 
+def test_cold_start_under_load_finds_the_key_for_every_caller(test_keys: TestKeys) -> None:
+    """Callers arriving while the first fetch is in flight wait for it, not fail."""
+    server = JwksServer(test_keys.jwks, delay=0.3)
+    with serve_wsgi(server) as url:
+        keys = RemoteKeySet(url + JWKS_PATH, min_refresh_interval=60)
+        start = threading.Barrier(8)
+        found: list[Any] = []
+
+        def look_up() -> None:
+            start.wait()
+            found.append(keys.key_for(test_keys.kid))
+
+        threads = [threading.Thread(target=look_up) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert len(found) == 8 and all(key is not None for key in found)
+    assert server.requests == 1
+
+
+def test_a_failed_fetch_is_retried_after_a_second_not_the_interval(
+    test_keys: TestKeys, dead_url: str
+) -> None:
+    keys = RemoteKeySet(dead_url + JWKS_PATH, min_refresh_interval=60, timeout=0.2)
+    assert keys.key_for(test_keys.kid) is None
+    assert not keys._may_refresh()
+    time.sleep(1.1)
+    assert keys._may_refresh()
+
+
 def test_flood_of_made_up_kids_through_a_service(
     make_app, jwks_server: tuple[JwksServer, str], test_keys: TestKeys
 ) -> None:
