@@ -10,14 +10,24 @@ from flask import Flask
 from auth_service.api import blueprints, register_domain_errors
 from auth_service.cli import register_commands
 from auth_service.keys import ChainedKeys, load_keyring
+from auth_service.mail import init_mail
 from auth_service.models import db
 from auth_service.passwords import init_passwords
+from auth_service.pictures import init_pictures
+from auth_service.throttle import parse_limit
 from auth_service.tokens import KEYRING
 from servicekit import create_app as create_service_app
-from servicekit.config import env, env_int, load_environment, var_dir
+from servicekit.config import env, env_float, env_int, load_environment, var_dir
 from servicekit.keys import KeyResolver
 
 NAME = "auth"
+MIB = 1024 * 1024
+RATE_LIMIT_SETTINGS = (
+    "LOGIN_RATE_LIMIT_USERNAME",
+    "LOGIN_RATE_LIMIT_ADDRESS",
+    "PASSWORD_RESET_RATE_LIMIT_USERNAME",
+    "PASSWORD_RESET_RATE_LIMIT_ADDRESS",
+)
 
 
 def settings() -> dict[str, Any]:
@@ -28,6 +38,24 @@ def settings() -> dict[str, Any]:
         "JWT_PRIVATE_KEY_FILE": env("JWT_PRIVATE_KEY_FILE"),
         "JWT_ACCESS_TTL": env_int("JWT_ACCESS_TTL", 900),
         "JWT_REFRESH_TTL": env_int("JWT_REFRESH_TTL", 7 * 24 * 3600),
+        # The image API's tokens (seed 003 had tokens that never expired).
+        "API_TOKEN_TTL": env_int("API_TOKEN_TTL", 30 * 24 * 3600),
+        "API_TOKENS_PER_USER": env_int("API_TOKENS_PER_USER", 10),
+        # Failed attempts, in the limits-string syntax; "off" disables one.
+        "LOGIN_RATE_LIMIT_USERNAME": env("LOGIN_RATE_LIMIT_USERNAME", "10/15 minutes"),
+        "LOGIN_RATE_LIMIT_ADDRESS": env("LOGIN_RATE_LIMIT_ADDRESS", "100/15 minutes"),
+        "PASSWORD_RESET_RATE_LIMIT_USERNAME": env("PASSWORD_RESET_RATE_LIMIT_USERNAME", "5/hour"),
+        "PASSWORD_RESET_RATE_LIMIT_ADDRESS": env("PASSWORD_RESET_RATE_LIMIT_ADDRESS", "50/hour"),
+        "PASSWORD_RESET_TTL": env_int("PASSWORD_RESET_TTL", 3600),
+        "SMTP_URL": env("SMTP_URL"),
+        "SMTP_TIMEOUT": env_float("SMTP_TIMEOUT", 10.0),
+        "SMTP_CA_FILE": env("SMTP_CA_FILE"),
+        "MAIL_FROM": env("MAIL_FROM", "Flotilla <no-reply@localhost>"),
+        "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR", str(var_dir() / "outbox")),
+        "PROFILE_PICTURE_DIR": env("PROFILE_PICTURE_DIR", str(var_dir() / "media" / "profile")),
+        "PROFILE_PICTURE_MAX_BYTES": env_int("PROFILE_PICTURE_MAX_BYTES", 5 * MIB),
+        "PROFILE_PICTURE_MAX_PIXELS": env_int("PROFILE_PICTURE_MAX_PIXELS", 16_000_000),
+        "PROFILE_PICTURE_MAX_FRAMES": env_int("PROFILE_PICTURE_MAX_FRAMES", 100),
         # RFC 9106's second recommended option: 3 passes over 64 MiB, 4 lanes.
         "PASSWORD_HASH_TIME_COST": env_int("PASSWORD_HASH_TIME_COST", 3),
         "PASSWORD_HASH_MEMORY_KIB": env_int("PASSWORD_HASH_MEMORY_KIB", 64 * 1024),
@@ -45,7 +73,8 @@ def create_app(
     """
     merged = {**settings(), **(config or {})}
     keyring = load_keyring(merged)
-    merged["JWT_PRIVATE_KEY"] = keyring.signing_key.private_pem
+    # The key object, not its PEM: PyJWT would parse (and check) a PEM at every signature.
+    merged["JWT_PRIVATE_KEY"] = keyring.signing_key.private_key
     resolver = ChainedKeys(keyring, keys) if keys is not None else keyring
     # Redis holds the revocation marks the refresh route honours, when there is one.
     uses_redis = bool(merged["REDIS_URL"] if "REDIS_URL" in merged else env("REDIS_URL"))
@@ -56,7 +85,19 @@ def create_app(
     app.config["JWT_ENCODE_AUDIENCE"] = app.config["JWT_AUDIENCE"]
     app.config["JWT_ENCODE_NBF"] = False
     app.extensions[KEYRING] = keyring
+    _check_rate_limits(app.config)
     init_passwords(app)
+    init_mail(app)
+    init_pictures(app)
     register_domain_errors(app)
     register_commands(app)
     return app
+
+
+def _check_rate_limits(config: Mapping[str, Any]) -> None:
+    """A mistyped limit fails at start, not at the first login."""
+    for name in RATE_LIMIT_SETTINGS:
+        try:
+            parse_limit(config[name])
+        except ValueError as exc:
+            raise RuntimeError(f"{name}: {exc}") from exc

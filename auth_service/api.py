@@ -2,30 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, abort, jsonify, request, send_file
+from flask_jwt_extended import get_jwt
 
-from auth_service import service, tokens
+from auth_service import resets, service, sessions, tokens
 from auth_service.models import User
+from auth_service.pictures import FileSystemPictureStore, content_type_of, picture_store
 from auth_service.schemas import (
-    AccessTokenSchema,
+    ApiRegistrationSchema,
+    ApiTokenSchema,
+    AuthModesSchema,
+    ChangePasswordSchema,
+    CreatePasswordSchema,
     CredentialsSchema,
+    MessageSchema,
+    PrivilegesSchema,
+    ProviderSchema,
     RefreshSchema,
+    ResetPasswordSchema,
+    RevokeTokenSchema,
     ServiceTokenRequestSchema,
     ServiceTokenSchema,
     TokenPairSchema,
+    TokensDeletedSchema,
     UserCreateSchema,
     UserSchema,
+    UsersPageSchema,
+    UsersQuerySchema,
+    UserUpdatedSchema,
+    UserUpdateSchema,
 )
-from servicekit import ApiError, Blueprint, require_identity
+from servicekit import ApiError, Blueprint, Identity, require_identity
 from servicekit.errors import error_response
 
 SERVICE_SECRET_HEADER = "X-Service-Secret"
+PICTURE_FIELD = "profilePicture"
+BEARER = [{"bearerAuth": []}]
 
 users_blp = Blueprint("users", __name__, url_prefix="/users", description="User accounts.")
 tokens_blp = Blueprint(
     "tokens", __name__, url_prefix="/auth/token", description="Access and refresh tokens."
+)
+
+
+class JsonOrFormBlueprint(Blueprint):
+    """Its `json_or_form` arguments are documented as a JSON body (forms work too)."""
+
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "json_or_form": "application/json",
+    }
+
+
+image_api_blp = JsonOrFormBlueprint(
+    "image_api", __name__, description="The image API's registration and token flows."
+)
+pictures_blp = Blueprint(
+    "pictures",
+    __name__,
+    url_prefix="/profile-pictures",
+    description="Stored profile pictures (public, unguessable URLs).",
 )
 jwks_blp = Blueprint(
     "jwks", __name__, url_prefix="/.well-known", description="Public keys of the token signer."
@@ -38,6 +78,35 @@ internal_blp = Blueprint(
 )
 
 
+def caller() -> Identity:
+    """The verified caller, refused when their token was revoked or their account is gone."""
+    identity = require_identity()
+    service.caller_account(identity, get_jwt())
+    return identity
+
+
+def caller_account() -> User:
+    """The caller's own account (for routes that act on it), checked like `caller()`."""
+    return service.caller_account(require_identity(), get_jwt())
+
+
+def client_address() -> str:
+    """The client's address: the last `X-Forwarded-For` entry, the one the gateway settled
+    on (services are reachable only through it in production), else the peer address."""
+    forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        return request.remote_addr or "unknown"
+
+
+def message(text: str) -> dict[str, str]:
+    return {"message": text}
+
+
+# Users
+
+
 @users_blp.route("/", methods=["POST"])
 @users_blp.arguments(UserCreateSchema)
 @users_blp.response(201, UserSchema)
@@ -46,12 +115,157 @@ def create_user(data: dict[str, Any]) -> User:
     return service.create_user(**data)
 
 
+@users_blp.route("/", methods=["GET"])
+@users_blp.arguments(UsersQuerySchema, location="query")
+@users_blp.response(200, UsersPageSchema)
+@users_blp.doc(security=BEARER)
+def list_users(query: dict[str, int]) -> service.UsersPage:
+    """One page of users (staff); `limit` defaults to 10 and is capped at 100."""
+    if not caller().is_staff:
+        raise service.Forbidden("staff only")
+    return service.list_users(query["page"], query["limit"])
+
+
 @users_blp.route("/<username>", methods=["GET"])
 @users_blp.response(200, UserSchema)
-@users_blp.doc(security=[{"bearerAuth": []}])
+@users_blp.doc(security=BEARER)
 def get_user(username: str) -> User:
     """One user's record: your own, or anyone's for staff."""
-    return service.visible_user(username, require_identity())
+    return service.visible_user(username, caller())
+
+
+@users_blp.route("/<username>", methods=["PUT"])
+@users_blp.arguments(UserUpdateSchema)
+@users_blp.response(200, UserUpdatedSchema)
+@users_blp.doc(security=BEARER)
+def update_user(changes: dict[str, Any], username: str) -> User:
+    """Change profile fields of your record (or another's, with the user-update privilege)."""
+    return service.update_profile(username, caller(), changes)
+
+
+@users_blp.route("/<username>", methods=["DELETE"])
+@users_blp.response(200, MessageSchema)
+@users_blp.doc(security=BEARER)
+def delete_user(username: str) -> dict[str, str]:
+    """Delete an account (staff with the user-delete privilege); its tokens die at once."""
+    service.delete_user(username, caller())
+    return message("User deleted")
+
+
+@users_blp.route("/<username>/disable", methods=["PUT"])
+@users_blp.response(200, MessageSchema)
+@users_blp.doc(security=BEARER)
+def disable_user(username: str) -> dict[str, str]:
+    """Disable an account (staff with the user-update privilege); its tokens die at once."""
+    service.set_active(username, caller(), active=False)
+    return message("User disabled")
+
+
+@users_blp.route("/<username>/enable", methods=["PUT"])
+@users_blp.response(200, MessageSchema)
+@users_blp.doc(security=BEARER)
+def enable_user(username: str) -> dict[str, str]:
+    """Enable a disabled account again (staff with the user-update privilege)."""
+    service.set_active(username, caller(), active=True)
+    return message("User enabled")
+
+
+@users_blp.route("/<username>/privileges", methods=["GET"])
+@users_blp.doc(security=BEARER)
+def get_privileges(username: str) -> Response:
+    """The user's state: normal, staff (with privileges) or superuser (staff only)."""
+    return jsonify(service.privileges_of(username, caller()))
+
+
+@users_blp.route("/<username>/privileges", methods=["PUT"])
+@users_blp.arguments(PrivilegesSchema)
+@users_blp.doc(security=BEARER)
+def set_privileges(data: dict[str, Any], username: str) -> Response:
+    """Set the user's state and privileges (superusers only); the user's tokens are revoked."""
+    view = service.set_privileges(username, caller(), data["state"], data.get("privileges"))
+    return jsonify(view)
+
+
+@users_blp.route("/<username>/auth_modes", methods=["GET"])
+@users_blp.response(200, AuthModesSchema)
+@users_blp.doc(security=BEARER)
+def auth_modes(username: str) -> service.AuthModes:
+    """Whether the account has a password, and its linked sign-in providers."""
+    return service.auth_modes(username, caller())
+
+
+@users_blp.route("/<username>/picture", methods=["PUT"])
+@users_blp.arguments(ProviderSchema)
+@users_blp.response(200, MessageSchema)
+@users_blp.doc(security=BEARER)
+def picture_from_provider(data: dict[str, str], username: str) -> dict[str, str]:
+    """Take the picture of a linked sign-in account as the profile picture."""
+    service.picture_from_provider(username, caller(), data["provider"])
+    return message("Profile Picture updated")
+
+
+@users_blp.route("/<username>/pictureupload", methods=["PUT"])
+@users_blp.response(202, MessageSchema)
+@users_blp.doc(security=BEARER)
+def upload_picture(username: str) -> dict[str, str]:
+    """Upload a profile picture (multipart field `profilePicture`): JPEG, PNG, GIF or WebP."""
+    user = service.changeable_user(username, caller())  # before the body is read
+    service.store_picture(user, uploaded_picture())
+    return message("Profile Picture Updated")
+
+
+def uploaded_picture() -> BinaryIO | None:
+    """The `profilePicture` file of a multipart body, or its only file of another name."""
+    files = request.files
+    upload = files.get(PICTURE_FIELD)
+    if upload is None and len(files) == 1:
+        upload = next(iter(files.values()))
+    return upload.stream if upload is not None else None
+
+
+# Passwords
+
+
+@users_blp.route("/<username>/password", methods=["POST"])
+@users_blp.arguments(CreatePasswordSchema)
+@users_blp.response(201, MessageSchema)
+@users_blp.doc(security=BEARER)
+def create_password(data: dict[str, str], username: str) -> dict[str, str]:
+    """Create a password for your account when it has none (it signs in another way)."""
+    service.create_password(username, caller(), data["password"])
+    return message("new password created")
+
+
+@users_blp.route("/<username>/password", methods=["PUT"])
+@users_blp.arguments(ChangePasswordSchema)
+@users_blp.response(200, MessageSchema)
+@users_blp.doc(security=BEARER)
+def change_password(data: dict[str, str], username: str) -> dict[str, str]:
+    """Change your password; every token of yours is revoked (sign in again)."""
+    service.change_password(
+        username, caller(), data["old_password"], data["new_password"], client_address()
+    )
+    return message("password changed")
+
+
+@users_blp.route("/<username>/password", methods=["PATCH"])
+@users_blp.arguments(ResetPasswordSchema)
+@users_blp.response(200, MessageSchema)
+def reset_password(data: dict[str, str], username: str) -> dict[str, str]:
+    """Set a new password with a mailed reset token (public)."""
+    resets.reset_password(username, data["reset_token"], data["new_password"])
+    return message("Password reset successfully")
+
+
+@users_blp.route("/<username>/password/reset", methods=["POST"])
+@users_blp.response(202, MessageSchema)
+def request_password_reset(username: str) -> dict[str, str]:
+    """Mail a reset token to the account's address (public; the same answer for all)."""
+    resets.request_reset(username, client_address())
+    return message("If the account exists and has an e-mail address, a reset token is on its way")
+
+
+# Tokens
 
 
 @tokens_blp.route("/", methods=["POST"])
@@ -59,15 +273,94 @@ def get_user(username: str) -> User:
 @tokens_blp.response(200, TokenPairSchema)
 def obtain_token_pair(data: dict[str, str]) -> dict[str, str]:
     """Exchange a username and password for an access and a refresh token."""
-    return service.obtain_token_pair(data["username"], data["password"])
+    return service.obtain_token_pair(data["username"], data["password"], client_address())
 
 
 @tokens_blp.route("/refresh/", methods=["POST"])
 @tokens_blp.arguments(RefreshSchema)
-@tokens_blp.response(200, AccessTokenSchema)
-def refresh_access_token(data: dict[str, str]) -> dict[str, str]:
-    """Exchange a refresh token for a new access token."""
-    return service.refresh_access_token(data["refresh"])
+@tokens_blp.response(200, TokenPairSchema)
+def refresh_token_pair(data: dict[str, str]) -> dict[str, str]:
+    """Exchange a refresh token for a new access token and the next refresh token.
+
+    The presented refresh token is used up; presenting it again revokes its session.
+    """
+    return service.refresh_token_pair(data["refresh"])
+
+
+@tokens_blp.route("/", methods=["DELETE"])
+@tokens_blp.response(200, TokensDeletedSchema)
+@tokens_blp.doc(security=BEARER)
+def sign_out_everywhere() -> dict[str, int]:
+    """Revoke every token of the caller (sign out from all devices)."""
+    return {"tokens_deleted": sessions.sign_out_everywhere(caller_account(), get_jwt())}
+
+
+@tokens_blp.route("/", methods=["PUT"])
+@tokens_blp.arguments(RevokeTokenSchema)
+@tokens_blp.response(200, TokensDeletedSchema)
+@tokens_blp.doc(security=BEARER)
+def sign_out_one(data: dict[str, str]) -> dict[str, int]:
+    """Revoke one of the caller's tokens, and the session it belongs to (one device)."""
+    return {"tokens_deleted": sessions.sign_out_one(caller_account(), data["token"])}
+
+
+# The image API's token flows
+
+
+@image_api_blp.route("/register/", methods=["POST"])
+@image_api_blp.arguments(ApiRegistrationSchema, location="json_or_form")
+@image_api_blp.response(201, ApiTokenSchema)
+def register(data: dict[str, Any]) -> dict[str, str]:
+    """Create an account (JSON or form) and get its API token."""
+    try:
+        token = service.register_api_user(data["username"], data["password"], data["email"])
+    except service.UsernameTaken as exc:
+        raise ApiError(
+            400,
+            "invalid input",
+            "validation_error",
+            errors={"username": "This username already exists"},
+        ) from exc
+    return {"token": token}
+
+
+@image_api_blp.route("/api-token-auth/", methods=["POST"])
+@image_api_blp.arguments(CredentialsSchema, location="json_or_form")
+@image_api_blp.response(200, ApiTokenSchema)
+def api_token_auth(data: dict[str, str]) -> dict[str, str]:
+    """Exchange a username and password (JSON or form) for an API token."""
+    try:
+        token = service.obtain_api_token(data["username"], data["password"], client_address())
+    except service.InvalidCredentials as exc:
+        raise ApiError(
+            400, "Unable to log in with provided credentials.", "invalid_credentials"
+        ) from exc
+    return {"token": token}
+
+
+@image_api_blp.route("/regenerateToken/", methods=["GET"])
+@image_api_blp.response(200, ApiTokenSchema)
+@image_api_blp.doc(security=BEARER)
+def regenerate_token() -> dict[str, str]:
+    """A new API token; every earlier API token of the caller stops working at once."""
+    return {"token": sessions.regenerate_api_token(caller_account())}
+
+
+# Stored pictures, signing keys, internal routes
+
+
+@pictures_blp.route("/<name>", methods=["GET"])
+def profile_picture(name: str) -> Response:
+    """A stored profile picture; its name is its only secret."""
+    store = picture_store()
+    path = store.path_for(name) if isinstance(store, FileSystemPictureStore) else None
+    if path is None or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=content_type_of(name), max_age=365 * 24 * 3600)
+    response.cache_control.immutable = True
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @jwks_blp.route("/jwks.json", methods=["GET"])
@@ -93,7 +386,7 @@ def issue_service_token(data: dict[str, str]) -> dict[str, Any]:
     return service.issue_service_token(data["service"])
 
 
-blueprints = [users_blp, tokens_blp, jwks_blp, internal_blp]
+blueprints = [users_blp, tokens_blp, image_api_blp, pictures_blp, jwks_blp, internal_blp]
 
 
 # service.py's refusals as HTTP answers: (status, message, code).
@@ -112,21 +405,83 @@ DOMAIN_ERRORS: dict[type[service.AuthError], tuple[int, str, str]] = {
         "service_unavailable",
     ),
     service.InvalidServiceSecret: (401, "invalid service secret", "unauthorized"),
+    service.PasswordExists: (
+        422,
+        "this account has a password already: change it with PUT",
+        "password_exists",
+    ),
+    service.NoPassword: (
+        422,
+        "this account has no password yet: create one with POST",
+        "no_password",
+    ),
+}
+
+
+RESET_TOKEN_REFUSED = "token is invalid, expired or already used. Please get a new token"
+
+# The refusals whose answers carry details, or whose bodies the seed documents.
+DETAILED_ERRORS: dict[type[Any], Callable[[Any], ApiError]] = {
+    service.UsernameTaken: lambda e: ApiError.with_body(
+        422, {"errors": {"username": "This username already exists"}}
+    ),
+    service.InvalidResetToken: lambda e: ApiError.with_body(
+        422, {"error": {"resetToken": RESET_TOKEN_REFUSED}}
+    ),
+    service.PageNotFound: lambda e: ApiError.with_body(
+        400,
+        {"message": "This page does not exist", "pageSize": e.page_size, "noOfPages": e.pages},
+    ),
+    service.NotAnImage: lambda e: ApiError.with_body(
+        422, {"error": "Only image type data allowed"}
+    ),
+    service.InvalidToken: lambda e: ApiError(401, e.reason, "invalid_token"),
+    service.Forbidden: lambda e: ApiError(403, e.reason, "forbidden"),
+    service.NotForYourself: lambda e: ApiError(
+        422, f"you cannot {e.action} your own account", "own_account"
+    ),
+    service.InvalidInput: lambda e: ApiError(
+        400, "invalid input", "validation_error", errors=e.errors
+    ),
+    service.WrongPassword: lambda e: ApiError(
+        422,
+        "the old password is not correct",
+        "wrong_password",
+        errors={"oldPassword": "is not correct"},
+    ),
+    service.TooManyAttempts: lambda e: ApiError(
+        429, "too many failed attempts: try again later", "rate_limited"
+    ),
+    service.NoLinkedPicture: lambda e: ApiError(
+        422, f"no linked {e.provider} account with a picture", "no_linked_identity"
+    ),
+    service.ImageTooLarge: lambda e: ApiError(
+        422, f"image too large: {e.reason}", "image_too_large"
+    ),
+    service.PictureTooLarge: lambda e: ApiError(
+        413, f"picture over {e.limit} bytes", "payload_too_large"
+    ),
+    service.MissingPicture: lambda e: ApiError(
+        400,
+        f"no picture uploaded: send it as the multipart file field {PICTURE_FIELD!r}",
+        "validation_error",
+        errors={PICTURE_FIELD: "missing required field"},
+    ),
 }
 
 
 def as_api_error(error: service.AuthError) -> ApiError:
-    if isinstance(error, service.UsernameTaken):  # the seed's own body for this one
-        return ApiError.with_body(422, {"errors": {"username": "This username already exists"}})
-    if isinstance(error, service.InvalidToken):
-        return ApiError(401, error.reason, "invalid_token")
-    return ApiError(*DOMAIN_ERRORS[type(error)])
+    detailed = DETAILED_ERRORS.get(type(error))
+    return detailed(error) if detailed is not None else ApiError(*DOMAIN_ERRORS[type(error)])
 
 
 def register_domain_errors(app: Flask) -> None:
     """service.py's exceptions as JSON answers."""
 
     def answer(error: service.AuthError) -> Response:
-        return error_response(as_api_error(error))
+        response = error_response(as_api_error(error))
+        if isinstance(error, service.TooManyAttempts):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     app.register_error_handler(service.AuthError, answer)

@@ -3,7 +3,12 @@
 - `create-admin`: the superuser `ADMIN_USERNAME` (default "admin") with `ADMIN_PASSWORD`,
   unless that user exists; what the dev stack and the containers run before starting.
 - `create-superuser --username X`: a superuser, the password typed at a prompt.
-- `add-signing-key`: a new signing key in `JWT_KEYS_DIR` (key rotation, see keys.py).
+- `grant-staff X --privilege event:crud ...` / `revoke-staff X`: staff management (the
+  user's tokens are revoked; the new role comes with their next login).
+- `rotate-signing-key [--drop-older-than SECONDS]`: a new signing key in `JWT_KEYS_DIR`,
+  and optionally the removal of keys retired long enough ago (see keys.py).
+- `add-signing-key`: a new signing key only (what `rotate-signing-key` does first).
+- `purge-expired-tokens`: forget the records of tokens that can no longer be used.
 """
 
 from __future__ import annotations
@@ -13,10 +18,16 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import delete
 
-from auth_service.keys import SigningKey, add_signing_key
-from auth_service.service import ensure_admin
+from auth_service import tokens
+from auth_service.errors import RevocationUnavailable
+from auth_service.keys import SigningKey, add_signing_key, drop_retired_keys
+from auth_service.models import ApiToken, PasswordResetToken, RefreshToken, db, utcnow
+from auth_service.schemas import MODEL_NAME_PATTERN
+from auth_service.service import apply_role, ensure_admin, find_user
 from servicekit.config import env
+from servicekit.identity import ACTIONS
 
 
 @click.command("create-admin")
@@ -43,14 +54,100 @@ def create_superuser_command(username: str, email: str | None, password: str) ->
     click.echo(f"superuser {username!r} created")
 
 
+@click.command("grant-staff")
+@click.argument("username")
+@click.option(
+    "--privilege",
+    "privileges",
+    multiple=True,
+    metavar="MODEL:LETTERS",
+    help="A privilege as model and action letters (c, r, u, d), e.g. event:crud; repeatable.",
+)
+@with_appcontext
+def grant_staff_command(username: str, privileges: tuple[str, ...]) -> None:
+    """Make USERNAME staff with these privileges (replacing their earlier ones)."""
+    _set_role(username, "staff", dict(_parse_privilege(text) for text in privileges))
+    click.echo(f"{username!r} is staff: {', '.join(privileges) or 'no privileges'}")
+
+
+@click.command("revoke-staff")
+@click.argument("username")
+@with_appcontext
+def revoke_staff_command(username: str) -> None:
+    """Make USERNAME a normal user again."""
+    _set_role(username, "normal", {})
+    click.echo(f"{username!r} is a normal user")
+
+
+def _parse_privilege(text: str) -> tuple[str, list[str]]:
+    model, _, letters = text.partition(":")
+    if not MODEL_NAME_PATTERN.match(model) or not letters or set(letters) - set(ACTIONS):
+        raise click.BadParameter(f"{text!r}: expected MODEL:LETTERS with letters from crud")
+    return model, [ACTIONS[letter] for letter in letters]
+
+
+def _set_role(username: str, role: str, privileges: dict[str, list[str]]) -> None:
+    user = find_user(username)
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    try:
+        apply_role(user, role, privileges)
+    except RevocationUnavailable as exc:
+        raise click.ClickException("Redis (REDIS_URL) is unavailable: nothing changed") from exc
+    db.session.commit()
+
+
 @click.command("add-signing-key")
 @with_appcontext
 def add_signing_key_command() -> None:
     """Add a signing key to JWT_KEYS_DIR: published at once, signing after a restart."""
+    click.echo(_add_key())
+
+
+@click.command("rotate-signing-key")
+@click.option(
+    "--drop-older-than",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Also delete keys retired at least this long ago (at least the longest token "
+    "lifetime: JWT_REFRESH_TTL, API_TOKEN_TTL).",
+)
+@click.option("--force", is_flag=True, help="Allow --drop-older-than below that lifetime.")
+@with_appcontext
+def rotate_signing_key_command(drop_older_than: int | None, force: bool) -> None:
+    """Add a signing key (restart auth_service to sign with it); old keys stay published,
+    so their tokens keep verifying, until --drop-older-than removes them."""
+    click.echo(f"added {_add_key()}")
+    if drop_older_than is None:
+        return
+    longest = tokens.longest_ttl()
+    if drop_older_than < longest and not force:
+        raise click.ClickException(
+            f"--drop-older-than {drop_older_than} is shorter than the longest token lifetime "
+            f"({longest} s): tokens still in use would stop verifying (--force to insist)"
+        )
+    for path in drop_retired_keys(Path(current_app.config["JWT_KEYS_DIR"]), drop_older_than):
+        click.echo(f"dropped {path}")
+
+
+def _add_key() -> str:
     if current_app.config.get("JWT_PRIVATE_KEY_FILE"):
         raise click.ClickException("JWT_PRIVATE_KEY_FILE is set: that one file is the only key")
     path = add_signing_key(Path(current_app.config["JWT_KEYS_DIR"]))
-    click.echo(f"{path} kid={SigningKey.load(path).kid}")
+    return f"{path} kid={SigningKey.load(path).kid}"
+
+
+@click.command("purge-expired-tokens")
+@with_appcontext
+def purge_expired_tokens_command() -> None:
+    """Delete the records of expired refresh, API and password reset tokens."""
+    now = utcnow()
+    purged = 0
+    for model in (RefreshToken, ApiToken, PasswordResetToken):
+        purged += db.session.execute(delete(model).where(model.expires_at < now)).rowcount
+    db.session.commit()
+    click.echo(f"purged {purged} expired token records")
 
 
 def _ensure_admin(username: str, password: str, email: str | None) -> bool:
@@ -61,5 +158,13 @@ def _ensure_admin(username: str, password: str, email: str | None) -> bool:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (create_admin_command, create_superuser_command, add_signing_key_command):
+    for command in (
+        create_admin_command,
+        create_superuser_command,
+        grant_staff_command,
+        revoke_staff_command,
+        add_signing_key_command,
+        rotate_signing_key_command,
+        purge_expired_tokens_command,
+    ):
         app.cli.add_command(command)

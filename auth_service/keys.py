@@ -5,8 +5,9 @@ order. The last file signs the tokens of a process started after it appeared; ev
 in the directory is published in the JWKS, so tokens signed by an older key stay valid
 until they expire. To rotate: `add_signing_key(directory)` (every running replica
 publishes the new key at once, since the JWKS is read from the directory), then restart
-the auth_service processes so they sign with it; delete an old file once the longest-lived
-token it signed has expired. `JWT_PRIVATE_KEY_FILE` instead names one key (for example a
+the auth_service processes so they sign with it; drop an old file once the longest-lived
+token it signed has expired (`drop_retired_keys`; the `rotate-signing-key` command does
+both). `JWT_PRIVATE_KEY_FILE` instead names one key (for example a
 mounted secret), which is then the only key.
 
 A key file is written under a temporary name and hard-linked into place, so it is never
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -108,6 +110,23 @@ def add_signing_key(directory: Path) -> Path:
         target = directory / _sequence_name(max(numbers, default=0) + 1)
         if _write_key(directory, target):
             return target
+
+
+def drop_retired_keys(directory: Path, older_than: float, now: float | None = None) -> list[Path]:
+    """Delete the key files retired at least `older_than` seconds ago; return them.
+
+    A key retires when a newer one is added (its file's time): processes started after
+    that sign with the newer key, so the tokens the old one signed expire within the
+    longest token lifetime. The newest key is never dropped.
+    """
+    now = time.time() if now is None else now
+    files = key_files(Path(directory))
+    dropped = []
+    for key_file, successor in itertools.pairwise(files):
+        if now - successor.stat().st_mtime >= older_than:
+            key_file.unlink(missing_ok=True)
+            dropped.append(key_file)
+    return dropped
 
 
 def _sequence(path: Path) -> int:

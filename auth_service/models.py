@@ -5,7 +5,17 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Dialect, Double, String, true
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -84,3 +94,69 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
     def __repr__(self) -> str:
         return f"<User {self.username!r} {self.role}>"
+
+
+def user_reference() -> Mapped[int]:
+    """A user's row id; the row goes when the user is deleted."""
+    return mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+    """One issued refresh token. Each login starts a family; each refresh uses up the
+    presented token and issues the next one of the family. Presenting a used token again
+    means it was stolen (or replayed): the whole family is revoked."""
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    user_id: Mapped[int] = user_reference()
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The access token issued with it, so revoking the session revokes that one too.
+    access_jti: Mapped[str] = mapped_column(String(36))
+    access_expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+    """A long-lived access token of the image API (`POST /api-token-auth/`)."""
+
+    __tablename__ = "api_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = user_reference()
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PasswordResetToken(db.Model):  # type: ignore[name-defined,misc]
+    """A mailed password reset token: only its SHA-256 is stored; single use, expiring."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = user_reference()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class LinkedIdentity(db.Model):  # type: ignore[name-defined,misc]
+    """An account of an outside identity provider linked to a user (OAuth sign-in)."""
+
+    __tablename__ = "linked_identities"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject"),
+        UniqueConstraint("user_id", "provider"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = user_reference()
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    picture_url: Mapped[str | None] = mapped_column(String(2048))
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

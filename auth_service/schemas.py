@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from auth_service.passwords import password_problem
 from auth_service.service import SERVICE_NAME_PATTERN, USERNAME_PATTERN
+from servicekit.identity import ACTIONS, ROLES
 
 USERNAME = validate.Regexp(
     USERNAME_PATTERN, error="must be 3 to 64 characters: letters, digits, '_', '.' or '-'"
@@ -17,6 +19,9 @@ PHONE_NUMBER = validate.Regexp(
     r"^\+?[0-9]{7,15}$", error="must be 7 to 15 digits, optionally after a '+'"
 )
 PICTURE_MAX_LENGTH = 2048
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+PROVIDER_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
+MAX_PRIVILEGE_MODELS = 64
 
 
 def validate_picture_url(value: str) -> None:
@@ -80,6 +85,99 @@ class UserSchema(Schema):
     last_login = fields.DateTime(data_key="lastLogin")
 
 
+class UserUpdatedSchema(UserSchema):
+    """`PUT /users/<username>`'s answer: the seed shows the record without its dates."""
+
+    class Meta:
+        exclude = ("date_joined", "last_login")
+
+
+class UserUpdateSchema(Schema):
+    """`PUT /users/<username>`: any of the profile fields.
+
+    Role, privileges, the active flag, ids and dates are not fields here: sending one is
+    refused with 400 like any unknown key.
+    """
+
+    username = fields.String(validate=USERNAME)
+    email = fields.Email(validate=validate.Length(max=254))
+    first_name = fields.String(data_key="firstName", validate=validate.Length(max=150))
+    last_name = fields.String(data_key="lastName", validate=validate.Length(max=150))
+    phone_number = fields.String(data_key="phoneNumber", allow_none=True, validate=PHONE_NUMBER)
+    college_name = fields.String(data_key="collegeName", validate=validate.Length(max=200))
+    profile_picture = fields.String(
+        data_key="profilePicture", allow_none=True, validate=validate_picture_url
+    )
+
+
+class UsersQuerySchema(Schema):
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+
+
+class UsersPageSchema(Schema):
+    """`GET /users`: one page of users (`limit` is capped at service.MAX_PAGE_SIZE)."""
+
+    current_page = fields.Integer(data_key="currentPage")
+    pages = fields.Integer(data_key="noOfPages")
+    users = fields.List(fields.Nested(UserSchema))
+
+
+class PrivilegesSchema(Schema):
+    """`PUT /users/<username>/privileges`: the role, and a staff member's privileges."""
+
+    state = fields.String(required=True, validate=validate.OneOf(ROLES))
+    privileges = fields.Dict(
+        keys=fields.String(
+            validate=validate.Regexp(
+                MODEL_NAME_PATTERN, error="model names are 1 to 64 letters, digits or '_'"
+            )
+        ),
+        values=fields.List(
+            fields.String(validate=validate.OneOf(list(ACTIONS.values()))),
+            validate=validate.Length(max=len(ACTIONS) * 2),
+        ),
+        validate=validate.Length(max=MAX_PRIVILEGE_MODELS),
+    )
+
+    @validates_schema
+    def privileges_only_for_staff(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("privileges") and data["state"] != "staff":
+            raise ValidationError("only staff have privileges", field_name="privileges")
+
+
+class AuthModesSchema(Schema):
+    password = fields.Boolean()
+    oauth = fields.List(fields.String(), data_key="o-auth")
+
+
+class MessageSchema(Schema):
+    message = fields.String()
+
+
+class CreatePasswordSchema(Schema):
+    password = fields.String(required=True, load_only=True)
+
+
+class ChangePasswordSchema(Schema):
+    old_password = fields.String(data_key="oldPassword", required=True, load_only=True)
+    new_password = fields.String(data_key="newPassword", required=True, load_only=True)
+
+
+class ResetPasswordSchema(Schema):
+    reset_token = fields.String(
+        data_key="resetToken", required=True, load_only=True, validate=validate.Length(max=256)
+    )
+    new_password = fields.String(data_key="newPassword", required=True, load_only=True)
+
+
+class ProviderSchema(Schema):
+    provider = fields.String(
+        required=True,
+        validate=validate.Regexp(PROVIDER_PATTERN, error="must be a provider name like 'google'"),
+    )
+
+
 class CredentialsSchema(Schema):
     username = fields.String(required=True)
     password = fields.String(required=True, load_only=True)
@@ -94,8 +192,24 @@ class RefreshSchema(Schema):
     refresh = fields.String(required=True, load_only=True)
 
 
-class AccessTokenSchema(Schema):
-    access = fields.String()
+class RevokeTokenSchema(Schema):
+    token = fields.String(required=True, load_only=True)
+
+
+class TokensDeletedSchema(Schema):
+    tokens_deleted = fields.Integer()
+
+
+class ApiRegistrationSchema(Schema):
+    """`POST /register/` (the image API): JSON or a form; no profile beyond an e-mail."""
+
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, load_only=True)
+    email = fields.Email(load_default=None, validate=validate.Length(max=254))
+
+
+class ApiTokenSchema(Schema):
+    token = fields.String()
 
 
 class ServiceTokenRequestSchema(Schema):

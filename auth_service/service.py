@@ -1,67 +1,100 @@
-"""auth_service's domain logic: accounts, credentials and tokens, as plain functions.
+"""auth_service's domain logic: accounts, credentials and privileges, as plain functions.
 
-Errors are the exceptions below; api.py turns them into HTTP answers.
+Errors are the exceptions of `auth_service.errors` (re-exported here); api.py turns them
+into HTTP answers. Who may do what:
+
+- a user reads and updates their own record, and manages their own password and tokens;
+- staff read every record; changing another user's record, disabling or enabling it
+  takes the `user: update` privilege, deleting it `user: delete` (superusers have all);
+- only a superuser changes roles and privileges, or touches a staff or superuser account;
+- nobody disables, deletes or changes the role of their own account.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import re
-from typing import Any
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any, BinaryIO
 
 from flask import current_app
-from redis.exceptions import RedisError
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from auth_service import tokens
-from auth_service.models import User, db, utcnow
+from auth_service import sessions, tokens
+from auth_service.errors import (
+    AuthError,
+    Forbidden,
+    ImageTooLarge,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidResetToken,
+    InvalidServiceSecret,
+    InvalidToken,
+    MissingPicture,
+    NoLinkedPicture,
+    NoPassword,
+    NotAnImage,
+    NotForYourself,
+    PageNotFound,
+    PasswordExists,
+    PictureTooLarge,
+    RevocationUnavailable,
+    ServiceTokensDisabled,
+    TooManyAttempts,
+    UsernameTaken,
+    UserNotFound,
+    UserNotVisible,
+    WrongPassword,
+)
+from auth_service.models import LinkedIdentity, User, db, utcnow
 from auth_service.passwords import hash_password, needs_rehash, password_problem, verify_password
-from servicekit.app import redis_client
-from servicekit.identity import Identity
-from servicekit.keys import TokenError
-from servicekit.revocation import is_revoked
+from auth_service.pictures import checked_image, picture_store
+from auth_service.throttle import login_throttle
+from servicekit.identity import ACTIONS, Identity
+
+__all__ = [
+    "AuthError",
+    "Forbidden",
+    "ImageTooLarge",
+    "InvalidCredentials",
+    "InvalidInput",
+    "InvalidResetToken",
+    "InvalidServiceSecret",
+    "InvalidToken",
+    "MissingPicture",
+    "NoLinkedPicture",
+    "NoPassword",
+    "NotAnImage",
+    "NotForYourself",
+    "PageNotFound",
+    "PasswordExists",
+    "PictureTooLarge",
+    "RevocationUnavailable",
+    "ServiceTokensDisabled",
+    "TooManyAttempts",
+    "UserNotFound",
+    "UserNotVisible",
+    "UsernameTaken",
+    "WrongPassword",
+]
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 SERVICE_NAME_PATTERN = re.compile(r"^[a-z_]{2,32}$")
-
-
-class AuthError(Exception):
-    """A request auth_service refuses; the subclass says why."""
-
-
-class UsernameTaken(AuthError):
-    pass
-
-
-class UserNotVisible(AuthError):
-    """A normal user asked for someone else's record (or one that does not exist)."""
-
-
-class UserNotFound(AuthError):
-    pass
-
-
-class InvalidCredentials(AuthError):
-    """Unknown user, wrong password, no password, or a disabled account: one answer."""
-
-
-class InvalidToken(AuthError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class RevocationUnavailable(AuthError):
-    """The revocation store cannot be asked, so a token cannot be vouched for."""
-
-
-class ServiceTokensDisabled(AuthError):
-    """No `SERVICE_SECRET` is configured."""
-
-
-class InvalidServiceSecret(AuthError):
-    pass
+MAX_PAGE_SIZE = 100
+PROFILE_FIELDS = frozenset(
+    {
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "phone_number",
+        "college_name",
+        "profile_picture",
+    }
+)
 
 
 # Accounts
@@ -73,6 +106,10 @@ def username_exists(username: str) -> bool:
 
 def find_user(username: str) -> User | None:
     return db.session.scalar(select(User).where(User.username == username))
+
+
+def user_by_subject(subject: str) -> User | None:
+    return db.session.scalar(select(User).where(User.public_id == subject))
 
 
 def visible_user(username: str, caller: Identity) -> User:
@@ -88,6 +125,43 @@ def visible_user(username: str, caller: Identity) -> User:
         return user
     if user is None or user.public_id != caller.subject:
         raise UserNotVisible(username)
+    return user
+
+
+def changeable_user(username: str, caller: Identity, action: str = "update") -> User:
+    """A record `caller` may change: their own, or another's with the `user` privilege
+    for `action` (and a superuser's role for staff and superuser accounts)."""
+    user = visible_user(username, caller)
+    if user.public_id != caller.subject:
+        _check_may_manage(caller, user, action)
+    return user
+
+
+def managed_user(username: str, caller: Identity, action: str) -> User:
+    """Another user's account, for a staff action on it (disable, enable, delete)."""
+    if not caller.is_staff:
+        raise Forbidden("staff only")
+    user = find_user(username)
+    if user is None:
+        raise UserNotFound(username)
+    if user.public_id == caller.subject:
+        raise NotForYourself(action)
+    _check_may_manage(caller, user, "delete" if action == "delete" else "update")
+    return user
+
+
+def _check_may_manage(caller: Identity, user: User, action: str) -> None:
+    if not caller.can("user", action):
+        raise Forbidden(f"missing privilege: user {action}")
+    if user.is_staff and not caller.is_superuser:
+        raise Forbidden("only a superuser may change a staff or superuser account")
+
+
+def own_user(username: str, caller: Identity) -> User:
+    """The caller's own account, by name; any other name is refused alike."""
+    user = find_user(username)
+    if user is None or user.public_id != caller.subject:
+        raise Forbidden("you may only manage your own password")
     return user
 
 
@@ -107,6 +181,11 @@ def create_user(
         **profile,
     )
     db.session.add(user)
+    _commit_unique_username(username)
+    return user
+
+
+def _commit_unique_username(username: str) -> None:
     try:
         db.session.commit()
     except IntegrityError:
@@ -114,7 +193,6 @@ def create_user(
         if username_exists(username):
             raise UsernameTaken(username) from None
         raise
-    return user
 
 
 def ensure_admin(username: str, password: str, *, email: str | None = None) -> bool:
@@ -131,15 +209,149 @@ def ensure_admin(username: str, password: str, *, email: str | None = None) -> b
     return True
 
 
-# Tokens
+@dataclass(frozen=True)
+class UsersPage:
+    current_page: int
+    pages: int
+    users: list[User]
 
 
-def authenticate(username: str, password: str) -> User:
-    """The active user these credentials belong to; records the login."""
+def list_users(page: int, limit: int) -> UsersPage:
+    """One page of users in sign-up order; `limit` is capped at MAX_PAGE_SIZE."""
+    limit = min(limit, MAX_PAGE_SIZE)
+    total = int(db.session.scalar(select(func.count()).select_from(User)) or 0)
+    pages = max(1, math.ceil(total / limit))
+    if page > pages:
+        raise PageNotFound(limit, pages)
+    users = db.session.scalars(
+        select(User).order_by(User.id).limit(limit).offset((page - 1) * limit)
+    ).all()
+    return UsersPage(page, pages, list(users))
+
+
+def update_profile(username: str, caller: Identity, changes: dict[str, Any]) -> User:
+    """Change profile fields. A new username revokes the user's tokens: other services
+    may trust the `username` claim, and the old name may be taken by someone else."""
+    user = changeable_user(username, caller)
+    unknown = set(changes) - PROFILE_FIELDS
+    if unknown:  # the schema lets only profile fields through; this guards the function
+        raise InvalidInput(dict.fromkeys(sorted(unknown), "cannot be changed here"))
+    renamed = "username" in changes and changes["username"] != user.username
+    if renamed and username_exists(changes["username"]):
+        raise UsernameTaken(changes["username"])
+    old_picture = user.profile_picture
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if renamed:
+        sessions.revoke_everything(user)
+    _commit_unique_username(user.username)
+    if old_picture and old_picture != user.profile_picture:
+        picture_store().delete(old_picture)
+    return user
+
+
+@dataclass(frozen=True)
+class AuthModes:
+    password: bool
+    oauth: list[str]  # the providers of the linked sign-in accounts
+
+
+def auth_modes(username: str, caller: Identity) -> AuthModes:
+    user = visible_user(username, caller)
+    providers = db.session.scalars(
+        select(LinkedIdentity.provider)
+        .where(LinkedIdentity.user_id == user.id)
+        .order_by(LinkedIdentity.provider)
+    ).all()
+    return AuthModes(password=user.password_hash is not None, oauth=list(providers))
+
+
+# Staff management
+
+
+def privileges_view(user: User) -> dict[str, Any]:
+    """`{"state": role}`, with the privileges for staff (as stored, empty lists too)."""
+    view: dict[str, Any] = {"state": user.role}
+    if user.role == "staff":
+        view["privileges"] = dict(user.privileges or {})
+    return view
+
+
+def privileges_of(username: str, caller: Identity) -> dict[str, Any]:
+    if not caller.is_staff:
+        raise Forbidden("staff only")
+    user = find_user(username)
+    if user is None:
+        raise UserNotFound(username)
+    return privileges_view(user)
+
+
+def set_privileges(
+    username: str, caller: Identity, state: str, privileges: dict[str, list[str]] | None
+) -> dict[str, Any]:
+    """Set role and privileges (superusers only). The user's tokens are revoked: their
+    claims would be stale, and the new ones come with the next login or refresh."""
+    if not caller.is_superuser:
+        raise Forbidden("only a superuser may change privileges")
+    user = find_user(username)
+    if user is None:
+        raise UserNotFound(username)
+    if user.public_id == caller.subject:
+        raise NotForYourself("change the role of")
+    apply_role(user, state, privileges)
+    db.session.commit()
+    return privileges_view(user)
+
+
+def apply_role(user: User, state: str, privileges: dict[str, list[str]] | None) -> None:
+    """Give `user` a role (and, for staff, privileges); revokes their tokens. No commit."""
+    user.role = state
+    user.privileges = normalized_privileges(privileges or {}) if state == "staff" else {}
+    sessions.revoke_everything(user)
+
+
+def normalized_privileges(privileges: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Actions in create, read, update, delete order, each once."""
+    order = list(ACTIONS.values())
+    return {model: [a for a in order if a in set(actions)] for model, actions in privileges.items()}
+
+
+def set_active(username: str, caller: Identity, active: bool) -> None:
+    """Disable (every token revoked at once) or enable an account."""
+    user = managed_user(username, caller, "disable" if not active else "enable")
+    user.is_active = active
+    if not active:
+        sessions.revoke_everything(user)
+    db.session.commit()
+
+
+def delete_user(username: str, caller: Identity) -> None:
+    """Delete an account: its tokens, sessions, reset tokens, identities and picture go."""
+    user = managed_user(username, caller, "delete")
+    picture = user.profile_picture
+    sessions.revoke_everything(user)
+    db.session.delete(user)
+    db.session.commit()
+    if picture:
+        picture_store().delete(picture)
+
+
+# Passwords
+
+
+def authenticate(username: str, password: str, address: str) -> User:
+    """The active user these credentials belong to; records the login.
+
+    Failures are counted per username and per client address; at a limit the attempt
+    is refused before the password is looked at (TooManyAttempts).
+    """
+    throttle = login_throttle()
+    throttle.check(username, address)
     user = find_user(username)
     stored = user.password_hash if user is not None else None
     matches = verify_password(stored, password)  # hashes even for no user: same timing
     if user is None or stored is None or not matches or not user.is_active:
+        throttle.count(username, address)
         raise InvalidCredentials()
     if needs_rehash(stored):
         user.password_hash = hash_password(password)
@@ -148,39 +360,128 @@ def authenticate(username: str, password: str) -> User:
     return user
 
 
-def obtain_token_pair(username: str, password: str) -> dict[str, str]:
-    user = authenticate(username, password)
-    return {"access": tokens.access_token(user), "refresh": tokens.refresh_token(user)}
+def create_password(username: str, caller: Identity, password: str) -> None:
+    """A first password for an account that signs in another way."""
+    user = own_user(username, caller)
+    if user.password_hash is not None:
+        raise PasswordExists()
+    _check_new_password("password", password, user)
+    user.password_hash = hash_password(password)
+    db.session.commit()
 
 
-def refresh_access_token(refresh_token: str) -> dict[str, str]:
-    """A new access token for a valid refresh token of an active user.
+def change_password(
+    username: str, caller: Identity, old_password: str, new_password: str, address: str
+) -> None:
+    """Change the password; every token of the user is revoked, this caller's too."""
+    user = own_user(username, caller)
+    if user.password_hash is None:
+        raise NoPassword()
+    throttle = login_throttle()
+    throttle.check(username, address)
+    if not verify_password(user.password_hash, old_password):
+        throttle.count(username, address)
+        raise WrongPassword()
+    _check_new_password("newPassword", new_password, user)
+    user.password_hash = hash_password(new_password)
+    sessions.revoke_everything(user)
+    db.session.commit()
 
-    The user's current role and privileges go into it, so changes take effect at the
-    next refresh.
-    """
+
+def _check_new_password(field: str, password: str, user: User) -> None:
+    problem = password_problem(password, user.username)
+    if problem:
+        raise InvalidInput({field: problem})
+
+
+# Profile pictures
+
+
+def store_picture(user: User, stream: BinaryIO | None) -> None:
+    """Check, re-encode and store an uploaded picture of `user` (whom the caller may
+    change: see `changeable_user`); the old stored one goes."""
+    if stream is None:
+        raise MissingPicture()
+    config = current_app.config
+    max_bytes = int(config["PROFILE_PICTURE_MAX_BYTES"])
+    if _stream_size(stream) > max_bytes:
+        raise PictureTooLarge(max_bytes)
+    image = checked_image(
+        stream, int(config["PROFILE_PICTURE_MAX_PIXELS"]), int(config["PROFILE_PICTURE_MAX_FRAMES"])
+    )
+    url = picture_store().save(user.public_id, BytesIO(image.data), image.content_type)
+    _replace_picture(user, url, store_made_new=True)
+
+
+def picture_from_provider(username: str, caller: Identity, provider: str) -> None:
+    """Take the picture of a linked identity of this provider as the profile picture."""
+    user = changeable_user(username, caller)
+    url = db.session.scalar(
+        select(LinkedIdentity.picture_url).where(
+            LinkedIdentity.user_id == user.id, LinkedIdentity.provider == provider
+        )
+    )
+    if not url:
+        raise NoLinkedPicture(provider)
+    _replace_picture(user, url, store_made_new=False)
+
+
+def _replace_picture(user: User, url: str, *, store_made_new: bool) -> None:
+    """Point the user at `url`; the stored file it replaces goes after the commit (and the
+    new file, should the commit fail)."""
+    old = user.profile_picture
+    user.profile_picture = url
     try:
-        claims = tokens.read_refresh_token(refresh_token)
-    except TokenError as exc:
-        raise InvalidToken(exc.reason) from exc
-    user = db.session.scalar(select(User).where(User.public_id == claims["sub"]))
-    if user is None or not user.is_active:
-        raise InvalidToken("unknown or disabled user")
-    if _revoked(user, claims):
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        if store_made_new:
+            picture_store().delete(url)
+        raise
+    if old and old != url:
+        picture_store().delete(old)
+
+
+def _stream_size(stream: BinaryIO) -> int:
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+# Tokens
+
+
+def obtain_token_pair(username: str, password: str, address: str) -> dict[str, str]:
+    return sessions.start_session(authenticate(username, password, address))
+
+
+def refresh_token_pair(refresh_token: str) -> dict[str, str]:
+    return sessions.rotate(refresh_token)
+
+
+def caller_account(caller: Identity, claims: dict[str, Any]) -> User:
+    """The account behind a verified user token, refused when the token was revoked
+    (disabled, deleted, signed out) even if the request did not come through the gateway."""
+    if caller.is_service:
+        raise Forbidden("a user token is required")
+    user = user_by_subject(caller.subject)
+    if user is None or not user.is_active or sessions.token_revoked(user, claims):
         raise InvalidToken("token revoked")
-    return {"access": tokens.access_token(user)}
+    return user
 
 
-def _revoked(user: User, claims: dict[str, Any]) -> bool:
-    """The user's own mark (database), then the revocation store when there is one."""
-    if user.tokens_valid_after is not None and float(claims["iat"]) < user.tokens_valid_after:
-        return True
-    if not current_app.config.get("REDIS_URL"):
-        return False  # without a store nothing can have been revoked there
-    try:
-        return is_revoked(redis_client(), claims)
-    except RedisError as exc:
-        raise RevocationUnavailable() from exc
+def register_api_user(username: str, password: str, email: str | None) -> str:
+    """The image API's registration: an ordinary account and its first API token."""
+    problem = password_problem(password, username)
+    if problem:
+        raise InvalidInput({"password": problem})
+    user = create_user(username=username, password=password, email=email)
+    return sessions.issue_api_token(user)
+
+
+def obtain_api_token(username: str, password: str, address: str) -> str:
+    return sessions.issue_api_token(authenticate(username, password, address))
 
 
 def issue_service_token(service: str) -> dict[str, Any]:

@@ -8,7 +8,9 @@ issued just before it.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from flask import current_app
@@ -33,17 +35,33 @@ def user_claims(user: User) -> dict[str, Any]:
     return {"username": user.username, "role": user.role, "priv": privileges}
 
 
-def issue(subject: str, claims: dict[str, Any], token_type: TokenType, ttl: int) -> str:
+@dataclass(frozen=True)
+class IssuedToken:
+    """A signed token and what auth_service records about it."""
+
+    token: str
+    jti: str
+    issued_at: float
+    expires_at: float
+
+    @property
+    def expires(self) -> datetime:
+        return datetime.fromtimestamp(self.expires_at, UTC)
+
+
+def issue(subject: str, claims: dict[str, Any], token_type: TokenType, ttl: int) -> IssuedToken:
     """A signed token of `token_type` ("access" or "refresh") valid for `ttl` seconds."""
     now = time.time()
-    times = {"iat": round(now, 3), "exp": int(now + ttl)}
+    jti = uuid.uuid4().hex
+    times = {"iat": round(now, 3), "exp": int(now + ttl), "jti": jti}
     create = create_refresh_token if token_type == "refresh" else create_access_token
-    return create(
+    token = create(
         identity=subject,
         additional_claims={**claims, **times},
         additional_headers={"kid": keyring().signing_key.kid},
         expires_delta=timedelta(seconds=ttl),
     )
+    return IssuedToken(token, jti, times["iat"], times["exp"])
 
 
 def access_ttl() -> int:
@@ -54,22 +72,37 @@ def refresh_ttl() -> int:
     return int(current_app.config["JWT_REFRESH_TTL"])
 
 
-def access_token(user: User) -> str:
+def api_token_ttl() -> int:
+    return int(current_app.config["API_TOKEN_TTL"])
+
+
+def longest_ttl() -> int:
+    """How long any token of this issuer can stay valid, clock leeway included."""
+    config = current_app.config
+    return max(access_ttl(), refresh_ttl(), api_token_ttl()) + int(config["JWT_LEEWAY"])
+
+
+def access_token(user: User) -> IssuedToken:
     return issue(user.public_id, user_claims(user), "access", access_ttl())
 
 
-def refresh_token(user: User) -> str:
+def refresh_token(user: User) -> IssuedToken:
     return issue(user.public_id, user_claims(user), "refresh", refresh_ttl())
+
+
+def api_token(user: User) -> IssuedToken:
+    """The image API's token: an access token, but long-lived (`API_TOKEN_TTL`)."""
+    return issue(user.public_id, user_claims(user), "access", api_token_ttl())
 
 
 def service_token(service: str) -> str:
     """An access token for another service's own calls (role "service", no user)."""
     claims = {"username": service, "role": "service", "priv": {}}
-    return issue(f"service:{service}", claims, "access", access_ttl())
+    return issue(f"service:{service}", claims, "access", access_ttl()).token
 
 
-def read_refresh_token(token: str) -> dict[str, Any]:
-    """The verified claims of a refresh token; raises servicekit.keys.TokenError."""
+def read_token(token: str, token_type: TokenType) -> dict[str, Any]:
+    """The verified claims of a token of this type; raises servicekit.keys.TokenError."""
     config = current_app.config
     return decode_token(
         token,
@@ -77,5 +110,9 @@ def read_refresh_token(token: str) -> dict[str, Any]:
         issuer=config["JWT_ISSUER"],
         audience=config["JWT_AUDIENCE"],
         leeway=int(config["JWT_LEEWAY"]),
-        token_type="refresh",
+        token_type=token_type,
     )
+
+
+def read_refresh_token(token: str) -> dict[str, Any]:
+    return read_token(token, "refresh")

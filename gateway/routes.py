@@ -15,6 +15,8 @@ PROFILE_PICTURE_MAX_BODY: int = 20 * MIB
 EVENT_PHOTO_MAX_BODY: int = 20 * MIB
 IMAGE_MAX_BODY: int = 60 * MIB
 ACTIVITY_UPLOAD_MAX_BODY: int = 60 * MIB
+# The largest upload is validated and merged in one transaction: more than the default.
+ACTIVITY_UPLOAD_TIMEOUT: float = 120.0
 DATA_UPLOAD_MAX_BODY: int = 60 * MIB
 
 ROUTES: tuple[Route, ...] = (
@@ -44,6 +46,8 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/users/<username>", "auth", STAFF),
     Route("POST", "/users", "auth", PUBLIC),
     Route("GET", "/users", "auth", STAFF),
+    # auth_service: stored profile pictures (unguessable names) until media_service keeps them
+    Route("GET", "/profile-pictures/<name>", "auth", PUBLIC),
     # auth_service: JWT pairs, refresh and revocation
     Route("POST", "/auth/token/refresh", "auth", PUBLIC),
     Route("POST", "/auth/token", "auth", PUBLIC),
@@ -97,17 +101,28 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/ticket", "tickets", STAFF),
     Route("POST", "/ticket", "tickets", AUTHENTICATED),
     # activity_service: member activity sessions upload and download
-    Route("POST", "/sample/posts", "activity", AUTHENTICATED, max_body=ACTIVITY_UPLOAD_MAX_BODY),
+    Route(
+        "POST",
+        "/sample/posts",
+        "activity",
+        AUTHENTICATED,
+        max_body=ACTIVITY_UPLOAD_MAX_BODY,
+        timeout=ACTIVITY_UPLOAD_TIMEOUT,
+    ),
     Route("GET", "/sample/gets", "activity", AUTHENTICATED),
     # media_service: per-user images and signed media file URLs
     Route("GET PUT DELETE", "/images/<image_id>", "media", AUTHENTICATED, max_body=IMAGE_MAX_BODY),
     Route("GET POST", "/images", "media", AUTHENTICATED, max_body=IMAGE_MAX_BODY),
     Route("GET", "/media/<path:key>", "media", PUBLIC),
-    # scheduler_service: scheduled API calls and the staff admin page
+    # scheduler_service: scheduled API calls
     Route("GET DELETE PATCH", "/api/schedule-api/<call_id>", "scheduler", AUTHENTICATED),
     Route("GET POST", "/api/schedule-api", "scheduler", AUTHENTICATED),
-    Route("GET POST", "/admin/schedule-api/<path:rest>", "scheduler", STAFF),
-    Route("GET POST", "/admin/schedule-api", "scheduler", STAFF),
+    # scheduler_service: the staff page. A browser cannot send a token when it navigates:
+    # the page and its assets are a static shell (public) that signs in with /auth/token/
+    # and reads its data from the staff-only routes.
+    Route("GET POST", "/admin/schedule-api/api/<path:rest>", "scheduler", STAFF),
+    Route("GET", "/admin/schedule-api/assets/<name>", "scheduler", PUBLIC),
+    Route("GET", "/admin/schedule-api", "scheduler", PUBLIC),
     # datapoints_service: v1 datapoints, data entry and geo
     Route("GET", "/api/v1/datapoint", "datapoints", AUTHENTICATED),
     Route(

@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import auth_service
+from auth_service import service
+from auth_service.models import db
 
 SERVICE_SECRET = "test-secret"
 PASSWORD = "correct horse battery"
@@ -35,6 +37,8 @@ def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Callable[...,
             "PASSWORD_HASH_TIME_COST": 1,
             "PASSWORD_HASH_MEMORY_KIB": 1024,
             "SERVICE_SECRET": SERVICE_SECRET,
+            "MAIL_OUTBOX_DIR": str(keys_dir.parent / "outbox"),
+            "PROFILE_PICTURE_DIR": str(keys_dir.parent / "pictures"),
             **config,
         }
         return service_app("auth", auth_service.create_app, **settings)
@@ -43,7 +47,8 @@ def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Callable[...,
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
+def app(make_app: Callable[..., Flask], redis_client: Any) -> Flask:
+    """The app on a fresh database, with a flushed Redis (revocation marks, throttles)."""
     return make_app()
 
 
@@ -114,3 +119,63 @@ def decode(client: FlaskClient) -> Callable[[str], dict[str, Any]]:
         )
 
     return verify
+
+
+@pytest.fixture
+def outbox(keys_dir: Path) -> Path:
+    return keys_dir.parent / "outbox"
+
+
+@pytest.fixture
+def pictures_dir(keys_dir: Path) -> Path:
+    return keys_dir.parent / "pictures"
+
+
+@pytest.fixture
+def add_user(app: Flask) -> Callable[..., str]:
+    """Create a user straight in the database; returns their public id."""
+
+    def make(
+        username: str,
+        *,
+        role: str = "normal",
+        privileges: dict[str, list[str]] | None = None,
+        password: str | None = PASSWORD,
+        **profile: Any,
+    ) -> str:
+        profile.setdefault("email", f"{username}@example.org")
+        with app.app_context():
+            user = service.create_user(username=username, password=password, role=role, **profile)
+            if privileges is not None:
+                user.privileges = privileges
+                db.session.commit()
+            return str(user.public_id)
+
+    return make
+
+
+@pytest.fixture
+def token_for(client: FlaskClient) -> Callable[..., str]:
+    """Log a user in; returns the access token."""
+
+    def make(username: str, password: str = PASSWORD) -> str:
+        response = client.post("/auth/token/", json={"username": username, "password": password})
+        assert response.status_code == 200, response.get_json()
+        return str(response.get_json()["access"])
+
+    return make
+
+
+@pytest.fixture
+def staff_token(add_user: Callable[..., str], token_for: Callable[..., str]) -> Callable[..., str]:
+    """`staff_token(user=["read", "update"])`: a new staff member's access token; with
+    `role="superuser"`, a superuser's."""
+    made: list[str] = []
+
+    def make(role: str = "staff", **privileges: list[str]) -> str:
+        username = f"{role}_{len(made) + 1}"
+        made.append(username)
+        add_user(username, role=role, privileges=privileges if role == "staff" else None)
+        return token_for(username)
+
+    return make

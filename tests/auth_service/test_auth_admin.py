@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from flask import Flask
 
 import auth_service
-from auth_service.models import User, db
+from auth_service.models import RefreshToken, User, db, utcnow
 from auth_service.service import ensure_admin
+from servicekit.revocation import user_key
 
 PASSWORD = "admin password 1"
 
@@ -105,3 +108,67 @@ def test_creating_the_app_does_not_touch_the_database(tmp_path: Path) -> None:
     auth_service.create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}"})
 
     assert not database.exists()
+
+
+def test_grant_and_revoke_staff(app: Flask, redis_client: redis.Redis) -> None:
+    with app.app_context():
+        ensure_admin("future_staff", PASSWORD)
+        user = db.session.query(User).filter_by(username="future_staff").one()
+        user.role = "normal"
+        db.session.commit()
+    runner = app.test_cli_runner()
+
+    granted = runner.invoke(
+        args=["grant-staff", "future_staff", "--privilege", "event:cr", "--privilege", "user:r"]
+    )
+
+    assert granted.exit_code == 0, granted.output
+    (staff,) = users(app)
+    assert staff.role == "staff"
+    assert staff.privileges == {"event": ["create", "read"], "user": ["read"]}
+    assert redis_client.exists(user_key(staff.public_id))
+    assert staff.tokens_valid_after is not None
+
+    revoked = runner.invoke(args=["revoke-staff", "future_staff"])
+
+    assert revoked.exit_code == 0, revoked.output
+    (normal,) = users(app)
+    assert (normal.role, normal.privileges) == ("normal", {})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grant-staff", "nobody"],
+        ["grant-staff", "admin", "--privilege", "event:cx"],
+        ["grant-staff", "admin", "--privilege", "event"],
+        ["grant-staff", "admin", "--privilege", "bad name:r"],
+        ["revoke-staff", "nobody"],
+    ],
+)
+def test_staff_commands_refuse_bad_arguments(app: Flask, args: list[str]) -> None:
+    with app.app_context():
+        ensure_admin("admin", PASSWORD)
+
+    result = app.test_cli_runner().invoke(args=args)
+
+    assert result.exit_code != 0
+    assert [(u.username, u.role) for u in users(app)] == [("admin", "superuser")]
+
+
+def test_purge_expired_tokens(app: Flask) -> None:
+    client = app.test_client()
+    with app.app_context():
+        ensure_admin("admin", PASSWORD)
+    client.post("/auth/token/", json={"username": "admin", "password": PASSWORD})
+    client.post("/auth/token/", json={"username": "admin", "password": PASSWORD})
+    with app.app_context():
+        db.session.query(RefreshToken).limit(1).one().expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["purge-expired-tokens"])
+
+    assert result.exit_code == 0, result.output
+    assert "purged 1 " in result.output
+    with app.app_context():
+        assert db.session.query(RefreshToken).count() == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,13 @@ from auth_service.keys import (
     KeyRing,
     SigningKey,
     add_signing_key,
+    drop_retired_keys,
     ensure_signing_key,
     jwk_thumbprint,
     key_files,
 )
-from servicekit.testing import TestKeys
+from servicekit.keys import RemoteKeySet, TokenError, decode_token
+from servicekit.testing import TestKeys, serve_wsgi
 
 PASSWORD = "correct horse battery"
 
@@ -182,3 +186,80 @@ def test_a_protected_route_accepts_auths_own_access_token(app: Flask) -> None:
         claims: dict[str, Any] = get_jwt()
 
     assert claims["username"] == "key_user"
+
+
+# Rotation with the command, seen through the JWKS as the gateway fetches it
+
+
+def rotate(app: Flask, *args: str) -> str:
+    result = app.test_cli_runner().invoke(args=["rotate-signing-key", *args])
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def verifies(token: str, keys: RemoteKeySet) -> bool:
+    try:
+        decode_token(token, keys, issuer="flotilla", audience="flotilla", leeway=30)
+    except TokenError as exc:
+        assert exc.reason == "unknown signing key"
+        return False
+    return True
+
+
+def test_rotation_keeps_old_tokens_valid_until_the_old_key_is_dropped(
+    make_app: Callable[..., Flask], keys_dir: Path
+) -> None:
+    ttls = {"JWT_ACCESS_TTL": 60, "JWT_REFRESH_TTL": 120, "API_TOKEN_TTL": 120}
+    before = make_app(**ttls)
+    old_token = obtain_access(before)
+    old_kid = jwt.get_unverified_header(old_token)["kid"]
+
+    added = rotate(before)
+
+    assert "key-000002.pem" in added
+    after = make_app(**ttls)  # a restart: the newest key signs
+    new_token = obtain_access(after, "second_user")
+    assert jwt.get_unverified_header(new_token)["kid"] != old_kid
+    after.extensions["auth.keyring"].rescan_interval = 0
+    with serve_wsgi(after) as url:
+        gateway_keys = RemoteKeySet(
+            url + "/.well-known/jwks.json", min_refresh_interval=0, max_age=0
+        )
+        assert verifies(old_token, gateway_keys)
+        assert verifies(new_token, gateway_keys)
+
+        hour_ago = time.time() - 3600  # the new key appeared an hour ago
+        os.utime(keys_dir / "key-000002.pem", (hour_ago, hour_ago))
+        output = rotate(after, "--drop-older-than", "600")
+
+        assert "dropped" in output and "key-000001.pem" in output
+        assert [p.name for p in key_files(keys_dir)] == ["key-000002.pem", "key-000003.pem"]
+        assert not verifies(old_token, gateway_keys)  # the cache was refreshed (max_age)
+        assert not verifies(old_token, RemoteKeySet(url + "/.well-known/jwks.json"))
+        assert verifies(new_token, gateway_keys)
+
+
+def test_dropping_keys_younger_than_the_longest_token_lifetime_needs_force(
+    make_app: Callable[..., Flask], keys_dir: Path
+) -> None:
+    app = make_app()  # refresh tokens live 7 days, API tokens 30
+    rotate(app)
+
+    refused = app.test_cli_runner().invoke(args=["rotate-signing-key", "--drop-older-than", "3600"])
+
+    assert refused.exit_code != 0
+    assert "longest token lifetime" in refused.output
+    assert len(key_files(keys_dir)) == 3  # the new key was added, none dropped
+
+    forced = rotate(app, "--drop-older-than", "0", "--force")
+
+    assert "dropped" in forced
+    assert [p.name for p in key_files(keys_dir)] == ["key-000004.pem"]
+
+
+def test_drop_retired_keys_never_drops_the_newest(tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+    ensure_signing_key(directory)
+
+    assert drop_retired_keys(directory, 0) == []
+    assert len(key_files(directory)) == 1

@@ -144,7 +144,7 @@ def test_login_without_password_field_is_400(client: FlaskClient) -> None:
     assert response.get_json()["errors"] == {"password": "missing required field"}
 
 
-def test_refresh_gives_a_new_access_token(
+def test_refresh_gives_a_new_pair(
     client: FlaskClient, user: dict[str, Any], login: Login, decode: Decode
 ) -> None:
     pair = login()
@@ -153,11 +153,15 @@ def test_refresh_gives_a_new_access_token(
 
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"access"}
+    assert set(body) == {"access", "refresh"}
     claims = decode(body["access"])
     assert claims["type"] == "access"
     assert claims["sub"] == user["publicId"]
     assert claims["jti"] != decode(pair["access"])["jti"]
+    rotated = decode(body["refresh"])
+    assert rotated["type"] == "refresh"
+    assert rotated["sub"] == user["publicId"]
+    assert rotated["jti"] != decode(pair["refresh"])["jti"]
 
 
 def test_refresh_reflects_a_changed_role(

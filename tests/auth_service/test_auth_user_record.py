@@ -62,10 +62,10 @@ def test_another_users_record_is_refused_like_an_unknown_one(
 
 
 def test_staff_see_anyone_and_get_404_for_unknown(
-    client: FlaskClient, register: Callable[..., dict[str, Any]], test_keys: TestKeys
+    client: FlaskClient, register: Callable[..., dict[str, Any]], staff_token: Callable[..., str]
 ) -> None:
     register()
-    staff = test_keys.token(sub="staff-1", username="staffer", role="staff")
+    staff = staff_token()
     assert client.get("/users/test_user_001", headers=bearer(staff)).status_code == 200
     missing = client.get("/users/nobody_here", headers=bearer(staff))
     assert missing.status_code == 404

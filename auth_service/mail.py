@@ -1,0 +1,165 @@
+"""Outgoing mail: SMTP when `SMTP_URL` is set, else one `.eml` file per message in the outbox.
+
+`SMTP_URL` forms: `smtp://host[:25]` (no credentials over a plain connection),
+`smtp+starttls://[user:password@]host[:587]`, `smtps://[user:password@]host[:465]`.
+TLS certificates are verified (`SMTP_CA_FILE` adds a private CA).
+
+Messages go through a small background pool, so a request neither waits for a delivery
+nor reveals by its timing whether one happened (password resets answer the same whether
+or not the account exists). A failed delivery is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+MAILER = "auth.mailer"
+SECURITY_BY_SCHEME = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
+DEFAULT_PORTS = {"plain": 25, "starttls": 587, "tls": 465}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str  # "plain", "starttls" or "tls"
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """`SMTP_URL` as settings; ValueError says what is wrong with it."""
+    parts = urlsplit(url)
+    security = SECURITY_BY_SCHEME.get(parts.scheme.lower())
+    if security is None:
+        raise ValueError("SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+    if not parts.hostname:
+        raise ValueError("SMTP_URL names no host")
+    try:
+        port = parts.port or DEFAULT_PORTS[security]
+    except ValueError as exc:
+        raise ValueError("SMTP_URL has an invalid port") from exc
+    username = unquote(parts.username) if parts.username else None
+    if username and security == "plain":
+        raise ValueError("SMTP_URL: send credentials over smtp+starttls:// or smtps:// only")
+    password = unquote(parts.password) if parts.password else None
+    return SmtpSettings(parts.hostname, port, security, username, password)
+
+
+class Mailer:
+    def __init__(
+        self,
+        sender: str,
+        outbox: Path,
+        smtp: SmtpSettings | None = None,
+        *,
+        timeout: float = 10.0,
+        ca_file: str | None = None,
+    ) -> None:
+        self.sender = sender
+        self.outbox = Path(outbox)
+        self.smtp = smtp
+        self.timeout = timeout
+        self.ca_file = ca_file
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="auth-mail")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Mailer:
+        url = config.get("SMTP_URL")
+        try:
+            smtp = parse_smtp_url(url) if url else None
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from exc
+        return cls(
+            config["MAIL_FROM"],
+            Path(config["MAIL_OUTBOX_DIR"]),
+            smtp,
+            timeout=float(config["SMTP_TIMEOUT"]),
+            ca_file=config.get("SMTP_CA_FILE"),
+        )
+
+    def message(self, to: str, subject: str, body: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = to
+        message["Subject"] = subject
+        message["Message-ID"] = f"<{uuid.uuid4().hex}@flotilla>"
+        message.set_content(body)
+        return message
+
+    def send(self, message: EmailMessage) -> Future[None]:
+        """Deliver in the background; the returned future tells when it is done."""
+        future = self._pool.submit(self.deliver, message)
+        future.add_done_callback(_log_failure)
+        return future
+
+    def deliver(self, message: EmailMessage) -> None:
+        if self.smtp is None:
+            self._write_to_outbox(message)
+        else:
+            self._send_over_smtp(self.smtp, message)
+
+    def _write_to_outbox(self, message: EmailMessage) -> None:
+        """Written under a temporary name, then renamed: a reader never sees half a file."""
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        now = time.time_ns()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9))
+        name = f"{stamp}.{now % 10**9:09d}Z-{uuid.uuid4().hex[:12]}.eml"  # sorts by time
+        descriptor, temporary = tempfile.mkstemp(dir=self.outbox, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:  # 0600: messages hold reset tokens
+                handle.write(message.as_bytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.outbox / name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _send_over_smtp(self, smtp: SmtpSettings, message: EmailMessage) -> None:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        client: smtplib.SMTP
+        if smtp.security == "tls":
+            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=self.timeout, context=context)
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=self.timeout)
+        with client:
+            if smtp.security == "starttls":
+                client.starttls(context=context)
+            if smtp.username:
+                client.login(smtp.username, smtp.password or "")
+            client.send_message(message)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _log_failure(future: Future[None]) -> None:
+    error = future.exception()
+    if error is not None:
+        log.error("mail delivery failed", extra={"error": f"{type(error).__name__}: {error}"})
+
+
+def init_mail(app: Flask) -> None:
+    app.extensions[MAILER] = Mailer.from_config(app.config)
+
+
+def mailer() -> Mailer:
+    return current_app.extensions[MAILER]  # type: ignore[no-any-return]
