@@ -14,10 +14,18 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from flask import Flask
 from flask.testing import FlaskClient
 from servicekit_harness import bearer
 
-from servicekit.identity import Identity, decode_privileges, encode_privileges
+from servicekit.errors import ApiError
+from servicekit.identity import (
+    Identity,
+    current_identity,
+    decode_privileges,
+    encode_privileges,
+    require_identity,
+)
 from servicekit.testing import TestKeys
 
 THING = {"name": "lamp", "items": [{"value": 1}]}
@@ -226,3 +234,18 @@ def test_identity_can() -> None:
     assert not normal.is_staff
     service = Identity("service:x", "x", "service", privileges)
     assert service.is_service and not service.can("thing", "create")
+
+
+@pytest.mark.parametrize("optional", [False, True])
+def test_an_options_request_is_anonymous_not_a_server_error(
+    app: Flask, test_keys: TestKeys, optional: bool
+) -> None:
+    """flask-jwt-extended never verifies OPTIONS; asking who calls must not crash."""
+    headers = {"Authorization": f"Bearer {test_keys.token()}"}
+    with app.test_request_context("/me", method="OPTIONS", headers=headers):
+        if optional:
+            assert current_identity(optional=True) is None
+        else:
+            with pytest.raises(ApiError) as refused:
+                require_identity()
+            assert refused.value.code == 401

@@ -22,7 +22,8 @@ def test_migrated_database_is_fresh_for_each_test(migrated_database, attempt: in
             assert connection.execute(text("SELECT count(*) FROM scratch")).scalar() == 0
             connection.execute(text("INSERT INTO scratch (note) VALUES (:n)"), {"n": attempt})
             version = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert version.scalars().all() == ["activity_0001"]
+            [revision] = version.scalars().all()
+            assert revision.startswith("activity_")
     finally:
         engine.dispose()
 

@@ -1,0 +1,47 @@
+"""Helpers shared by activity_service's tests (a module name no package shadows)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_b28a4f442d4b8fba.txt"
+UPLOAD = "/sample/posts"
+DOWNLOAD = "/sample/gets"
+JSON = {"Content-Type": "application/json"}
+
+
+def seed_payload() -> str:
+    """The document's upload payload, exactly: the Python string literal it shows
+    (`payload="{\\r\\n\\t\\"members\\": …"`), evaluated as Python would."""
+    literal = re.search(r'^payload=(".*")$', SEED.read_text(), re.MULTILINE)
+    assert literal is not None, "the seed document's payload line was not found"
+    payload = ast.literal_eval(literal.group(1))
+    assert "\r\n\t" in payload
+    return str(payload)
+
+
+def seed_download() -> dict[str, Any]:
+    """What GET answers after the seed upload: the document's shape, each period once."""
+    return {"ok": "true", **json.loads(seed_payload())}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def member(member_id: str, *periods: tuple[str, str], tz: str = "UTC", **extra: Any) -> dict:
+    return {
+        "id": member_id,
+        "real_name": extra.pop("real_name", f"Member {member_id}"),
+        "tz": tz,
+        "activity_periods": [{"start_time": s, "end_time": e} for s, e in periods],
+        **extra,
+    }
+
+
+def document(*members: dict[str, Any]) -> dict[str, Any]:
+    return {"members": list(members)}

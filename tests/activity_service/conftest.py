@@ -1,0 +1,66 @@
+"""Fixtures for activity_service's tests: the app on a fresh database, callers' tokens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from activity_helpers import JSON, UPLOAD, bearer
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+import activity_service
+from servicekit.testing import TestKeys
+
+
+@pytest.fixture
+def make_app(service_app: Callable[..., Flask]) -> Callable[..., Flask]:
+    def make(**config: Any) -> Flask:
+        return service_app("activity", activity_service.create_app, **config)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def headers(test_keys: TestKeys) -> Callable[..., dict[str, str]]:
+    """Authorization headers: `headers("superuser")`, `headers("staff", priv={"activity": "r"})`."""
+
+    def make(role: str = "superuser", **claims: Any) -> dict[str, str]:
+        return bearer(test_keys.token(sub=f"{role}-1", username=role, role=role, **claims))
+
+    return make
+
+
+@pytest.fixture
+def admin(headers: Callable[..., dict[str, str]]) -> dict[str, str]:
+    """A superuser: may upload and read."""
+    return headers("superuser")
+
+
+def uploader(client: FlaskClient, auth: dict[str, str]) -> Callable[..., TestResponse]:
+    """POST a document (a dict, or the exact text to send) with these credentials."""
+
+    def send(body: Any) -> TestResponse:
+        text = body if isinstance(body, str | bytes) else json.dumps(body)
+        return client.post(UPLOAD, data=text, headers={**auth, **JSON})
+
+    return send
+
+
+@pytest.fixture
+def upload(client: FlaskClient, admin: dict[str, str]) -> Callable[..., TestResponse]:
+    """POST a document as the superuser."""
+    return uploader(client, admin)
