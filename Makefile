@@ -7,13 +7,20 @@ DEV_STAMP := $(VENV)/.dev-installed
 COMPOSE_SCHEMA := $(VENV)/share/compose_spec.json
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install bench-gateway clean
+.PHONY: run test lint format install bench-gateway clean chromium
 
 run: $(RUNTIME_STAMP)
 	$(BIN)/python -m servicekit.devstack run
 
-test: $(DEV_STAMP) $(COMPOSE_SCHEMA)
+test: $(DEV_STAMP) $(COMPOSE_SCHEMA) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Two tests drive real pages (the API docs, the scheduler's staff page) in Debian's Chromium.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+	  echo "Chromium is missing: install it (apt-get install chromium) for the browser tests"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from servicekit import make_db
+from servicekit.db import UtcDateTime, utcnow
 
 db = make_db()
 
@@ -22,35 +22,6 @@ ZONE_NAME_LENGTH = 64
 MemberIdType = String(MEMBER_ID_LENGTH).with_variant(
     postgresql.VARCHAR(MEMBER_ID_LENGTH, collation="C"), "postgresql"
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp on every database.
-
-    SQLite keeps no offset: values are stored as UTC wall time and read back with
-    `tzinfo=UTC`; PostgreSQL's `timestamptz` values are converted to UTC as well.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass a timezone-aware value")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Member(db.Model):  # type: ignore[name-defined,misc]

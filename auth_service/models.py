@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
-    DateTime,
-    Dialect,
     Double,
     ForeignKey,
     String,
@@ -17,46 +15,17 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from servicekit import make_db
+from servicekit.db import UtcDateTime, utcnow
 from servicekit.identity import ROLES
 
 db = make_db()
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def new_public_id() -> str:
     """16 random hex characters: the user's id in tokens and URLs, never the row id."""
     return secrets.token_hex(8)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp on every database.
-
-    SQLite keeps no offset: values are stored as UTC wall time and read back with
-    `tzinfo=UTC`; PostgreSQL's `timestamptz` values are converted to UTC as well.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: pass a timezone-aware value")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]

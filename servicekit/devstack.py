@@ -25,6 +25,10 @@ from servicekit.redisserver import start_redis
 
 PACKAGES = {name: f"{name}_service" for name in SERVICE_PORTS if name != "gateway"}
 WORKER_QUEUE = "scheduler"
+# Fires calls at their exact instant and reconciles with the database (see its docstring).
+WORKER_CLASS = "scheduler_service.worker.CallWorker"
+# The dev stack's scheduled calls may target local servers; production allows none by default.
+DEV_ALLOWED_CALL_HOSTS = "127.0.0.1,localhost"
 SECRET_FILES = {"SERVICE_SECRET": "service-secret", "ADMIN_PASSWORD": "admin-password"}
 
 
@@ -46,6 +50,7 @@ class Stack:
         for name in PACKAGES:
             env.setdefault(f"{name.upper()}_SERVICE_URL", self.url(name))
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault("SCHEDULER_ALLOWED_HOSTS", DEV_ALLOWED_CALL_HOSTS)
         return env
 
     def commands(self) -> dict[str, list[str]]:
@@ -57,6 +62,7 @@ class Stack:
         commands["gateway"] = self._gunicorn(bin_dir, "gateway.wsgi:app", "gateway")
         commands["worker"] = [
             str(bin_dir / "rq"), "worker", "--with-scheduler",
+            "--worker-class", WORKER_CLASS,
             "--url", self.env()["REDIS_URL"],
             "--serializer", "rq.serializers.JSONSerializer",
             "--path", str(REPO_ROOT),

@@ -407,6 +407,8 @@ def test_worker_runs_the_rq_worker() -> None:
             "rq",
             "worker",
             "--with-scheduler",
+            "--worker-class",
+            "scheduler_service.worker.CallWorker",
             "--url",
             "${REDIS_URL}",
             "--serializer",

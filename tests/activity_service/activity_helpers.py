@@ -5,8 +5,12 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_b28a4f442d4b8fba.txt"
 UPLOAD = "/sample/posts"
@@ -45,3 +49,13 @@ def member(member_id: str, *periods: tuple[str, str], tz: str = "UTC", **extra: 
 
 def document(*members: dict[str, Any]) -> dict[str, Any]:
     return {"members": list(members)}
+
+
+def uploader(client: FlaskClient, auth: dict[str, str]) -> Callable[..., TestResponse]:
+    """POST a document (a dict, or the exact text to send) with these credentials."""
+
+    def send(body: Any) -> TestResponse:
+        text = body if isinstance(body, str | bytes) else json.dumps(body)
+        return client.post(UPLOAD, data=text, headers={**auth, **JSON})
+
+    return send

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from activity_helpers import JSON, UPLOAD, bearer
+from activity_helpers import bearer, uploader
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -48,16 +47,6 @@ def headers(test_keys: TestKeys) -> Callable[..., dict[str, str]]:
 def admin(headers: Callable[..., dict[str, str]]) -> dict[str, str]:
     """A superuser: may upload and read."""
     return headers("superuser")
-
-
-def uploader(client: FlaskClient, auth: dict[str, str]) -> Callable[..., TestResponse]:
-    """POST a document (a dict, or the exact text to send) with these credentials."""
-
-    def send(body: Any) -> TestResponse:
-        text = body if isinstance(body, str | bytes) else json.dumps(body)
-        return client.post(UPLOAD, data=text, headers={**auth, **JSON})
-
-    return send
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from activity_helpers import JSON, UPLOAD, document, member
-from conftest import uploader
+from activity_helpers import JSON, UPLOAD, document, member, uploader
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select

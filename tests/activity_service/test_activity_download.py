@@ -6,8 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from activity_helpers import DOWNLOAD, JSON, document, member, seed_download, seed_payload
-from conftest import uploader
+from activity_helpers import DOWNLOAD, JSON, document, member, seed_download, seed_payload, uploader
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from activity_helpers import DOWNLOAD, document, member, seed_download, seed_payload
-from conftest import uploader
+from activity_helpers import DOWNLOAD, document, member, seed_download, seed_payload, uploader
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select, update

@@ -26,7 +26,7 @@ def upgrade() -> None:
         ),
         sa.Column("real_name", sa.String(length=200), nullable=False),
         sa.Column("tz", sa.String(length=64), nullable=False),
-        # UTC instants (activity_service.models.UtcDateTime reads them back timezone-aware)
+        # UTC instants (servicekit.db.UtcDateTime reads them back timezone-aware)
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),

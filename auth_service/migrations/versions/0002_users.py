@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), server_default="normal", nullable=False),
         sa.Column("privileges", sa.JSON(), nullable=False),
         sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
-        # UTC instants (auth_service.models.UtcDateTime reads them back timezone-aware)
+        # UTC instants (servicekit.db.UtcDateTime reads them back timezone-aware)
         sa.Column("date_joined", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_login", sa.DateTime(timezone=True), nullable=True),
         sa.Column("tokens_valid_after", sa.Double(), nullable=True),

@@ -17,7 +17,7 @@ depends_on = None
 
 
 def utc(name: str, nullable: bool = False) -> sa.Column:
-    """A UTC instant (auth_service.models.UtcDateTime reads it back timezone-aware)."""
+    """A UTC instant (servicekit.db.UtcDateTime reads it back timezone-aware)."""
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 

@@ -1,0 +1,239 @@
+"""Scheduler timing: how late calls fire, alone and 1,000 at one instant; and how long one
+POST of 10,000 timestamps takes to be accepted.
+
+Starts auth_service, scheduler_service and the gateway under gunicorn, and the RQ worker
+(the dev stack's command), on free loopback ports with a private redis-server and SQLite
+in a temporary folder, plus a local target server that records when each call arrives and
+counts Idempotency-Keys. Lateness is arrival at the target minus the call's instant (one
+host, one clock). Prints a Markdown table.
+
+    .venv/bin/python bench/scheduler.py [--burst 1000] [--singles 20] [--bulk 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from servicekit.config import REPO_ROOT, SERVICE_PORTS
+from servicekit.devstack import (
+    Stack,
+    create_admin,
+    start_processes,
+    stop_processes,
+    wait_until_ready,
+)
+from servicekit.redisserver import free_port, start_redis
+
+ADMIN_PASSWORD = "bench-admin-password"
+PROCESSES = ["auth", "scheduler", "gateway"]
+
+
+class Arrivals:
+    """What the target saw: (arrival time, Idempotency-Key) per request."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        at = time.time()
+        with self.lock:
+            self.items.append((at, key))
+
+    def snapshot(self) -> list[tuple[float, str]]:
+        with self.lock:
+            return list(self.items)
+
+
+def target_server(arrivals: Arrivals) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real API would offer
+        disable_nagle_algorithm = True  # headers and body leave at once, as real servers do
+
+        def do_GET(self) -> None:
+            arrivals.add(self.headers.get("Idempotency-Key", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def schedule(gateway: str, token: str, instants: list[datetime], url: str) -> tuple[dict, float]:
+    body = {"timestamps": ", ".join(iso(moment) for moment in instants), "url": url}
+    started = time.perf_counter()
+    response = requests.post(
+        f"{gateway}/api/schedule-api/",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return {call["id"]: call["timestamp"] for call in response.json()}, elapsed
+
+
+def lateness(calls: dict, arrivals: list[tuple[float, str]]) -> list[float]:
+    """Milliseconds between each call's instant and its first arrival."""
+    first: dict[str, float] = {}
+    for at, key in arrivals:
+        first.setdefault(key, at)
+    late = []
+    for call_id, stamp in calls.items():
+        if str(call_id) in first:
+            due = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            late.append((first[str(call_id)] - due) * 1000)
+    return late
+
+
+def wait_for(arrivals: Arrivals, keys: set[str], deadline: float) -> None:
+    while time.time() < deadline:
+        if keys <= {key for _at, key in arrivals.snapshot()}:
+            return
+        time.sleep(0.1)
+
+
+def measure_singles(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> dict:
+    start = datetime.now(UTC) + timedelta(seconds=3)
+    instants = [start + timedelta(seconds=0.5 * index) for index in range(count)]
+    calls, _ = schedule(gateway, token, instants, url)
+    wait_for(arrivals, {str(i) for i in calls}, instants[-1].timestamp() + 15)
+    time.sleep(1)
+    return report(calls, arrivals.snapshot())
+
+
+def measure_burst(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> dict:
+    due = (datetime.now(UTC) + timedelta(seconds=12)).replace(microsecond=0)
+    calls, _ = schedule(gateway, token, [due] * count, url)
+    wait_for(arrivals, {str(i) for i in calls}, due.timestamp() + 30)
+    time.sleep(2)  # a duplicate would arrive now
+    return report(calls, arrivals.snapshot())
+
+
+def report(calls: dict, arrivals: list[tuple[float, str]]) -> dict:
+    keys = Counter(key for _at, key in arrivals if key and int(key) in calls)
+    late = lateness(calls, arrivals)
+    return {
+        "calls": len(calls),
+        "fired": len(keys),
+        "duplicates": sum(keys.values()) - len(keys),
+        "p50": percentile(late, 0.50) if late else float("nan"),
+        "p99": percentile(late, 0.99) if late else float("nan"),
+        "max": max(late) if late else float("nan"),
+    }
+
+
+def measure_bulk(gateway: str, token: str, url: str, count: int) -> float:
+    start = datetime.now(UTC) + timedelta(days=1)
+    instants = [start + timedelta(seconds=index) for index in range(count)]
+    calls, elapsed = schedule(gateway, token, instants, url)
+    assert len(calls) == count
+    return elapsed
+
+
+def migrate(stack: Stack) -> None:
+    flask = str(Path(sys.executable).parent / "flask")
+    for package in ("auth_service", "scheduler_service"):
+        subprocess.run(
+            [flask, "--app", package, "db", "upgrade"],
+            cwd=REPO_ROOT,
+            env=stack.env(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
+def login(stack: Stack) -> str:
+    response = requests.post(
+        stack.url("gateway") + "/auth/token/",
+        json={"username": "admin", "password": ADMIN_PASSWORD},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return str(response.json()["access"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--singles", type=int, default=20)
+    parser.add_argument("--bulk", type=int, default=10_000)
+    args = parser.parse_args()
+    arrivals = Arrivals()
+    target = target_server(arrivals)
+    url = f"http://127.0.0.1:{target.server_port}/hook"
+    with tempfile.TemporaryDirectory() as scratch:
+        var = Path(scratch)
+        redis_process, redis_url = start_redis(var / "redis")
+        environment = {
+            "REDIS_URL": redis_url,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SERVICE_SECRET": "bench-service-secret",
+            "LOG_LEVEL": "WARNING",
+            "SCHEDULER_CALL_LOG": str(var / "logs" / "api_calls.log"),
+        }
+        ports = {name: free_port() for name in SERVICE_PORTS}
+        stack = Stack(var=var, ports=ports, environment=environment)
+        processes = {}
+        try:
+            migrate(stack)
+            create_admin({**stack.env(), "PASSWORD_HASH_TIME_COST": "1"})
+            processes = start_processes(stack, [*PROCESSES, "worker"])
+            wait_until_ready(stack, PROCESSES)
+            token = login(stack)
+            time.sleep(2)  # the worker's start-up
+            load = os.getloadavg()[0]
+            singles = measure_singles(stack.url("gateway"), token, url, arrivals, args.singles)
+            burst = measure_burst(stack.url("gateway"), token, url, arrivals, args.burst)
+            bulk = measure_bulk(stack.url("gateway"), token, url, args.bulk)
+        finally:
+            stop_processes(processes)
+            redis_process.terminate()
+            redis_process.wait()
+            target.shutdown()
+    print(f"load average before: {load:.2f}; cores: {os.cpu_count()}")
+    print("| case | calls | fired | duplicates | lateness p50 | p99 | max |")
+    print("|---|---|---|---|---|---|---|")
+    for name, result in ((f"{args.singles} single calls, 0.5 s apart", singles),
+                         (f"{args.burst} calls due in the same instant", burst)):  # fmt: skip
+        print(
+            f"| {name} | {result['calls']} | {result['fired']} | {result['duplicates']} | "
+            f"{result['p50']:.1f} ms | {result['p99']:.1f} ms | {result['max']:.1f} ms |"
+        )
+    print(f"\nOne POST of {args.bulk} timestamps accepted in {bulk:.2f} s (through the gateway).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

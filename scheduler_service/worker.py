@@ -1,0 +1,292 @@
+"""The scheduler's RQ worker: `rq worker --with-scheduler --worker-class
+scheduler_service.worker.CallWorker --serializer rq.serializers.JSONSerializer scheduler`.
+
+Why not a stock worker: RQ's scheduler keeps whole seconds and polls once a second, and a
+stock worker runs one job at a time, so calls would fire up to ~2 s late and a burst of
+calls due at one instant would be fired one after the other. Here:
+
+- jobs reach the queue `SCHEDULER_HANDOFF_LEAD` seconds early; the job (`dispatch_call`)
+  only hands its call to this process's dispatcher, which holds it in a heap;
+- the dispatcher's timer thread sleeps until the earliest instant on Redis's clock, claims
+  every call due then in one statement, and fires them on a thread pool;
+- a recorder thread stores outcomes in batches and hands retries back to RQ;
+- a reconciler thread, at start and then periodically, recovers calls whose worker died
+  and re-enqueues Pending calls RQ lost.
+
+The worker is a `SimpleWorker` (no fork per job): the jobs are tiny, and the dispatcher's
+threads must live as long as the process.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL
+from rq.worker import SimpleWorker
+
+from scheduler_service import jobs
+from scheduler_service.execution import ClaimedCall
+from scheduler_service.outbound import Outcome
+from scheduler_service.queueing import (
+    mark_alive,
+    mark_gone,
+    mark_held,
+    release_holds,
+    take_reconcile_turn,
+)
+from scheduler_service.runner import CallRunner
+from scheduler_service.timestamps import from_micros
+
+log = logging.getLogger("flotilla.scheduler.worker")
+
+RECORD_BATCH = 200
+# While calls are being fired, recording waits (up to this long): firing on time comes first.
+RECORD_DEFER = 1.0
+MAINTENANCE_INTERVAL = 60  # RQ's default is 10 min; abandoned jobs are found sooner this way
+IDLE_WAIT = 1.0
+HEARTBEAT_SECONDS = 2.0  # how often a dispatcher says it is alive (its mark lives 3 times longer)
+
+
+class Dispatcher:
+    """Holds calls until their instant, then claims and fires them."""
+
+    def __init__(self, runner: CallRunner) -> None:
+        self.runner = runner
+        self._heap: list[tuple[int, int]] = []  # (due in µs, call id)
+        self._held: dict[int, int] = {}  # call id -> latest due held
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._results: queue.Queue[tuple[ClaimedCall, Outcome] | None] = queue.Queue()
+        self._firing = 0
+        self._quiet = threading.Event()  # set while no call is being fired
+        self._quiet.set()
+        self._firing_lock = threading.Lock()
+        self._last_beat = 0.0
+        self._pool = ThreadPoolExecutor(
+            runner.options.worker_threads, thread_name_prefix="scheduler-call"
+        )
+        self._timer = threading.Thread(target=self._run_timer, name="scheduler-timer")
+        self._recorder = threading.Thread(target=self._run_recorder, name="scheduler-recorder")
+
+    def start(self) -> None:
+        self.runner.clock.sync()
+        self._beat()
+        self._timer.start()
+        self._recorder.start()
+
+    def hold(self, call_id: int, due_us: int) -> None:
+        """Keep the call until `due_us` (Redis clock); fire at once when it is past."""
+        seconds_left = max(0.0, self.runner.clock.seconds_until(due_us / 1_000_000))
+        mark_held(
+            self.runner.connection,
+            call_id,
+            self.runner.worker,
+            seconds_left + self.runner.options.lease_grace,
+        )
+        with self._condition:
+            heapq.heappush(self._heap, (due_us, call_id))
+            self._held[call_id] = due_us
+            self._condition.notify()
+
+    def _beat(self) -> None:
+        """Holds of this worker count while this mark lives (see queueing.py)."""
+        try:
+            mark_alive(self.runner.connection, self.runner.worker, 3 * HEARTBEAT_SECONDS)
+            self._last_beat = time.monotonic()
+        except RedisError:
+            log.exception("could not renew the worker's alive mark")
+
+    def _run_timer(self) -> None:
+        while True:
+            if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+                self._beat()
+            due = self._next_due()
+            if due is None:
+                return
+            if not due:
+                continue
+            try:
+                claimed = self.runner.claim(due)
+            except Exception:  # this thread must outlive any failure, or nothing fires
+                # Still Pending in the database: without their holds, the reconciler
+                # hands them over again at its next pass.
+                log.exception("could not claim due calls", extra={"calls": len(due)})
+                self._release(due)
+                continue
+            with self._firing_lock:
+                self._firing += len(claimed)
+                if self._firing:
+                    self._quiet.clear()
+            for call in claimed:
+                self._pool.submit(self._fire, call)
+
+    def _next_due(self) -> list[int] | None:
+        """The calls due now (empty after an idle wait); None once the dispatcher stops."""
+        with self._condition:
+            if self._stopping:
+                return None
+            if self._heap:
+                wait = self.runner.clock.seconds_until(self._heap[0][0] / 1_000_000)
+                if wait <= 0:
+                    return self._pop_due()
+                self._condition.wait(min(wait, IDLE_WAIT))
+            else:
+                self._condition.wait(IDLE_WAIT)
+            return []
+
+    def _pop_due(self) -> list[int]:
+        now_us = int(self.runner.clock.now() * 1_000_000)
+        due: list[int] = []
+        while self._heap and self._heap[0][0] <= now_us:
+            due_us, call_id = heapq.heappop(self._heap)
+            if self._held.get(call_id) == due_us:
+                del self._held[call_id]
+            due.append(call_id)
+        return list(dict.fromkeys(due))
+
+    def _release(self, call_ids: list[int]) -> None:
+        try:
+            release_holds(self.runner.connection, call_ids)
+        except RedisError:
+            log.exception("could not release holds", extra={"calls": len(call_ids)})
+
+    def _fire(self, call: ClaimedCall) -> None:
+        try:
+            try:
+                outcome = self.runner.fire(call)
+            except Exception as exc:  # perform() reports failures; anything else is a bug
+                log.exception("call failed unexpectedly", extra={"call_id": call.id})
+                outcome = Outcome(time.time(), 0.0, error=repr(exc)[:500])
+            self._results.put((call, outcome))
+        finally:
+            with self._firing_lock:
+                self._firing -= 1
+                if not self._firing:
+                    self._quiet.set()
+
+    def _run_recorder(self) -> None:
+        while True:
+            item = self._results.get()
+            if item is None:
+                return
+            self._quiet.wait(RECORD_DEFER)
+            batch = [item]
+            while len(batch) < RECORD_BATCH:
+                try:
+                    more = self._results.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._record(batch)
+                    return
+                batch.append(more)
+            self._record(batch)
+
+    def _record(self, batch: list[tuple[ClaimedCall, Outcome]]) -> None:
+        try:
+            self.runner.record(batch)
+        except Exception:  # this thread must outlive any failure
+            # Left Running: the reconciler recovers them once their lease runs out.
+            log.exception("could not record outcomes", extra={"calls": len(batch)})
+
+    def stop(self) -> None:
+        """Hand held calls back to RQ (another worker takes them), finish calls in flight."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        self._timer.join()
+        held = [(call_id, from_micros(due_us)) for call_id, due_us in self._held.items()]
+        if held:
+            try:
+                self.runner.hand_over(held)
+                release_holds(self.runner.connection, [call_id for call_id, _due in held])
+            except RedisError:
+                log.exception("could not hand held calls back", extra={"calls": len(held)})
+        self._pool.shutdown(wait=True)
+        self._results.put(None)
+        self._recorder.join()
+        try:
+            mark_gone(self.runner.connection, self.runner.worker)
+        except RedisError:
+            log.warning("could not remove the worker's alive mark")
+
+
+class Reconciler:
+    """At start, and then every interval: recover lost calls, re-enqueue forgotten ones."""
+
+    def __init__(self, runner: CallRunner) -> None:
+        self.runner = runner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scheduler-reconciler")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        full = True  # the first pass looks at every Pending call, later ones at the near future
+        while not self._stop.is_set():
+            interval = self.runner.options.reconcile_interval
+            try:
+                if full or take_reconcile_turn(
+                    self.runner.connection, self.runner.worker, interval * 0.9
+                ):
+                    self.reconcile(full)
+                full = False
+            except Exception:  # this thread must outlive any failure
+                log.exception("reconciliation failed; trying again at the next interval")
+            self._stop.wait(interval)
+
+    def reconcile(self, full: bool) -> None:
+        recovered = self.runner.recover_lost()
+        window = None if full else timedelta(seconds=self.runner.options.reconcile_window)
+        handed = self.runner.enqueue_missing(None if window is None else self.runner.now() + window)
+        if recovered or handed:
+            log.warning(
+                "reconciled the database with RQ",
+                extra={"recovered": len(recovered), "re_enqueued": handed, "full": full},
+            )
+
+
+class CallWorker(SimpleWorker):
+    """A SimpleWorker with the scheduler's dispatcher and reconciler."""
+
+    log_result_lifespan = False  # results are never kept: one line less per job
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("maintenance_interval", DEFAULT_MAINTENANCE_TASK_INTERVAL) >= (
+            DEFAULT_MAINTENANCE_TASK_INTERVAL
+        ):
+            kwargs["maintenance_interval"] = MAINTENANCE_INTERVAL
+        super().__init__(*args, **kwargs)
+        self.dispatcher: Dispatcher | None = None
+        self.reconciler: Reconciler | None = None
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        super().bootstrap(*args, **kwargs)
+        runner = CallRunner(jobs.worker_app(), self.connection, self.name)
+        self.dispatcher = Dispatcher(runner)
+        self.dispatcher.start()
+        jobs.install_dispatcher(self.dispatcher)
+        self.reconciler = Reconciler(runner)
+        self.reconciler.start()
+
+    def teardown(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.stop()
+        if self.dispatcher is not None:
+            jobs.install_dispatcher(None)
+            self.dispatcher.stop()
+            self.dispatcher.runner.close()
+        super().teardown()

@@ -1,0 +1,110 @@
+"""Fixtures for scheduler_service's tests: the app on a fresh database and a clean Redis,
+a recording target server on loopback, tokens, and the real RQ worker as a process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from scheduler_helpers import TargetServer, WorkerProcess
+
+import scheduler_service
+from servicekit.testing import TestKeys, serve_wsgi
+
+OWNER = "owner-0001"
+
+
+@pytest.fixture
+def call_log(tmp_path: Path) -> Path:
+    return tmp_path / "logs" / "api_calls.log"
+
+
+@pytest.fixture
+def target() -> Iterator[tuple[TargetServer, str]]:
+    """A recording HTTP server on loopback: (the recorder, its base URL)."""
+    server = TargetServer()
+    with serve_wsgi(server) as url:
+        yield server, url
+
+
+@pytest.fixture
+def make_app(
+    service_app: Callable[..., Flask],
+    redis_client: redis.Redis,
+    call_log: Path,
+    target: tuple[TargetServer, str],
+) -> Callable[..., Flask]:
+    """Scheduler apps on this test's database; Redis is flushed first."""
+
+    def make(**config: Any) -> Flask:
+        settings = {
+            "SCHEDULER_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SCHEDULER_DEFAULT_URL": f"{target[1]}/default",
+            "SCHEDULER_CALL_LOG": str(call_log),
+            **config,
+        }
+        return service_app("scheduler", scheduler_service.create_app, **settings)
+
+    return make
+
+
+@pytest.fixture
+def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings of this test's app: `parametrize("app_config", [{...}], indirect=True)`."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], app_config: dict[str, Any]) -> Flask:
+    return make_app(**app_config)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(test_keys: TestKeys) -> Callable[..., dict[str, str]]:
+    """`auth()` -> headers of the owner; `auth(OTHER)`; `auth(STAFF, role="staff")`."""
+
+    def headers(sub: str = OWNER, role: str = "normal") -> dict[str, str]:
+        token = test_keys.token(sub=sub, username=sub, role=role)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def start_worker(
+    app: Flask, redis_url: str, call_log: Path, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start the real worker (the dev stack's command) on this test's database and Redis."""
+    started: list[WorkerProcess] = []
+
+    def start(**environment: str) -> WorkerProcess:
+        settings = {
+            "SCHEDULER_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SCHEDULER_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SCHEDULER_CALL_LOG": str(call_log),
+            "SCHEDULER_RETRY_BASE": "0.2",
+            "SCHEDULER_RETRY_MAX": "1",
+            "SCHEDULER_RECONCILE_INTERVAL": "1",
+            "SCHEDULER_LEASE_GRACE": "2",
+            "SCHEDULER_TIMEOUT": "5",
+            "LOG_LEVEL": "WARNING",
+            **environment,
+        }
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        worker = WorkerProcess(redis_url, settings, log_path)
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop()
