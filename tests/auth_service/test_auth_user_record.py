@@ -5,18 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from auth_helpers import USER_KEYS, bearer
 from flask.testing import FlaskClient
 
 from servicekit.testing import TestKeys
-
-USER_KEYS = {
-    "publicId", "username", "firstName", "lastName", "email", "phoneNumber",
-    "collegeName", "profilePicture", "dateJoined", "lastLogin",
-}  # fmt: skip
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_own_record_has_the_documented_keys(

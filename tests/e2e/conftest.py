@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
+from e2e_helpers import ADMIN_PASSWORD
 from sqlalchemy.engine import make_url
 
 from servicekit.config import SERVICE_PORTS
@@ -23,8 +24,6 @@ from servicekit.devstack import (
 )
 from servicekit.redisserver import free_port
 from servicekit.testing import recreate_postgres_database
-
-ADMIN_PASSWORD = "e2e-admin-password"
 
 
 def e2e_redis_url(redis_url: str) -> str:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import requests
+from e2e_helpers import bearer, login, new_user
 
 from tests.activity_service.activity_helpers import seed_download, seed_payload
 
@@ -20,10 +21,6 @@ DOCUMENT_HEADERS = {
 }
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def post(gateway_url: str, token: str, body: str | dict[str, Any]) -> requests.Response:
     data = body if isinstance(body, str) else json.dumps(body)
     return requests.post(
@@ -35,27 +32,7 @@ def post(gateway_url: str, token: str, body: str | dict[str, Any]) -> requests.R
 
 
 def normal_user_token(gateway_url: str) -> str:
-    username = f"user_{uuid.uuid4().hex[:10]}"
-    password = "correct horse battery"
-    created = requests.post(
-        f"{gateway_url}/users/",
-        json={
-            "username": username,
-            "firstName": "Test",
-            "lastName": "User",
-            "email": f"{username}@example.org",
-            "password": password,
-            "phoneNumber": "+911234567890",
-            "collegeName": "Test College",
-        },
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    tokens = requests.post(
-        f"{gateway_url}/auth/token/", json={"username": username, "password": password}, timeout=10
-    )
-    assert tokens.status_code == 200, tokens.text
-    return str(tokens.json()["access"])
+    return login(gateway_url, new_user(gateway_url))["access"]
 
 
 def test_the_documents_upload_and_download_through_the_gateway(

@@ -13,51 +13,16 @@ from typing import Any
 
 import redis
 import requests
+from e2e_helpers import PASSWORD, TIMEOUT, bearer, login, new_user
 from PIL import Image
 
 from servicekit.devstack import Stack
 
-PASSWORD = "correct horse battery"
-TIMEOUT = 10
 USER_KEYS = {
     "publicId", "username", "firstName", "lastName", "email", "phoneNumber",
     "collegeName", "profilePicture", "dateJoined", "lastLogin",
 }  # fmt: skip
 REVOKED = {"error": "token revoked", "code": "unauthorized"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_user(gateway: str) -> str:
-    username = f"auth_{uuid.uuid4().hex[:10]}"
-    response = requests.post(
-        f"{gateway}/users/",
-        json={
-            "username": username,
-            "firstName": "Test",
-            "lastName": "User",
-            "email": f"{username}@example.org",
-            "password": PASSWORD,
-            "phoneNumber": "+911234567890",
-            "collegeName": "Test College 123",
-            "profilePicture": "url_to_profile_pic",
-        },
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 201, response.text
-    return username
-
-
-def login(gateway: str, username: str, password: str = PASSWORD) -> dict[str, str]:
-    response = requests.post(
-        f"{gateway}/auth/token/",
-        json={"username": username, "password": password},
-        timeout=TIMEOUT,
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 def get_record(gateway: str, username: str, token: str, scheme: str = "Bearer") -> Any:
@@ -79,7 +44,7 @@ def refresh(gateway: str, token: str) -> Any:
 
 
 def test_the_seed_user_requests(gateway_url: str, admin_token: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     tokens = login(gateway_url, username)
 
     record = get_record(gateway_url, username, tokens["access"])
@@ -120,7 +85,7 @@ def test_the_seed_user_requests(gateway_url: str, admin_token: str) -> None:
 
 
 def test_disabling_revokes_at_the_gateway_at_once(gateway_url: str, admin_token: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     tokens = login(gateway_url, username)
     assert get_record(gateway_url, username, tokens["access"]).status_code == 200
 
@@ -140,7 +105,7 @@ def test_disabling_revokes_at_the_gateway_at_once(gateway_url: str, admin_token:
 
 
 def test_deleting_revokes_at_the_gateway_at_once(gateway_url: str, admin_token: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     tokens = login(gateway_url, username)
 
     deleted = requests.delete(
@@ -158,7 +123,7 @@ def test_deleting_revokes_at_the_gateway_at_once(gateway_url: str, admin_token: 
 
 
 def test_a_password_change_revokes_at_the_gateway_at_once(gateway_url: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     tokens = login(gateway_url, username)
 
     changed = requests.put(
@@ -175,7 +140,7 @@ def test_a_password_change_revokes_at_the_gateway_at_once(gateway_url: str) -> N
 
 
 def test_sign_out_everywhere_and_from_one_device(gateway_url: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     phone, laptop, tablet = (login(gateway_url, username) for _ in range(3))
 
     one = requests.put(
@@ -201,7 +166,7 @@ def test_sign_out_everywhere_and_from_one_device(gateway_url: str) -> None:
 
 
 def test_refresh_rotation_and_reuse_detection(gateway_url: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     first = login(gateway_url, username)
 
     rotated = refresh(gateway_url, first["refresh"])
@@ -221,7 +186,7 @@ def test_refresh_rotation_and_reuse_detection(gateway_url: str) -> None:
 def test_a_role_change_revokes_and_the_next_login_carries_it(
     gateway_url: str, admin_token: str
 ) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     before = login(gateway_url, username)["access"]
     refused = requests.get(f"{gateway_url}/users", headers=bearer(before), timeout=TIMEOUT)
     assert refused.status_code == 403
@@ -276,7 +241,7 @@ def test_the_image_api_token_flows(gateway_url: str) -> None:
 
 
 def test_profile_picture_upload_and_public_fetch(gateway_url: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     access = login(gateway_url, username)["access"]
     picture = io.BytesIO()
     Image.new("RGB", (12, 10), "teal").save(picture, format="PNG")
@@ -319,7 +284,7 @@ def mailed_token(outbox: Path, address: str, timeout: float = 10.0) -> str:
 
 
 def test_password_reset_by_mail(stack: Stack, gateway_url: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     before = login(gateway_url, username)["access"]
 
     requested = requests.post(f"{gateway_url}/users/{username}/password/reset", timeout=TIMEOUT)
@@ -346,7 +311,7 @@ def test_password_reset_by_mail(stack: Stack, gateway_url: str) -> None:
 
 
 def test_failed_logins_are_throttled(stack: Stack, gateway_url: str) -> None:
-    username = new_user(gateway_url)
+    username = new_user(gateway_url, "auth")
     store = redis.Redis.from_url(stack.env()["REDIS_URL"])
     try:
         statuses = [

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 import requests
+from e2e_helpers import ADMIN_PASSWORD, bearer, login, new_user
 from sqlalchemy.engine import make_url
 
 from scheduler_service.timestamps import render
@@ -32,16 +33,13 @@ from tests.scheduler_service.scheduler_helpers import (
     wait_until,
 )
 
-from .conftest import ADMIN_PASSWORD
-from .test_stack import bearer, login, new_user
-
 CALLS = "/api/schedule-api/"
 
 
 def user_token(gateway_url: str) -> tuple[str, str]:
     """A new user's access token and public id (the owner of the calls they schedule)."""
-    username, password = new_user(gateway_url)
-    token = login(gateway_url, username, password)["access"]
+    username = new_user(gateway_url)
+    token = login(gateway_url, username)["access"]
     me = requests.get(f"{gateway_url}/users/{username}", headers=bearer(token), timeout=10)
     return token, str(me.json()["publicId"])
 

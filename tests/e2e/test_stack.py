@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import redis
 import requests
+from e2e_helpers import PASSWORD, bearer, login, new_user
 from rq import Worker
 
 from servicekit.devstack import PACKAGES, Stack
 from servicekit.revocation import revoke_user_tokens
-
-
-def new_user(gateway_url: str) -> tuple[str, str]:
-    username = f"user_{uuid.uuid4().hex[:10]}"
-    password = "correct horse battery"
-    response = requests.post(
-        f"{gateway_url}/users/",
-        json={
-            "username": username,
-            "firstName": "Test",
-            "lastName": "User",
-            "email": f"{username}@example.org",
-            "password": password,
-            "phoneNumber": "+911234567890",
-            "collegeName": "Test College",
-        },
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return username, password
-
-
-def login(gateway_url: str, username: str, password: str) -> dict[str, str]:
-    response = requests.post(
-        f"{gateway_url}/auth/token/", json={"username": username, "password": password}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_gateway_health_reports_every_upstream_ready(gateway_url: str) -> None:
@@ -52,7 +19,7 @@ def test_gateway_health_reports_every_upstream_ready(gateway_url: str) -> None:
 
 
 def test_create_user_login_and_authenticated_call(gateway_url: str) -> None:
-    username, password = new_user(gateway_url)
+    username, password = new_user(gateway_url), PASSWORD
     tokens = login(gateway_url, username, password)
     me = requests.get(
         f"{gateway_url}/users/{username}", headers=bearer(tokens["access"]), timeout=10
@@ -71,7 +38,7 @@ def test_authenticated_route_needs_a_token(gateway_url: str) -> None:
 def test_staff_route_refuses_normal_user_and_admits_admin(
     gateway_url: str, admin_token: str
 ) -> None:
-    username, password = new_user(gateway_url)
+    username, password = new_user(gateway_url), PASSWORD
     normal = login(gateway_url, username, password)["access"]
     refused = requests.get(f"{gateway_url}/users", headers=bearer(normal), timeout=10)
     assert refused.status_code == 403
@@ -81,7 +48,7 @@ def test_staff_route_refuses_normal_user_and_admits_admin(
 
 
 def test_refresh_gives_a_working_access_token(gateway_url: str) -> None:
-    username, password = new_user(gateway_url)
+    username, password = new_user(gateway_url), PASSWORD
     tokens = login(gateway_url, username, password)
     refreshed = requests.post(
         f"{gateway_url}/auth/token/refresh/", json={"refresh": tokens["refresh"]}, timeout=10
@@ -96,7 +63,7 @@ def test_refresh_gives_a_working_access_token(gateway_url: str) -> None:
 def test_revoked_user_tokens_are_refused_on_the_next_request(
     stack: Stack, gateway_url: str
 ) -> None:
-    username, password = new_user(gateway_url)
+    username, password = new_user(gateway_url), PASSWORD
     tokens = login(gateway_url, username, password)
     url = f"{gateway_url}/users/{username}"
     assert requests.get(url, headers=bearer(tokens["access"]), timeout=10).status_code == 200
