@@ -12,7 +12,8 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_b28a4f442d4b8fba.txt"
+# The document's upload example, the line exactly as it shows it (a Python string literal).
+SEED = Path(__file__).resolve().parent / "data" / "document_payload.txt"
 UPLOAD = "/sample/posts"
 DOWNLOAD = "/sample/gets"
 JSON = {"Content-Type": "application/json"}
@@ -22,7 +23,7 @@ def seed_payload() -> str:
     """The document's upload payload, exactly: the Python string literal it shows
     (`payload="{\\r\\n\\t\\"members\\": …"`), evaluated as Python would."""
     literal = re.search(r'^payload=(".*")$', SEED.read_text(), re.MULTILINE)
-    assert literal is not None, "the seed document's payload line was not found"
+    assert literal is not None, "the document's payload line was not found"
     payload = ast.literal_eval(literal.group(1))
     assert "\r\n\t" in payload
     return str(payload)
