@@ -77,12 +77,13 @@ class UserSchema(Schema):
     username = fields.String()
     first_name = fields.String(data_key="firstName")
     last_name = fields.String(data_key="lastName")
-    email = fields.String()
-    phone_number = fields.String(data_key="phoneNumber")
+    # Optional on the account (an image-API registration has no e-mail or phone): null.
+    email = fields.String(allow_none=True)
+    phone_number = fields.String(data_key="phoneNumber", allow_none=True)
     college_name = fields.String(data_key="collegeName")
-    profile_picture = fields.String(data_key="profilePicture")
+    profile_picture = fields.String(data_key="profilePicture", allow_none=True)
     date_joined = fields.DateTime(data_key="dateJoined")
-    last_login = fields.DateTime(data_key="lastLogin")
+    last_login = fields.DateTime(data_key="lastLogin", allow_none=True)  # null until a login
 
 
 class UserUpdatedSchema(UserSchema):
