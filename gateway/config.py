@@ -51,7 +51,8 @@ class GatewayConfig:
             connect_timeout=env_float("GATEWAY_CONNECT_TIMEOUT", 1.0),
             read_timeout=env_float("GATEWAY_READ_TIMEOUT", 30.0),
             max_body=env_int("GATEWAY_MAX_BODY", 10 * 1024 * 1024),
-            pool_size=env_int("GATEWAY_POOL_SIZE", 32),
+            # A worker never has more requests in flight than threads: pool that many.
+            pool_size=env_int("GATEWAY_POOL_SIZE", env_int("GUNICORN_THREADS", 8)),
             health_timeout=env_float("GATEWAY_HEALTH_TIMEOUT", 1.0),
             cors_origins=tuple((env("GATEWAY_CORS_ORIGINS", "") or "").split(",")),
             trusted_proxies=env_int("GATEWAY_TRUSTED_PROXIES", 0),

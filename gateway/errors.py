@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+
+import orjson
 
 
 class GatewayError(Exception):
@@ -43,5 +44,5 @@ def status_line(status: int, reason: str | None = None) -> str:
 
 
 def json_body(payload: object) -> tuple[bytes, list[tuple[str, str]]]:
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = orjson.dumps(payload)
     return body, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -12,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from flask import Flask, Response, g, has_request_context, jsonify, request
 from flask_jwt_extended.utils import get_jwt
 from prometheus_client import (
@@ -54,7 +54,8 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # orjson: one line per request on every process's hot path.
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(level: str = "INFO") -> None:
