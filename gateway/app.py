@@ -354,8 +354,8 @@ def create_app(
     config: GatewayConfig | None = None,
     *,
     keys: KeyResolver | None = None,
-    revocations: redis.Redis | None = None,
+    store: redis.Redis | None = None,
     routes: tuple[Route, ...] = ROUTES,
 ) -> Gateway:
     configure_logging()
-    return Gateway(config or GatewayConfig.from_environment(), routes, keys, revocations)
+    return Gateway(config or GatewayConfig.from_environment(), routes, keys, store)

@@ -214,9 +214,9 @@ class Upstream:
                 )
             except (NewConnectionError, ProtocolError) as exc:
                 if attempt + 1 == attempts:
-                    raise self._unavailable(exc) from exc
+                    raise self._unavailable() from exc
             except ConnectTimeoutError as exc:
-                raise self._unavailable(exc) from exc
+                raise self._unavailable() from exc
             except ReadTimeoutError as exc:
                 raise GatewayError(
                     504, "upstream_timeout", f"{self.name} did not answer in time"
@@ -227,5 +227,5 @@ class Upstream:
                 ) from exc
         raise AssertionError("unreachable")
 
-    def _unavailable(self, exc: Exception) -> GatewayError:
+    def _unavailable(self) -> GatewayError:
         return GatewayError(502, "upstream_unavailable", f"{self.name} is unavailable")

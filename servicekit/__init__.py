@@ -7,12 +7,10 @@ from servicekit.identity import (
     Identity,
     current_identity,
     login_required,
-    privilege_required,
     require_identity,
     require_privilege,
     require_service,
     require_staff,
-    staff_required,
 )
 
 __all__ = [
@@ -23,11 +21,9 @@ __all__ = [
     "current_identity",
     "login_required",
     "make_db",
-    "privilege_required",
     "redis_client",
     "require_identity",
     "require_privilege",
     "require_service",
     "require_staff",
-    "staff_required",
 ]

@@ -134,27 +134,6 @@ def require_service() -> Identity:
     return identity
 
 
-def staff_required(view: F) -> F:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        require_staff()
-        return view(*args, **kwargs)
-
-    return cast(F, wrapper)
-
-
-def privilege_required(model: str, action: str) -> Callable[[F], F]:
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            require_privilege(model, action)
-            return view(*args, **kwargs)
-
-        return cast(F, wrapper)
-
-    return decorate
-
-
 def _unauthorized(message: str) -> Response:
     response = error_response(ApiError(401, message, "unauthorized"))
     response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'

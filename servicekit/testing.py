@@ -159,7 +159,7 @@ def test_keys() -> TestKeys:
 
 
 @pytest.fixture(scope="session")
-def _migrated_databases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MigratedDatabase]:
+def _migrated_databases() -> dict[str, MigratedDatabase]:
     return {}
 
 
