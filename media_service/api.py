@@ -1,7 +1,311 @@
 """media_service's HTTP API: thin flask-smorest blueprints over service.py."""
 
-from servicekit import Blueprint
+from __future__ import annotations
 
-blp = Blueprint("media", __name__, description="Per-user images and the file store of the suite.")
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-blueprints = [blp]
+from flask import Flask, Response, current_app, request, send_file
+from werkzeug.datastructures import FileStorage
+
+from media_service import service
+from media_service.imaging import CONTENT_TYPES
+from media_service.models import Image, StoredFile
+from media_service.schemas import (
+    FileFieldsSchema,
+    FilePartSchema,
+    ImageSchema,
+    ImageUploadSchema,
+    SignedUrlQuerySchema,
+    StoredFileSchema,
+    StoredImageSchema,
+)
+from media_service.signing import InvalidSignature, UrlExpired, UrlSigner
+from media_service.storage import Storage, is_valid_key, key_token
+from servicekit import ApiError, Blueprint, require_identity, require_service
+from servicekit.errors import error_response
+
+RULES = "media.rules"
+SIGNER = "media.signer"
+BEARER = [{"bearerAuth": []}]
+PUBLIC_MAX_AGE = 365 * 24 * 3600  # public files never change under their key
+
+images_blp = Blueprint(
+    "images",
+    __name__,
+    url_prefix="/images",
+    description="Your images (the image API): upload, list, read, replace, delete.",
+)
+media_blp = Blueprint(
+    "media_files",
+    __name__,
+    url_prefix="/media",
+    description="Stored files: users' images by signed URL, other files by unguessable URL.",
+)
+internal_blp = Blueprint(
+    "internal_files",
+    __name__,
+    url_prefix="/internal/files",
+    description="The file store of the other services (service tokens only; not routed).",
+)
+
+
+@images_blp.before_request
+def authenticate() -> None:
+    """401 before anything of the request is read (OPTIONS reveals nothing)."""
+    if request.method != "OPTIONS":
+        require_identity()
+
+
+@internal_blp.before_request
+def services_only() -> None:
+    if request.method != "OPTIONS":
+        require_service()
+
+
+# The image API
+
+
+@images_blp.route("/", methods=["POST"])
+@images_blp.arguments(ImageUploadSchema, location="files")
+@images_blp.response(201, StoredImageSchema)
+@images_blp.doc(security=BEARER)
+def upload_image(files: dict[str, FileStorage]) -> dict[str, Any]:
+    """Upload an image (multipart field `image`): JPEG, PNG, GIF or WebP.
+
+    The picture is stored re-encoded, upright, without metadata (EXIF, GPS, comments)."""
+    image = service.create_image(caller(), upload_of(files, "image"), rules())
+    return image_body(image)
+
+
+@images_blp.route("/", methods=["GET"])
+@images_blp.response(200, ImageSchema(many=True))
+@images_blp.paginate(page_size=100, max_page_size=1000)
+@images_blp.doc(security=BEARER)
+def list_images(pagination_parameters: Any) -> list[dict[str, Any]]:
+    """Your images, oldest first; `page` and `page_size` (at most 1000), totals in the
+    `X-Pagination` header. An empty list when you have none."""
+    images, total = service.list_images(
+        caller(), pagination_parameters.page, pagination_parameters.page_size
+    )
+    pagination_parameters.item_count = total
+    return [image_body(image) for image in images]
+
+
+@images_blp.route("/<int:image_id>", methods=["GET"])
+@images_blp.response(200, ImageSchema)
+@images_blp.doc(security=BEARER)
+def read_image(image_id: int) -> dict[str, Any]:
+    """One of your images (404 for anyone else's)."""
+    return image_body(service.owned_image(caller(), image_id))
+
+
+@images_blp.route("/<int:image_id>", methods=["PUT"])
+@images_blp.arguments(ImageUploadSchema, location="files")
+@images_blp.response(201, StoredImageSchema)
+@images_blp.doc(security=BEARER)
+def replace_image(files: dict[str, FileStorage], image_id: int) -> dict[str, Any]:
+    """Replace the picture of one of your images (the document answers 201). The answer's
+    URLs serve the new picture; the old URLs stop working."""
+    image = service.replace_image(caller(), image_id, upload_of(files, "image"), rules())
+    return image_body(image)
+
+
+@images_blp.route("/<int:image_id>", methods=["DELETE"])
+@images_blp.response(204)
+@images_blp.doc(security=BEARER)
+def delete_image(image_id: int) -> None:
+    """Delete one of your images, its file and thumbnail; its URLs stop working."""
+    service.delete_image(caller(), image_id, storage())
+
+
+# Files by URL
+
+
+@media_blp.route("/<path:key>", methods=["GET"])
+@media_blp.arguments(SignedUrlQuerySchema, location="query")
+@media_blp.response(200, {"type": "string", "format": "binary"}, content_type="image/*")
+@media_blp.alt_response(206, description="A byte range (`Range`)")
+@media_blp.alt_response(304, description="Not modified (`If-None-Match`, `If-Modified-Since`)")
+@media_blp.alt_response(403, description="Signature missing, wrong or expired")
+@media_blp.alt_response(404, description="No such file")
+def media_file(query: dict[str, str], key: str) -> Response:
+    """A stored file. Users' images and thumbnails need their URL's signature; files of
+    other services are public under their unguessable key. Conditional requests and
+    byte ranges are answered."""
+    if not is_valid_key(key):
+        raise ApiError(404, "no such file", "not_found")
+    expires = None
+    if not key.startswith("files/"):
+        expires = checked_signature(key, query)
+    path = storage().local_path(key)
+    if path is None:
+        raise ApiError(404, "no such file", "not_found")
+    return file_response(path, key, expires)
+
+
+def checked_signature(key: str, query: dict[str, str]) -> int:
+    try:
+        return signer().check(key, query.get("expires"), query.get("signature"), time.time())
+    except InvalidSignature:
+        raise ApiError(403, "missing or invalid URL signature", "invalid_signature") from None
+    except UrlExpired:
+        message = "this URL has expired: ask for the image again"
+        raise ApiError(403, message, "url_expired") from None
+
+
+def file_response(path: Any, key: str, expires: int | None) -> Response:
+    max_age = PUBLIC_MAX_AGE if expires is None else max(0, expires - int(time.time()))
+    response = send_file(
+        path,
+        mimetype=CONTENT_TYPES[key.rsplit(".", 1)[-1]],
+        conditional=True,
+        etag=key_token(key),
+        max_age=max_age,
+    )
+    response.cache_control.public = expires is None
+    response.cache_control.private = expires is not None
+    response.cache_control.immutable = True
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# The file store of the other services
+
+
+@internal_blp.route("", methods=["POST"])
+@internal_blp.arguments(FileFieldsSchema, location="form")
+@internal_blp.arguments(FilePartSchema, location="files")
+@internal_blp.response(201, StoredFileSchema)
+@internal_blp.doc(security=BEARER)
+def store_file(form: dict[str, str], files: dict[str, FileStorage]) -> dict[str, Any]:
+    """Store an image for an owner of the calling service; answers its public URL."""
+    record = service.store_file(
+        require_service().subject, form["owner"], form["purpose"], upload_of(files, "file"), rules()
+    )
+    return file_body(record)
+
+
+@internal_blp.route("/<path:key>", methods=["DELETE"])
+@internal_blp.response(204)
+@internal_blp.doc(security=BEARER)
+def delete_file(key: str) -> None:
+    """Delete a stored file; its URL stops working at once."""
+    service.delete_file(key, storage())
+
+
+blueprints = [images_blp, media_blp, internal_blp]
+
+
+# Helpers
+
+
+def caller() -> str:
+    return require_identity().subject
+
+
+def rules() -> service.Rules:
+    return current_app.extensions[RULES]  # type: ignore[no-any-return]
+
+
+def storage() -> Storage:
+    return rules().storage
+
+
+def signer() -> UrlSigner:
+    found: UrlSigner | None = current_app.extensions.get(SIGNER)
+    if found is None:
+        raise ApiError(503, "media URL signing is not configured", "service_unavailable")
+    return found
+
+
+def upload_of(files: dict[str, FileStorage], field: str) -> service.Upload:
+    file = files[field]
+    return service.Upload(stream=file.stream, filename=file.filename or "", field=field)
+
+
+def public_base() -> str:
+    """Where clients reach the suite: `MEDIA_PUBLIC_URL`, else the gateway's forwarded
+    scheme and host, else this request's."""
+    configured = current_app.config.get("MEDIA_PUBLIC_URL")
+    if configured:
+        return str(configured).rstrip("/")
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+    return f"{scheme}://{host}"
+
+
+def signed_url(base: str, key: str, now: float) -> str:
+    return f"{base}/media/{key}?{signer().query(key, now)}"
+
+
+def image_body(image: Image) -> dict[str, Any]:
+    now = time.time()
+    base = public_base()
+    return {
+        "id": image.id,
+        "url": signed_url(base, image.key, now),
+        "thumbnail_url": signed_url(base, image.thumbnail_key, now),
+        "name": image.original_name,
+        "content_type": image.content_type,
+        "size": image.size,
+        "width": image.width,
+        "height": image.height,
+        "expires": datetime.fromtimestamp(signer().expiry(now), UTC),
+        "created": image.created_at,
+        "updated": image.updated_at,
+    }
+
+
+def file_body(record: StoredFile) -> dict[str, Any]:
+    return {
+        "key": record.key,
+        "url": f"/media/{record.key}",
+        "owner": record.owner,
+        "purpose": record.purpose,
+        "content_type": record.content_type,
+        "size": record.size,
+        "width": record.width,
+        "height": record.height,
+    }
+
+
+# Errors
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"file over {limit} bytes", "payload_too_large")
+
+
+def _quota(error: service.QuotaExceeded) -> ApiError:
+    if error.kind == "images":
+        message = f"image limit reached: you have {error.used} of at most {error.limit} images"
+        return ApiError(409, message, "quota_exceeded")
+    message = f"storage quota exceeded: {error.used} of {error.limit} bytes used"
+    return ApiError(413, message, "quota_exceeded")
+
+
+DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ApiError]] = {
+    service.NotAnImage: lambda e: ApiError(422, "Only image type data allowed", "not_an_image"),
+    service.ImageTooLarge: lambda e: ApiError(
+        422, f"image too large: {e.reason}", "image_too_large"
+    ),
+    service.FileTooLarge: lambda e: _too_large(e.limit),
+    service.EmptyUpload: lambda e: ApiError(
+        400, "the uploaded file is empty", "validation_error", errors={e.field: "empty file"}
+    ),
+    service.QuotaExceeded: _quota,
+    service.ImageNotFound: lambda e: ApiError(404, "no such image", "not_found"),
+    service.FileNotFound: lambda e: ApiError(404, "no such file", "not_found"),
+}
+
+
+def register_domain_errors(app: Flask) -> None:
+    """service.py's exceptions as JSON answers."""
+    for error_type, to_api_error in DOMAIN_ERRORS.items():
+        app.register_error_handler(
+            error_type, lambda e, convert=to_api_error: error_response(convert(e))
+        )

@@ -29,7 +29,11 @@ WORKER_QUEUE = "scheduler"
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
 # The dev stack's scheduled calls may target local servers; production allows none by default.
 DEV_ALLOWED_CALL_HOSTS = "127.0.0.1,localhost"
-SECRET_FILES = {"SERVICE_SECRET": "service-secret", "ADMIN_PASSWORD": "admin-password"}
+SECRET_FILES = {
+    "SERVICE_SECRET": "service-secret",
+    "ADMIN_PASSWORD": "admin-password",
+    "MEDIA_URL_SECRET": "media-url-secret",
+}
 
 
 @dataclass

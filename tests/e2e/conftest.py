@@ -57,6 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         "REDIS_URL": e2e_redis_url(redis_url),
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "SERVICE_SECRET": "e2e-service-secret",
+        "MEDIA_URL_SECRET": "e2e-media-url-secret",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "8",
         "LOG_LEVEL": "WARNING",
