@@ -17,7 +17,7 @@ from auth_service.pictures import init_pictures
 from auth_service.throttle import parse_limit
 from auth_service.tokens import KEYRING
 from servicekit import create_app as create_service_app
-from servicekit.config import env, env_float, env_int, load_environment, var_dir
+from servicekit.config import env, env_float, env_int, load_environment, service_url, var_dir
 from servicekit.keys import KeyResolver
 
 NAME = "auth"
@@ -52,7 +52,9 @@ def settings() -> dict[str, Any]:
         "SMTP_CA_FILE": env("SMTP_CA_FILE"),
         "MAIL_FROM": env("MAIL_FROM", "Flotilla <no-reply@localhost>"),
         "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR", str(var_dir() / "outbox")),
-        "PROFILE_PICTURE_DIR": env("PROFILE_PICTURE_DIR", str(var_dir() / "media" / "profile")),
+        # Profile pictures are kept by media_service's internal file store.
+        "MEDIA_SERVICE_URL": service_url("media"),
+        "MEDIA_READ_TIMEOUT": env_float("MEDIA_READ_TIMEOUT", 10.0),
         "PROFILE_PICTURE_MAX_BYTES": env_int("PROFILE_PICTURE_MAX_BYTES", 5 * MIB),
         "PROFILE_PICTURE_MAX_PIXELS": env_int("PROFILE_PICTURE_MAX_PIXELS", 16_000_000),
         "PROFILE_PICTURE_MAX_FRAMES": env_int("PROFILE_PICTURE_MAX_FRAMES", 100),

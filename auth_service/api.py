@@ -6,12 +6,11 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from flask import Flask, Response, abort, jsonify, request, send_file
+from flask import Flask, Response, jsonify, request
 from flask_jwt_extended import get_jwt
 
 from auth_service import resets, service, sessions, tokens
 from auth_service.models import User
-from auth_service.pictures import FileSystemPictureStore, content_type_of, picture_store
 from auth_service.schemas import (
     ApiRegistrationSchema,
     ApiTokenSchema,
@@ -60,12 +59,6 @@ class JsonOrFormBlueprint(Blueprint):
 
 image_api_blp = JsonOrFormBlueprint(
     "image_api", __name__, description="The image API's registration and token flows."
-)
-pictures_blp = Blueprint(
-    "pictures",
-    __name__,
-    url_prefix="/profile-pictures",
-    description="Stored profile pictures (public, unguessable URLs).",
 )
 jwks_blp = Blueprint(
     "jwks", __name__, url_prefix="/.well-known", description="Public keys of the token signer."
@@ -346,21 +339,7 @@ def regenerate_token() -> dict[str, str]:
     return {"token": sessions.regenerate_api_token(caller_account())}
 
 
-# Stored pictures, signing keys, internal routes
-
-
-@pictures_blp.route("/<name>", methods=["GET"])
-def profile_picture(name: str) -> Response:
-    """A stored profile picture; its name is its only secret."""
-    store = picture_store()
-    path = store.path_for(name) if isinstance(store, FileSystemPictureStore) else None
-    if path is None or not path.is_file():
-        abort(404)
-    response = send_file(path, mimetype=content_type_of(name), max_age=365 * 24 * 3600)
-    response.cache_control.immutable = True
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+# Signing keys, internal routes
 
 
 @jwks_blp.route("/jwks.json", methods=["GET"])
@@ -386,7 +365,7 @@ def issue_service_token(data: dict[str, str]) -> dict[str, Any]:
     return service.issue_service_token(data["service"])
 
 
-blueprints = [users_blp, tokens_blp, image_api_blp, pictures_blp, jwks_blp, internal_blp]
+blueprints = [users_blp, tokens_blp, image_api_blp, jwks_blp, internal_blp]
 
 
 # service.py's refusals as HTTP answers: (status, message, code).
@@ -397,6 +376,11 @@ DOMAIN_ERRORS: dict[type[service.AuthError], tuple[int, str, str]] = {
     service.RevocationUnavailable: (
         503,
         "token revocation store unavailable",
+        "service_unavailable",
+    ),
+    service.MediaUnavailable: (
+        503,
+        "the media service is unavailable; try again",
         "service_unavailable",
     ),
     service.ServiceTokensDisabled: (
@@ -459,7 +443,9 @@ DETAILED_ERRORS: dict[type[Any], Callable[[Any], ApiError]] = {
         422, f"image too large: {e.reason}", "image_too_large"
     ),
     service.PictureTooLarge: lambda e: ApiError(
-        413, f"picture over {e.limit} bytes", "payload_too_large"
+        413,
+        f"picture over {e.limit} bytes" if e.limit is not None else "picture too large",
+        "payload_too_large",
     ),
     service.MissingPicture: lambda e: ApiError(
         400,

@@ -113,10 +113,16 @@ class ImageTooLarge(AuthError):
 
 
 class PictureTooLarge(AuthError):
-    def __init__(self, limit: int) -> None:
+    """Over auth_service's limit (`limit` bytes), or over media_service's (`limit` None)."""
+
+    def __init__(self, limit: int | None) -> None:
         super().__init__(limit)
         self.limit = limit
 
 
 class MissingPicture(AuthError):
     pass
+
+
+class MediaUnavailable(AuthError):
+    """media_service, which keeps the pictures, cannot be reached or failed."""

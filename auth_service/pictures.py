@@ -1,85 +1,44 @@
-"""Profile pictures: checking an upload is an image, and where its bytes are kept.
-
-Binary storage belongs to media_service. Until it serves profile pictures, they are kept
-through `PictureStore`, the small interface media_service is to implement, by
-`FileSystemPictureStore`: files under `PROFILE_PICTURE_DIR` (`var/media/profile/`) with
-random, unguessable names, served by auth_service at `/profile-pictures/<name>`.
+"""Profile pictures: checking an upload is an image, and keeping it in media_service.
 
 An upload is opened with Pillow, its format, size and frame count checked before
 anything is decoded (decompression bombs), verified, then re-encoded: the stored file
 holds pixels only, no metadata (camera, GPS) and nothing smuggled after the image data.
+A bad upload is refused here, without a call to media_service (which checks again).
+
+The bytes belong to media_service: `MediaPictureStore` sends the checked picture to its
+internal file store (`POST /internal/files`, owner = the user's public id, purpose
+"profile-picture") with auth_service's own service token. media_service answers a public,
+site-relative URL, `/media/files/<random>.<ext>`, which the user's `profilePicture` holds;
+`DELETE /internal/files/<key>` removes a picture again.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import logging
 import re
-import secrets
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
+import requests
 from flask import Flask, current_app
 from PIL import Image, UnidentifiedImageError
 
-from auth_service.errors import ImageTooLarge, NotAnImage
+from auth_service.errors import ImageTooLarge, MediaUnavailable, NotAnImage, PictureTooLarge
+from auth_service.tokens import OwnServiceToken
+from servicekit.http import DEFAULT_TIMEOUT, ServiceClient
+
+log = logging.getLogger(__name__)
 
 PICTURE_STORE = "auth.picture_store"
-URL_PREFIX = "/profile-pictures/"
+FILES_ROUTE = "/internal/files"
+PURPOSE = "profile-picture"
+MEDIA_URL_PREFIX = "/media/"
+# The keys media_service gives the files of other services: "files/" and 192 random bits.
+FILE_KEY_PATTERN = re.compile(r"^files/[A-Za-z0-9_-]{32}\.(jpg|png|gif|webp)$")
 FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}\.(jpg|png|gif|webp)$")
-
-
-class PictureStore(Protocol):
-    """Where profile pictures live; media_service is to provide one over HTTP."""
-
-    def save(self, owner: str, stream: BinaryIO, content_type: str) -> str:
-        """Keep the picture of user `owner` (public id); return its public URL."""
-        ...
-
-    def delete(self, url: str) -> None:
-        """Forget a picture this store returned; URLs it did not make are ignored."""
-        ...
-
-
-class FileSystemPictureStore:
-    def __init__(self, directory: Path, url_prefix: str = URL_PREFIX) -> None:
-        self.directory = Path(directory)
-        self.url_prefix = url_prefix
-
-    def save(self, owner: str, stream: BinaryIO, content_type: str) -> str:
-        extension = next((e for e, t in CONTENT_TYPES.items() if t == content_type), None)
-        if extension is None:
-            raise ValueError(f"unsupported content type {content_type!r}")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"{secrets.token_urlsafe(24)}.{extension}"  # 32 characters, 192 random bits
-        descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                while chunk := stream.read(64 * 1024):
-                    handle.write(chunk)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, self.directory / name)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return self.url_prefix + name
-
-    def delete(self, url: str) -> None:
-        if not url.startswith(self.url_prefix):
-            return
-        path = self.path_for(url[len(self.url_prefix) :])
-        if path is not None:
-            path.unlink(missing_ok=True)
-
-    def path_for(self, name: str) -> Path | None:
-        """The file of a picture name, or None for a name this store cannot have made."""
-        if not NAME_PATTERN.match(name):
-            return None
-        return self.directory / name
+EXTENSIONS = {content_type: extension for extension, content_type in CONTENT_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -129,13 +88,106 @@ def _reencoded(image: Image.Image, image_format: str) -> bytes:
     return out.getvalue()
 
 
-def content_type_of(name: str) -> str:
-    """The content type of a stored picture, from its name."""
-    return CONTENT_TYPES[name.rsplit(".", 1)[-1]]
+class PictureStore(Protocol):
+    """Where profile pictures live."""
+
+    def save(self, owner: str, stream: BinaryIO, content_type: str) -> str:
+        """Keep the picture of user `owner` (public id); return its public URL."""
+        ...
+
+    def delete(self, url: str) -> None:
+        """Forget a picture this store returned; URLs it did not make are ignored.
+
+        Never raises: a picture that cannot be deleted now is logged."""
+        ...
+
+
+def stored_key(url: str | None) -> str | None:
+    """media_service's key of a picture URL the store hands out; None for any other URL."""
+    if not url or not url.startswith(MEDIA_URL_PREFIX):
+        return None
+    key = url[len(MEDIA_URL_PREFIX) :]
+    return key if FILE_KEY_PATTERN.match(key) else None
+
+
+class MediaPictureStore:
+    """Pictures kept by media_service's internal file store."""
+
+    def __init__(self, client: ServiceClient, token: OwnServiceToken) -> None:
+        self.client = client
+        self.token = token
+
+    def save(self, owner: str, stream: BinaryIO, content_type: str) -> str:
+        extension = EXTENSIONS.get(content_type)
+        if extension is None:
+            raise ValueError(f"unsupported content type {content_type!r}")
+        try:
+            response = self.client.post(
+                FILES_ROUTE,
+                data={"owner": owner, "purpose": PURPOSE},
+                files={"file": (f"picture.{extension}", stream, content_type)},
+                headers=self._authorization(),
+            )
+        except requests.RequestException as exc:
+            log.warning("media_service unreachable", extra={"error": _describe(exc)})
+            raise MediaUnavailable() from exc
+        return _stored_url(response)
+
+    def delete(self, url: str) -> None:
+        key = stored_key(url)
+        if key is None:
+            return
+        try:
+            response = self.client.delete(f"{FILES_ROUTE}/{key}", headers=self._authorization())
+        except requests.RequestException as exc:
+            log.warning("picture not deleted", extra={"key": key, "error": _describe(exc)})
+            return
+        if response.status_code not in (204, 404):  # 404: gone already
+            log.warning("picture not deleted", extra={"key": key, "status": response.status_code})
+
+    def _authorization(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token.token()}"}
+
+
+def _stored_url(response: requests.Response) -> str:
+    """The URL of media_service's 201 answer, or the refusal its answer means."""
+    status = response.status_code
+    body = _json_object(response)
+    if status == 201:
+        url = body.get("url")
+        if isinstance(url, str) and stored_key(url) is not None:
+            return url
+    elif status == 413:
+        raise PictureTooLarge(None)
+    elif status == 422 and body.get("code") == "not_an_image":
+        raise NotAnImage()
+    elif status == 422 and body.get("code") == "image_too_large":
+        reason = str(body.get("error", "")).removeprefix("image too large: ")
+        raise ImageTooLarge(reason or "over media_service's limits")
+    if status >= 500:
+        log.warning("media_service failed", extra={"status": status})
+    else:  # the services disagree (a token refused, say): a fault to fix, not the client's
+        log.error("unexpected answer from media_service", extra={"status": status})
+    raise MediaUnavailable()
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def init_pictures(app: Flask) -> None:
-    app.extensions[PICTURE_STORE] = FileSystemPictureStore(Path(app.config["PROFILE_PICTURE_DIR"]))
+    timeout = (DEFAULT_TIMEOUT[0], float(app.config["MEDIA_READ_TIMEOUT"]))
+    client = ServiceClient("media", base_url=app.config["MEDIA_SERVICE_URL"], timeout=timeout)
+    token = OwnServiceToken(app.config["SERVICE_NAME"])
+    app.extensions[PICTURE_STORE] = MediaPictureStore(client, token)
 
 
 def picture_store() -> PictureStore:

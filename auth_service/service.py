@@ -33,6 +33,7 @@ from auth_service.errors import (
     InvalidResetToken,
     InvalidServiceSecret,
     InvalidToken,
+    MediaUnavailable,
     MissingPicture,
     NoLinkedPicture,
     NoPassword,
@@ -51,7 +52,7 @@ from auth_service.errors import (
 )
 from auth_service.models import LinkedIdentity, User, db, utcnow
 from auth_service.passwords import hash_password, needs_rehash, password_problem, verify_password
-from auth_service.pictures import checked_image, picture_store
+from auth_service.pictures import checked_image, picture_store, stored_key
 from auth_service.throttle import login_throttle
 from servicekit.identity import ACTIONS, Identity
 
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidResetToken",
     "InvalidServiceSecret",
     "InvalidToken",
+    "MediaUnavailable",
     "MissingPicture",
     "NoLinkedPicture",
     "NoPassword",
@@ -174,6 +176,7 @@ def create_user(
     """
     if username_exists(username):
         raise UsernameTaken(username)
+    _check_picture_reference(profile.get("profile_picture"), None)
     user = User(
         username=username,
         password_hash=hash_password(password) if password is not None else None,
@@ -240,6 +243,8 @@ def update_profile(username: str, caller: Identity, changes: dict[str, Any]) -> 
     if renamed and username_exists(changes["username"]):
         raise UsernameTaken(changes["username"])
     old_picture = user.profile_picture
+    if "profile_picture" in changes:
+        _check_picture_reference(changes["profile_picture"], old_picture)
     for name, value in changes.items():
         setattr(user, name, value)
     if renamed:
@@ -399,7 +404,11 @@ def _check_new_password(field: str, password: str, user: User) -> None:
 
 def store_picture(user: User, stream: BinaryIO | None) -> None:
     """Check, re-encode and store an uploaded picture of `user` (whom the caller may
-    change: see `changeable_user`); the old stored one goes."""
+    change: see `changeable_user`); the old stored one goes.
+
+    A bad upload is refused before media_service is called. When media_service cannot
+    store the picture (MediaUnavailable), nothing changes.
+    """
     if stream is None:
         raise MissingPicture()
     config = current_app.config
@@ -409,8 +418,12 @@ def store_picture(user: User, stream: BinaryIO | None) -> None:
     image = checked_image(
         stream, int(config["PROFILE_PICTURE_MAX_PIXELS"]), int(config["PROFILE_PICTURE_MAX_FRAMES"])
     )
-    url = picture_store().save(user.public_id, BytesIO(image.data), image.content_type)
-    _replace_picture(user, url, store_made_new=True)
+    user_id, username, owner = user.id, user.username, user.public_id
+    # End the request's (read-only) transaction: no database connection is held while
+    # media_service works.
+    db.session.commit()
+    url = picture_store().save(owner, BytesIO(image.data), image.content_type)
+    _replace_picture(user_id, username, url, store_made_new=True)
 
 
 def picture_from_provider(username: str, caller: Identity, provider: str) -> None:
@@ -423,15 +436,21 @@ def picture_from_provider(username: str, caller: Identity, provider: str) -> Non
     )
     if not url:
         raise NoLinkedPicture(provider)
-    _replace_picture(user, url, store_made_new=False)
+    _replace_picture(user.id, user.username, url, store_made_new=False)
 
 
-def _replace_picture(user: User, url: str, *, store_made_new: bool) -> None:
-    """Point the user at `url`; the stored file it replaces goes after the commit (and the
-    new file, should the commit fail)."""
-    old = user.profile_picture
-    user.profile_picture = url
+def _replace_picture(user_id: int, username: str, url: str, *, store_made_new: bool) -> None:
+    """Point the user at `url`; the stored picture it replaces goes after the commit. If
+    the user cannot be written (gone meanwhile, or the commit fails), a picture the store
+    has just made for it goes instead."""
     try:
+        # The row is locked until the commit, so of two concurrent uploads the second
+        # sees (and deletes) the first one's picture.
+        user = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
+        if user is None:
+            raise UserNotFound(username)
+        old = user.profile_picture
+        user.profile_picture = url
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -440,6 +459,13 @@ def _replace_picture(user: User, url: str, *, store_made_new: bool) -> None:
         raise
     if old and old != url:
         picture_store().delete(old)
+
+
+def _check_picture_reference(new: str | None, current: str | None) -> None:
+    """A stored picture's URL comes only from an upload: set by hand, it would make the
+    store delete another user's picture when this user's picture is replaced."""
+    if new != current and stored_key(new) is not None:
+        raise InvalidInput({"profilePicture": "upload a picture to store it"})
 
 
 def _stream_size(stream: BinaryIO) -> int:
@@ -486,7 +512,7 @@ def obtain_api_token(username: str, password: str, address: str) -> str:
 
 def issue_service_token(service: str) -> dict[str, Any]:
     """A token for another service's own calls; the caller has proven the shared secret."""
-    return {"access": tokens.service_token(service), "expires_in": tokens.access_ttl()}
+    return {"access": tokens.service_token(service).token, "expires_in": tokens.access_ttl()}
 
 
 def check_service_secret(presented: str | None) -> None:

@@ -7,6 +7,7 @@ issued just before it.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -95,10 +96,34 @@ def api_token(user: User) -> IssuedToken:
     return issue(user.public_id, user_claims(user), "access", api_token_ttl())
 
 
-def service_token(service: str) -> str:
-    """An access token for another service's own calls (role "service", no user)."""
+def service_token(service: str) -> IssuedToken:
+    """An access token for a service's own calls (role "service", no user)."""
     claims = {"username": service, "role": "service", "priv": {}}
-    return issue(f"service:{service}", claims, "access", access_ttl()).token
+    return issue(f"service:{service}", claims, "access", access_ttl())
+
+
+class OwnServiceToken:
+    """auth_service's own service token, for its calls to other services.
+
+    auth_service is the issuer, so it signs the token in-process (no call to its own
+    `/internal/service-token`) and reuses it until `RENEW_BEFORE` seconds before it
+    expires, as `servicekit.http.ServiceTokenSource` does for the other services.
+    Needs the app context of the app whose keys sign it.
+    """
+
+    RENEW_BEFORE = 30.0
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._issued: IssuedToken | None = None
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            issued = self._issued
+            if issued is None or time.time() > issued.expires_at - self.RENEW_BEFORE:
+                issued = self._issued = service_token(self.service)
+            return issued.token
 
 
 def read_token(token: str, token_type: TokenType) -> dict[str, Any]:

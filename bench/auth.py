@@ -8,8 +8,8 @@ times with the Flask test client (no HTTP server, no gateway):
 - refresh (`POST /auth/token/refresh/`): the conditional use-up, a row, two signatures;
 - an authenticated read (`GET /users/<u>`): RS256 verification plus auth's own revocation
   checks (the account row and one Redis `MGET`);
-- a profile picture upload (`PUT /users/<u>/pictureupload`): a 1600x1200 JPEG checked,
-  re-encoded and stored.
+- a profile picture upload (`PUT /users/<u>/pictureupload`): a 1600x1200 JPEG checked and
+  re-encoded, then stored by a media_service served on loopback (which checks it again).
 
 Prints the median and p90 per operation, and operations per second of one thread.
 
@@ -34,18 +34,21 @@ from flask_migrate import upgrade
 from PIL import Image
 
 import auth_service
+import media_service
+from auth_service.keys import KeyRing
 from servicekit.redisserver import start_redis
+from servicekit.testing import serve_wsgi
 
 PASSWORD = "correct horse battery"
 
 
-def build_app(var: Path, redis_url: str, cheap_hashing: bool) -> Any:
+def build_app(var: Path, redis_url: str, media_url: str, cheap_hashing: bool) -> Any:
     config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{var / 'auth.db'}",
         "JWT_KEYS_DIR": str(var / "keys"),
         "REDIS_URL": redis_url,
         "MAIL_OUTBOX_DIR": str(var / "outbox"),
-        "PROFILE_PICTURE_DIR": str(var / "pictures"),
+        "MEDIA_SERVICE_URL": media_url,
         "LOG_LEVEL": "WARNING",
         "LOGIN_RATE_LIMIT_USERNAME": "off",
         "LOGIN_RATE_LIMIT_ADDRESS": "off",
@@ -53,6 +56,20 @@ def build_app(var: Path, redis_url: str, cheap_hashing: bool) -> Any:
     if cheap_hashing:
         config.update(PASSWORD_HASH_TIME_COST=1, PASSWORD_HASH_MEMORY_KIB=1024)
     app = auth_service.create_app(config)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def build_media(var: Path) -> Any:
+    """media_service on its own SQLite file, trusting auth's keys (as its JWKS would)."""
+    config = {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{var / 'media.db'}",
+        "MEDIA_STORAGE_DIR": str(var / "media"),
+        "MEDIA_URL_SECRET": "bench",
+        "LOG_LEVEL": "WARNING",
+    }
+    app = media_service.create_app(config, keys=KeyRing.from_directory(var / "keys"))
     with app.app_context():
         upgrade()
     return app
@@ -84,7 +101,8 @@ def main() -> int:
         var = Path(directory)
         redis_process, redis_url = start_redis(var / "redis")
         try:
-            run(build_app(var, redis_url, args.cheap_hashing), args.rounds)
+            with serve_wsgi(build_media(var)) as media_url:
+                run(build_app(var, redis_url, media_url, args.cheap_hashing), args.rounds)
         finally:
             redis_process.terminate()
             redis_process.wait(timeout=10)

@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from werkzeug.serving import make_server
 
-from servicekit.keys import StaticKeySet, public_jwk
+from servicekit.keys import KeyResolver, StaticKeySet, public_jwk
 from servicekit.redisserver import start_redis
 
 AppFactory = Callable[..., Flask]
@@ -207,17 +207,23 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 def service_app(
     migrated_database: Callable[[str, AppFactory], str], test_keys: TestKeys, redis_url: str
 ) -> Iterator[Callable[..., Flask]]:
-    """`service_app("auth", auth_service.create_app, **config)` -> a ready test app."""
+    """`service_app("auth", auth_service.create_app, **config)` -> a ready test app.
+
+    It verifies tokens with the test keys, or with `keys=` when given (e.g. the keys of
+    an auth_service app of the same test). Each service gets its own database.
+    """
     built: list[Flask] = []
 
-    def make(service: str, factory: AppFactory, **config: Any) -> Flask:
+    def make(
+        service: str, factory: AppFactory, *, keys: KeyResolver | None = None, **config: Any
+    ) -> Flask:
         settings = {
             "SQLALCHEMY_DATABASE_URI": migrated_database(service, factory),
             "TESTING": True,
             "REDIS_URL": redis_url,
             **config,
         }
-        app = factory(settings, keys=test_keys.key_set)
+        app = factory(settings, keys=keys if keys is not None else test_keys.key_set)
         built.append(app)
         return app
 

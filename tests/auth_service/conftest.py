@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from auth_media import MediaRecorder, MediaServer, closed_port_url
 from flask import Flask
 from flask.testing import FlaskClient
 
 import auth_service
+import media_service
 from auth_service import service
+from auth_service.keys import KeyRing
 from auth_service.models import db
+from servicekit.keys import KeyResolver
+from servicekit.testing import serve_wsgi
 
 SERVICE_SECRET = "test-secret"
 PASSWORD = "correct horse battery"
@@ -28,8 +34,46 @@ def keys_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Callable[..., Flask]:
-    """Build auth apps on this test's database (cheap password hashing)."""
+def serve_media(
+    service_app: Callable[..., Flask], keys_dir: Path, tmp_path: Path
+) -> Iterator[Callable[..., MediaServer]]:
+    """`serve_media(**config)`: a real media_service on loopback, on its own database,
+    trusting the tokens of this test's auth apps (their key folder), or those of `keys`.
+    One per test: a second would share its database."""
+    served: list[MediaServer] = []
+
+    with ExitStack() as stack:
+
+        def serve(*, keys: KeyResolver | None = None, **config: Any) -> MediaServer:
+            assert not served, "one media_service per test"
+            storage_dir = tmp_path / "media"
+            settings = {"MEDIA_STORAGE_DIR": str(storage_dir), "MEDIA_URL_SECRET": "test", **config}
+            if keys is None:
+                keys = KeyRing.from_directory(keys_dir)  # makes the key the auth apps use
+            app = service_app("media", media_service.create_app, keys=keys, **settings)
+            recorder = MediaRecorder(app)
+            url = stack.enter_context(serve_wsgi(recorder))
+            served.append(MediaServer(url, app, storage_dir, recorder))
+            return served[0]
+
+        yield serve
+
+
+@pytest.fixture
+def media(serve_media: Callable[..., MediaServer]) -> MediaServer:
+    """The media_service of this test; the auth apps of a test asking for it use it."""
+    return serve_media()
+
+
+@pytest.fixture
+def make_app(
+    service_app: Callable[..., Flask], keys_dir: Path, request: pytest.FixtureRequest
+) -> Callable[..., Flask]:
+    """Build auth apps on this test's database (cheap password hashing).
+
+    They store pictures in the test's `media` when the test asks for that fixture; else
+    their media_service is a closed port, never a media_service running on this machine.
+    """
 
     def make(**config: Any) -> Flask:
         settings = {
@@ -38,12 +82,18 @@ def make_app(service_app: Callable[..., Flask], keys_dir: Path) -> Callable[...,
             "PASSWORD_HASH_MEMORY_KIB": 1024,
             "SERVICE_SECRET": SERVICE_SECRET,
             "MAIL_OUTBOX_DIR": str(keys_dir.parent / "outbox"),
-            "PROFILE_PICTURE_DIR": str(keys_dir.parent / "pictures"),
+            "MEDIA_SERVICE_URL": media_url(request),
             **config,
         }
         return service_app("auth", auth_service.create_app, **settings)
 
     return make
+
+
+def media_url(request: pytest.FixtureRequest) -> str:
+    if "media" in request.fixturenames:
+        return str(request.getfixturevalue("media").url)
+    return closed_port_url()
 
 
 @pytest.fixture
@@ -124,11 +174,6 @@ def decode(client: FlaskClient) -> Callable[[str], dict[str, Any]]:
 @pytest.fixture
 def outbox(keys_dir: Path) -> Path:
     return keys_dir.parent / "outbox"
-
-
-@pytest.fixture
-def pictures_dir(keys_dir: Path) -> Path:
-    return keys_dir.parent / "pictures"
 
 
 @pytest.fixture

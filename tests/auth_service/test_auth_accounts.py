@@ -6,12 +6,12 @@ import io
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from auth_helpers import PASSWORD, USER_KEYS, bearer, image_bytes, stored_user
+from auth_media import MediaServer
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -487,7 +487,7 @@ def test_delete_removes_the_account_and_all_it_owns(
     client: FlaskClient,
     add_user: AddUser,
     staff_token: StaffToken,
-    pictures_dir: Path,
+    media: MediaServer,
     redis_client: redis.Redis,
 ) -> None:
     alice_id = add_user("alice")
@@ -521,8 +521,8 @@ def test_delete_removes_the_account_and_all_it_owns(
     assert response.status_code == 200
     assert response.get_json() == {"message": "User deleted"}
     assert redis_client.exists(user_key(alice_id))
-    assert client.get(picture).status_code == 404
-    assert list(pictures_dir.iterdir()) == []
+    assert media.fetch(picture).status_code == 404
+    assert media.files_on_disk() == []
     with app.app_context():
         assert db.session.query(User).filter_by(username="alice").count() == 0
     assert owned() == [0, 0, 0, 0]

@@ -1,27 +1,37 @@
-"""Profile pictures: uploads (checked, re-encoded, stored, served) and linked-account pictures."""
+"""Profile pictures: uploads (checked, re-encoded, kept by a real media_service on
+loopback) and linked-account pictures."""
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_helpers import bearer, image_bytes, stored_user
+from auth_helpers import bearer, image_bytes, set_user, stored_user
+from auth_media import MediaServer, closed_port_url, key_of, silent_server
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
-from auth_service.models import LinkedIdentity, db
+from auth_service.models import LinkedIdentity, User, db
+from auth_service.pictures import PICTURE_STORE
 from auth_service.service import user_by_subject
+from servicekit.testing import TestKeys
 
 AddUser = Callable[..., str]
 TokenFor = Callable[..., str]
+ServeMedia = Callable[..., MediaServer]
+Decode = Callable[[str], dict[str, Any]]
 NOT_AN_IMAGE = {"error": "Only image type data allowed"}
+MEDIA_DOWN = {"error": "the media service is unavailable; try again", "code": "service_unavailable"}
+ELSEWHERE = "https://pictures.example.org/alice.png"
 
 
 def upload(
@@ -31,12 +41,12 @@ def upload(
     data: bytes,
     field: str = "profilePicture",
     filename: str = "me.png",
+    headers: dict[str, str] | None = None,
 ) -> Any:
-    headers = bearer(token) if token else {}
     return client.put(
         f"/users/{username}/pictureupload",
         data={field: (io.BytesIO(data), filename)},
-        headers=headers,
+        headers={**(bearer(token) if token else {}), **(headers or {})},
         content_type="multipart/form-data",
     )
 
@@ -51,6 +61,14 @@ def picture_url(app: Flask, username: str = "alice") -> str:
     url = stored_user(app, username).profile_picture
     assert url is not None
     return url
+
+
+def signed_up(app: Flask, username: str = "bob") -> str:
+    """Register `username` through `app`; their access token."""
+    client = app.test_client()
+    credentials = {"username": username, "password": "x" * 10}
+    client.post("/users/", json={**credentials, "email": f"{username}@example.org"})
+    return str(client.post("/auth/token/", json=credentials).get_json()["access"])
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -70,15 +88,32 @@ def png_claiming(width: int, height: int) -> bytes:
     )
 
 
+def noisy_png(side: int) -> bytes:
+    """A PNG that compresses badly: about side² bytes."""
+    out = io.BytesIO()
+    Image.frombytes("L", (side, side), os.urandom(side * side)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def animated_gif(frames: int) -> bytes:
+    images = [Image.new("RGB", (4, 4), (80 * i % 256, 40, 90)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+# Stored in media_service
+
+
 @pytest.mark.parametrize(
     ("image_format", "content_type"),
     [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("GIF", "image/gif"), ("WEBP", "image/webp")],
 )
-def test_upload_stores_and_serves_the_picture(
+def test_upload_stores_the_picture_in_media_service(
     app: Flask,
     client: FlaskClient,
     alice: str,
-    pictures_dir: Path,
+    media: MediaServer,
     image_format: str,
     content_type: str,
 ) -> None:
@@ -87,19 +122,57 @@ def test_upload_stores_and_serves_the_picture(
     assert response.status_code == 202
     assert response.get_json() == {"message": "Profile Picture Updated"}
     url = picture_url(app)
-    assert url.startswith("/profile-pictures/")
+    assert url.startswith("/media/files/")
     record = client.get("/users/alice", headers=bearer(alice)).get_json()
     assert record["profilePicture"] == url
-    served = client.get(url)  # public: no token
+    served = media.fetch(url)  # public: no token
     assert served.status_code == 200
-    assert served.mimetype == content_type
+    assert served.headers["Content-Type"] == content_type
     assert served.headers["X-Content-Type-Options"] == "nosniff"
-    assert "immutable" in served.headers["Cache-Control"]
-    assert Image.open(io.BytesIO(served.data)).size == (8, 6)
-    assert [p.name for p in pictures_dir.iterdir()] == [url.rsplit("/", 1)[1]]
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+    cache = served.headers["Cache-Control"]
+    assert "public" in cache and "immutable" in cache and "max-age=31536000" in cache
+    assert Image.open(io.BytesIO(served.content)).size == (8, 6)
+    assert media.files_on_disk() == [key_of(url)]
+    (stored,) = media.file_records()
+    owner = stored_user(app, "alice").public_id
+    assert (stored.key, stored.owner, stored.purpose) == (key_of(url), owner, "profile-picture")
+    assert stored.service == "service:auth"
 
 
-def test_metadata_is_stripped(app: Flask, client: FlaskClient, alice: str) -> None:
+def test_calls_to_media_carry_a_cached_service_token_and_the_request_id(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer, decode: Decode
+) -> None:
+    upload(client, "alice", alice, image_bytes(), headers={"X-Request-ID": "upload-1"})
+    first = picture_url(app)
+    upload(client, "alice", alice, image_bytes(), headers={"X-Request-ID": "upload-2"})
+
+    assert [(r.method, r.path, r.request_id) for r in media.requests] == [
+        ("POST", "/internal/files", "upload-1"),
+        ("POST", "/internal/files", "upload-2"),
+        ("DELETE", f"/internal/files/{key_of(first)}", "upload-2"),
+    ]
+    (authorization,) = {r.authorization for r in media.requests}  # one token, reused
+    claims = decode(authorization.removeprefix("Bearer "))
+    assert (claims["sub"], claims["role"], claims["type"]) == ("service:auth", "service", "access")
+
+
+def test_a_service_token_close_to_its_expiry_is_renewed(
+    make_app: Callable[..., Flask], media: MediaServer
+) -> None:
+    app = make_app(JWT_ACCESS_TTL=20)  # within the renewal margin as soon as it is signed
+    token = signed_up(app)
+
+    upload(app.test_client(), "bob", token, image_bytes())
+    upload(app.test_client(), "bob", token, image_bytes())
+
+    assert [r.method for r in media.requests] == ["POST", "POST", "DELETE"]
+    assert len({r.authorization for r in media.requests}) == 3
+
+
+def test_metadata_is_stripped(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer
+) -> None:
     exif = Image.Exif()
     exif[0x010F] = "SecretCam"  # camera maker
     original = image_bytes("JPEG", exif=exif.tobytes())
@@ -107,19 +180,138 @@ def test_metadata_is_stripped(app: Flask, client: FlaskClient, alice: str) -> No
 
     upload(client, "alice", alice, original + b"<script>trailing bytes</script>")
 
-    stored = client.get(picture_url(app)).data
+    stored = media.fetch(picture_url(app)).content
     assert not Image.open(io.BytesIO(stored)).getexif()
     assert b"SecretCam" not in stored and b"<script>" not in stored
 
 
-def test_an_animated_gif_keeps_its_frames(app: Flask, client: FlaskClient, alice: str) -> None:
-    frames = [Image.new("RGB", (4, 4), color) for color in ("red", "green", "blue")]
-    out = io.BytesIO()
-    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:])
+def test_an_animated_gif_keeps_its_frames(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer
+) -> None:
+    assert upload(client, "alice", alice, animated_gif(3)).status_code == 202
 
-    assert upload(client, "alice", alice, out.getvalue()).status_code == 202
+    assert Image.open(io.BytesIO(media.fetch(picture_url(app)).content)).n_frames == 3
 
-    assert Image.open(io.BytesIO(client.get(picture_url(app)).data)).n_frames == 3
+
+def test_a_file_under_another_field_name_is_taken(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer
+) -> None:
+    response = upload(client, "alice", alice, image_bytes(), field="image")
+
+    assert response.status_code == 202
+    assert media.fetch(picture_url(app)).status_code == 200
+
+
+def test_a_new_picture_replaces_the_stored_one(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer
+) -> None:
+    upload(client, "alice", alice, image_bytes("PNG"))
+    first = picture_url(app)
+
+    upload(client, "alice", alice, image_bytes("JPEG"))
+
+    second = picture_url(app)
+    assert second != first
+    assert media.fetch(first).status_code == 404
+    assert media.fetch(second).status_code == 200
+    assert media.files_on_disk() == [key_of(second)]
+    assert [record.key for record in media.file_records()] == [key_of(second)]
+
+
+def test_a_picture_already_gone_from_media_is_no_obstacle(
+    app: Flask,
+    client: FlaskClient,
+    alice: str,
+    media: MediaServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    upload(client, "alice", alice, image_bytes())
+    first = picture_url(app)
+    service_token = client.post(
+        "/internal/service-token",
+        json={"service": "auth"},
+        headers={"X-Service-Secret": "test-secret"},
+    ).get_json()["access"]
+    gone = media.app.test_client().delete(
+        f"/internal/files/{key_of(first)}", headers=bearer(service_token)
+    )
+    assert gone.status_code == 204
+
+    with caplog.at_level(logging.WARNING):
+        response = upload(client, "alice", alice, image_bytes("JPEG"))
+
+    assert response.status_code == 202
+    assert picture_url(app) != first
+    assert media.requests[-1].path == f"/internal/files/{key_of(first)}"
+    assert not [r for r in caplog.records if r.name == "auth_service.pictures"]  # 404: gone
+
+
+def test_pictures_media_did_not_store_are_not_deleted_there(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer
+) -> None:
+    set_user(app, "alice", profile_picture=ELSEWHERE)
+
+    assert upload(client, "alice", alice, image_bytes()).status_code == 202
+    response = client.put("/users/alice", json={"profilePicture": ELSEWHERE}, headers=bearer(alice))
+
+    assert response.status_code == 200
+    assert [r.method for r in media.requests] == ["POST", "DELETE"]  # the upload's file only
+    assert media.files_on_disk() == []
+
+
+def test_a_failed_delete_is_logged_and_the_change_stands(
+    app: Flask,
+    client: FlaskClient,
+    alice: str,
+    media: MediaServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    upload(client, "alice", alice, image_bytes())
+    uploaded = picture_url(app)
+    app.extensions[PICTURE_STORE].client.base_url = closed_port_url()  # media goes away
+
+    with caplog.at_level(logging.WARNING):
+        response = client.put(
+            "/users/alice", json={"profilePicture": ELSEWHERE}, headers=bearer(alice)
+        )
+
+    assert response.status_code == 200
+    assert picture_url(app) == ELSEWHERE
+    (logged,) = [r for r in caplog.records if r.name == "auth_service.pictures"]
+    assert logged.getMessage() == "picture not deleted"
+    assert logged.key == key_of(uploaded)  # type: ignore[attr-defined]
+    assert media.files_on_disk() == [key_of(uploaded)]
+
+
+def test_a_stored_picture_url_cannot_be_set_by_hand(
+    app: Flask,
+    client: FlaskClient,
+    alice: str,
+    add_user: AddUser,
+    token_for: TokenFor,
+    media: MediaServer,
+    registration: Callable[..., dict[str, Any]],
+) -> None:
+    """Else replacing one's picture would delete another user's picture from media."""
+    add_user("bob")
+    upload(client, "bob", token_for("bob"), image_bytes())
+    bobs = picture_url(app, "bob")
+    upload(client, "alice", alice, image_bytes())
+    own = picture_url(app)
+
+    taken = client.put("/users/alice", json={"profilePicture": bobs}, headers=bearer(alice))
+    registered = client.post("/users/", json=registration(profilePicture=bobs))
+    unchanged = client.put("/users/alice", json={"profilePicture": own}, headers=bearer(alice))
+
+    for refused in (taken, registered):
+        assert refused.status_code == 400
+        assert set(refused.get_json()["errors"]) == {"profilePicture"}
+    assert unchanged.status_code == 200
+    assert picture_url(app) == own
+    assert media.fetch(bobs).status_code == 200
+
+
+# Refused before media_service is called
 
 
 @pytest.mark.parametrize(
@@ -134,20 +326,20 @@ def test_an_animated_gif_keeps_its_frames(app: Flask, client: FlaskClient, alice
     ],
     ids=["text", "pdf", "svg", "truncated-png", "bmp", "empty"],
 )
-def test_non_images_are_422(
-    app: Flask, client: FlaskClient, alice: str, pictures_dir: Path, data: bytes
+def test_non_images_are_422_and_never_reach_media(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer, data: bytes
 ) -> None:
     response = upload(client, "alice", alice, data)
 
     assert response.status_code == 422
     assert response.get_json() == NOT_AN_IMAGE
     assert stored_user(app, "alice").profile_picture is None
-    assert not pictures_dir.exists() or list(pictures_dir.iterdir()) == []
+    assert media.requests == []
 
 
 @pytest.mark.parametrize("side", [5_000, 100_000])
 def test_a_decompression_bomb_is_refused_before_decoding(
-    client: FlaskClient, alice: str, side: int
+    client: FlaskClient, alice: str, media: MediaServer, side: int
 ) -> None:
     response = upload(client, "alice", alice, png_claiming(side, side))
 
@@ -156,56 +348,42 @@ def test_a_decompression_bomb_is_refused_before_decoding(
         "error": "image too large: at most 16000000 pixels",
         "code": "image_too_large",
     }
+    assert media.requests == []
 
 
 def test_the_pixel_and_frame_limits_come_from_the_config(
-    make_app: Callable[..., Flask], add_user: AddUser
+    make_app: Callable[..., Flask], media: MediaServer
 ) -> None:
     app = make_app(PROFILE_PICTURE_MAX_PIXELS=100, PROFILE_PICTURE_MAX_FRAMES=1)
+    token = signed_up(app)
     client = app.test_client()
-    client.post("/users/", json={"username": "bob", "email": "b@e.org", "password": "x" * 10})
-    token = client.post("/auth/token/", json={"username": "bob", "password": "x" * 10}).json[
-        "access"
-    ]
-    frames = [Image.new("RGB", (4, 4), color) for color in ("red", "green")]
-    out = io.BytesIO()
-    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:])
 
     large = upload(client, "bob", token, image_bytes("PNG", size=(20, 20)))
-    animated = upload(client, "bob", token, out.getvalue())
+    animated = upload(client, "bob", token, animated_gif(2))
 
     assert large.status_code == animated.status_code == 422
     assert large.get_json()["error"] == "image too large: at most 100 pixels"
     assert animated.get_json()["error"] == "image too large: at most 1 frames"
+    assert media.requests == []
 
 
-def test_a_picture_over_the_size_limit_is_413(make_app: Callable[..., Flask]) -> None:
+def test_a_picture_over_the_size_limit_is_413(
+    make_app: Callable[..., Flask], media: MediaServer
+) -> None:
     app = make_app(PROFILE_PICTURE_MAX_BYTES=1000, MAX_CONTENT_LENGTH=64 * 1024)
+    token = signed_up(app)
     client = app.test_client()
-    client.post("/users/", json={"username": "bob", "email": "b@e.org", "password": "x" * 10})
-    token = client.post("/auth/token/", json={"username": "bob", "password": "x" * 10}).json[
-        "access"
-    ]
-    noisy = Image.frombytes("L", (64, 64), os.urandom(64 * 64))
-    out = io.BytesIO()
-    noisy.save(out, format="PNG")
-    assert len(out.getvalue()) > 1000
+    picture = noisy_png(64)
+    assert len(picture) > 1000
 
-    over_picture_limit = upload(client, "bob", token, out.getvalue())
+    over_picture_limit = upload(client, "bob", token, picture)
     over_body_limit = upload(client, "bob", token, b"\x00" * (65 * 1024))
 
     assert over_picture_limit.status_code == 413
     assert over_picture_limit.get_json()["code"] == "payload_too_large"
     assert over_body_limit.status_code == 413
     assert over_body_limit.is_json
-
-
-def test_a_file_under_another_field_name_is_taken(
-    app: Flask, client: FlaskClient, alice: str
-) -> None:
-    response = upload(client, "alice", alice, image_bytes(), field="image")
-
-    assert response.status_code == 202
+    assert media.requests == []
 
 
 def test_no_file_is_400(client: FlaskClient, alice: str) -> None:
@@ -222,20 +400,6 @@ def test_no_file_is_400(client: FlaskClient, alice: str) -> None:
         assert response.get_json()["errors"] == {"profilePicture": "missing required field"}
 
 
-def test_a_new_picture_replaces_the_stored_one(
-    app: Flask, client: FlaskClient, alice: str, pictures_dir: Path
-) -> None:
-    upload(client, "alice", alice, image_bytes("PNG"))
-    first = picture_url(app)
-
-    upload(client, "alice", alice, image_bytes("JPEG"))
-
-    second = picture_url(app)
-    assert second != first
-    assert client.get(first).status_code == 404
-    assert [p.name for p in pictures_dir.iterdir()] == [second.rsplit("/", 1)[1]]
-
-
 def test_who_may_upload(
     app: Flask,
     client: FlaskClient,
@@ -243,6 +407,7 @@ def test_who_may_upload(
     add_user: AddUser,
     token_for: TokenFor,
     staff_token: Callable[..., str],
+    media: MediaServer,
 ) -> None:
     add_user("bob")
     picture = image_bytes()
@@ -251,16 +416,131 @@ def test_who_may_upload(
     assert upload(client, "alice", token_for("bob"), picture).status_code == 403
     assert upload(client, "nobody", token_for("bob"), picture).status_code == 403
     assert upload(client, "alice", staff_token(event=["update"]), picture).status_code == 403
+    assert media.requests == []
     assert upload(client, "alice", staff_token(user=["update"]), picture).status_code == 202
     assert stored_user(app, "bob").profile_picture is None
+    assert [r.method for r in media.requests] == ["POST"]
 
 
-@pytest.mark.parametrize("name", ["nothing.png", "..%2F..%2Fetc%2Fpasswd", "a" * 32 + ".exe"])
-def test_unknown_picture_names_are_404(client: FlaskClient, name: str) -> None:
-    response = client.get(f"/profile-pictures/{name}")
+# media_service refusing, failing or away
+
+
+@pytest.mark.parametrize(
+    ("media_config", "picture", "status", "body"),
+    [
+        (
+            {"MEDIA_MAX_BYTES": 2000},
+            noisy_png(64),
+            413,
+            {"error": "picture too large", "code": "payload_too_large"},
+        ),
+        (
+            {"MEDIA_MAX_PIXELS": 40},
+            image_bytes(),  # 48 pixels
+            422,
+            {"error": "image too large: 8x6 is over 40 pixels", "code": "image_too_large"},
+        ),
+        (
+            {"MEDIA_MAX_FRAMES": 2},
+            animated_gif(3),
+            422,
+            {"error": "image too large: 3 frames is over 2", "code": "image_too_large"},
+        ),
+    ],
+    ids=["bytes", "pixels", "frames"],
+)
+def test_media_refusals_are_answered_like_auth_s_own(
+    make_app: Callable[..., Flask],
+    serve_media: ServeMedia,
+    media_config: dict[str, int],
+    picture: bytes,
+    status: int,
+    body: dict[str, str],
+) -> None:
+    media = serve_media(**media_config)
+    app = make_app(MEDIA_SERVICE_URL=media.url)
+    token = signed_up(app)
+
+    response = upload(app.test_client(), "bob", token, picture)
+
+    assert response.status_code == status
+    assert response.get_json() == body
+    assert [r.method for r in media.requests] == ["POST"]
+    assert stored_user(app, "bob").profile_picture is None
+    assert media.files_on_disk() == [] and media.file_records() == []
+
+
+@contextmanager
+def media_that_is(state: str, serve_media: ServeMedia, tmp_path: Path) -> Iterator[str]:
+    """The URL of a media_service that refuses connections, fails (500: its storage
+    folder is a file), or accepts a connection and never answers."""
+    with ExitStack() as stack:
+        if state == "refusing":
+            yield closed_port_url()
+        elif state == "failing":
+            blocked = tmp_path / "storage-is-a-file"
+            blocked.write_bytes(b"")
+            yield serve_media(MEDIA_STORAGE_DIR=str(blocked)).url
+        else:
+            yield stack.enter_context(silent_server())
+
+
+@pytest.mark.parametrize("state", ["refusing", "failing", "silent"])
+def test_media_unavailable_is_503_and_changes_nothing(
+    make_app: Callable[..., Flask], serve_media: ServeMedia, tmp_path: Path, state: str
+) -> None:
+    with media_that_is(state, serve_media, tmp_path) as url:
+        app = make_app(MEDIA_SERVICE_URL=url, MEDIA_READ_TIMEOUT=0.5)
+        token = signed_up(app)
+        set_user(app, "bob", profile_picture=ELSEWHERE)
+
+        response = upload(app.test_client(), "bob", token, image_bytes())
+
+    assert response.status_code == 503
+    assert response.get_json() == MEDIA_DOWN
+    assert stored_user(app, "bob").profile_picture == ELSEWHERE
+
+
+def test_a_token_media_refuses_is_503_and_logged_as_an_error(
+    make_app: Callable[..., Flask], serve_media: ServeMedia, caplog: pytest.LogCaptureFixture
+) -> None:
+    media = serve_media(keys=TestKeys().key_set)  # trusts other keys than auth's
+    app = make_app(MEDIA_SERVICE_URL=media.url)
+    token = signed_up(app)
+
+    with caplog.at_level(logging.WARNING):
+        response = upload(app.test_client(), "bob", token, image_bytes())
+
+    assert response.status_code == 503
+    assert response.get_json() == MEDIA_DOWN
+    assert stored_user(app, "bob").profile_picture is None
+    (logged,) = [r for r in caplog.records if r.name == "auth_service.pictures"]
+    assert (logged.levelname, logged.getMessage()) == (
+        "ERROR",
+        "unexpected answer from media_service",
+    )
+    assert logged.status == 401  # type: ignore[attr-defined]
+
+
+def test_nothing_is_left_on_media_when_the_user_cannot_be_written(
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer
+) -> None:
+    """The user row is deleted while media_service stores the picture: the write that
+    follows fails, and the picture media_service has just stored is deleted again."""
+
+    def delete_alice() -> None:
+        with app.app_context():
+            db.session.delete(db.session.query(User).filter_by(username="alice").one())
+            db.session.commit()
+
+    media.recorder.after_store = delete_alice
+
+    response = upload(client, "alice", alice, image_bytes())
 
     assert response.status_code == 404
-    assert response.is_json
+    assert response.get_json() == {"error": "no such user", "code": "not_found"}
+    assert [r.method for r in media.requests] == ["POST", "DELETE"]
+    assert media.files_on_disk() == [] and media.file_records() == []
 
 
 # Pictures of linked sign-in accounts
@@ -280,7 +560,7 @@ def link(app: Flask, username: str, provider: str, picture: str | None) -> None:
 
 
 def test_picture_from_a_linked_account(
-    app: Flask, client: FlaskClient, alice: str, pictures_dir: Path
+    app: Flask, client: FlaskClient, alice: str, media: MediaServer
 ) -> None:
     upload(client, "alice", alice, image_bytes())
     uploaded = picture_url(app)
@@ -293,8 +573,8 @@ def test_picture_from_a_linked_account(
     assert response.status_code == 200
     assert response.get_json() == {"message": "Profile Picture updated"}
     assert picture_url(app) == "https://lh3.example.com/alice.jpg"
-    assert client.get(uploaded).status_code == 404  # the stored upload went
-    assert list(pictures_dir.iterdir()) == []
+    assert media.fetch(uploaded).status_code == 404  # the stored upload went
+    assert media.files_on_disk() == []
 
 
 @pytest.mark.parametrize("picture", [None, "linked-without-picture"])
