@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from media_service import service
 from media_service.api import RULES, SIGNER, blueprints, register_domain_errors
@@ -44,10 +45,30 @@ def settings() -> dict[str, Any]:
     }
 
 
+POSITIVE_SETTINGS = (
+    "MEDIA_URL_TTL",
+    "MEDIA_URL_WINDOW",
+    "MEDIA_MAX_BYTES",
+    "MEDIA_MAX_PIXELS",
+    "MEDIA_MAX_FRAMES",
+    "MEDIA_THUMBNAIL_SIZE",
+    "MEDIA_QUOTA_BYTES",
+    "MEDIA_QUOTA_IMAGES",
+)
+
+
+def checked_settings(config: Mapping[str, Any]) -> None:
+    """Refuse to start with a limit that would make every request fail."""
+    wrong = [name for name in POSITIVE_SETTINGS if not int(config[name]) > 0]
+    if wrong:
+        raise RuntimeError(f"must be positive integers: {', '.join(wrong)}")
+
+
 def create_app(
     config: Mapping[str, Any] | None = None, *, keys: KeyResolver | None = None
 ) -> Flask:
     merged = {**settings(), **(config or {})}
+    checked_settings(merged)
     merged["MAX_CONTENT_LENGTH"] = merged["MEDIA_MAX_BYTES"] + FORM_OVERHEAD
     app = create_service_app(
         NAME, __name__, db, blueprints, config=merged, keys=keys, uses_redis=False
@@ -79,11 +100,16 @@ def rules_from(config: Mapping[str, Any]) -> service.Rules:
 
 
 @click.command("sweep")
-@click.option("--grace-minutes", default=60, show_default=True, help="Leave newer files alone.")
+@click.option(
+    "--grace-minutes",
+    default=60,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Leave newer files alone.",
+)
+@with_appcontext
 def sweep(grace_minutes: int) -> None:
     """Remove stored files no image or file record refers to (left by a crash)."""
-    from flask import current_app
-
     removed = service.sweep_orphans(
         current_app.extensions[RULES].storage, timedelta(minutes=grace_minutes)
     )

@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, request, send_file
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from media_service import service
 from media_service.imaging import CONTENT_TYPES
 from media_service.models import Image, StoredFile
 from media_service.schemas import (
-    FileFieldsSchema,
-    FilePartSchema,
+    FileUploadSchema,
     ImageSchema,
     ImageUploadSchema,
     SignedUrlQuerySchema,
@@ -31,6 +32,7 @@ RULES = "media.rules"
 SIGNER = "media.signer"
 BEARER = [{"bearerAuth": []}]
 PUBLIC_MAX_AGE = 365 * 24 * 3600  # public files never change under their key
+
 
 images_blp = Blueprint(
     "images",
@@ -52,11 +54,24 @@ internal_blp = Blueprint(
 )
 
 
+def error_answers(blueprint: Blueprint, *statuses: int) -> Callable[[Any], Any]:
+    """Document a route's error answers (the suite's error body)."""
+
+    def decorate(view: Any) -> Any:
+        for status in statuses:
+            view = blueprint.alt_response(status, response=HTTPStatus(status).name)(view)
+        return view
+
+    return decorate
+
+
 @images_blp.before_request
 def authenticate() -> None:
-    """401 before anything of the request is read (OPTIONS reveals nothing)."""
+    """401 before anything of the request is read (OPTIONS reveals nothing); 503 before
+    anything is stored when the answer's URLs could not be signed."""
     if request.method != "OPTIONS":
         require_identity()
+        signer()
 
 
 @internal_blp.before_request
@@ -71,6 +86,7 @@ def services_only() -> None:
 @images_blp.route("/", methods=["POST"])
 @images_blp.arguments(ImageUploadSchema, location="files")
 @images_blp.response(201, StoredImageSchema)
+@error_answers(images_blp, 401, 409, 413, 422)
 @images_blp.doc(security=BEARER)
 def upload_image(files: dict[str, FileStorage]) -> dict[str, Any]:
     """Upload an image (multipart field `image`): JPEG, PNG, GIF or WebP.
@@ -83,6 +99,7 @@ def upload_image(files: dict[str, FileStorage]) -> dict[str, Any]:
 @images_blp.route("/", methods=["GET"])
 @images_blp.response(200, ImageSchema(many=True))
 @images_blp.paginate(page_size=100, max_page_size=1000)
+@error_answers(images_blp, 401)
 @images_blp.doc(security=BEARER)
 def list_images(pagination_parameters: Any) -> list[dict[str, Any]]:
     """Your images, oldest first; `page` and `page_size` (at most 1000), totals in the
@@ -96,6 +113,7 @@ def list_images(pagination_parameters: Any) -> list[dict[str, Any]]:
 
 @images_blp.route("/<int:image_id>", methods=["GET"])
 @images_blp.response(200, ImageSchema)
+@error_answers(images_blp, 401, 404)
 @images_blp.doc(security=BEARER)
 def read_image(image_id: int) -> dict[str, Any]:
     """One of your images (404 for anyone else's)."""
@@ -105,6 +123,7 @@ def read_image(image_id: int) -> dict[str, Any]:
 @images_blp.route("/<int:image_id>", methods=["PUT"])
 @images_blp.arguments(ImageUploadSchema, location="files")
 @images_blp.response(201, StoredImageSchema)
+@error_answers(images_blp, 401, 404, 413, 422)
 @images_blp.doc(security=BEARER)
 def replace_image(files: dict[str, FileStorage], image_id: int) -> dict[str, Any]:
     """Replace the picture of one of your images (the document answers 201). The answer's
@@ -115,6 +134,7 @@ def replace_image(files: dict[str, FileStorage], image_id: int) -> dict[str, Any
 
 @images_blp.route("/<int:image_id>", methods=["DELETE"])
 @images_blp.response(204)
+@error_answers(images_blp, 401, 404)
 @images_blp.doc(security=BEARER)
 def delete_image(image_id: int) -> None:
     """Delete one of your images, its file and thumbnail; its URLs stop working."""
@@ -131,6 +151,7 @@ def delete_image(image_id: int) -> None:
 @media_blp.alt_response(304, description="Not modified (`If-None-Match`, `If-Modified-Since`)")
 @media_blp.alt_response(403, description="Signature missing, wrong or expired")
 @media_blp.alt_response(404, description="No such file")
+@media_blp.alt_response(416, description="Range not satisfiable")
 def media_file(query: dict[str, str], key: str) -> Response:
     """A stored file. Users' images and thumbnails need their URL's signature; files of
     other services are public under their unguessable key. Conditional requests and
@@ -158,6 +179,7 @@ def checked_signature(key: str, query: dict[str, str]) -> int:
 
 def file_response(path: Any, key: str, expires: int | None) -> Response:
     max_age = PUBLIC_MAX_AGE if expires is None else max(0, expires - int(time.time()))
+    ignore_unsupported_range()
     response = send_file(
         path,
         mimetype=CONTENT_TYPES[key.rsplit(".", 1)[-1]],
@@ -173,28 +195,42 @@ def file_response(path: Any, key: str, expires: int | None) -> Response:
     return response
 
 
+def ignore_unsupported_range() -> None:
+    """Serve the whole file for a `Range` of another unit than bytes, or of several byte
+    ranges (no multipart/byteranges here): a server must ignore what it does not support,
+    and 416 would wrongly say the ranges are outside the file."""
+    header = request.environ.get("HTTP_RANGE")
+    if header is None:
+        return
+    unit, _, ranges = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in ranges:
+        del request.environ["HTTP_RANGE"]
+
+
 # The file store of the other services
 
 
 @internal_blp.route("", methods=["POST"])
-@internal_blp.arguments(FileFieldsSchema, location="form")
-@internal_blp.arguments(FilePartSchema, location="files")
+@internal_blp.arguments(FileUploadSchema, location="multipart")
 @internal_blp.response(201, StoredFileSchema)
+@error_answers(internal_blp, 401, 403, 413, 422)
 @internal_blp.doc(security=BEARER)
-def store_file(form: dict[str, str], files: dict[str, FileStorage]) -> dict[str, Any]:
+def store_file(form: dict[str, Any]) -> dict[str, Any]:
     """Store an image for an owner of the calling service; answers its public URL."""
     record = service.store_file(
-        require_service().subject, form["owner"], form["purpose"], upload_of(files, "file"), rules()
+        require_service().subject, form["owner"], form["purpose"], upload_of(form, "file"), rules()
     )
     return file_body(record)
 
 
 @internal_blp.route("/<path:key>", methods=["DELETE"])
 @internal_blp.response(204)
+@error_answers(internal_blp, 401, 403, 404)
 @internal_blp.doc(security=BEARER)
 def delete_file(key: str) -> None:
-    """Delete a stored file; its URL stops working at once."""
-    service.delete_file(key, storage())
+    """Delete a file the calling service stored (404 for any other); its URL stops
+    working at once."""
+    service.delete_file(require_service().subject, key, storage())
 
 
 blueprints = [images_blp, media_blp, internal_blp]
@@ -222,7 +258,7 @@ def signer() -> UrlSigner:
     return found
 
 
-def upload_of(files: dict[str, FileStorage], field: str) -> service.Upload:
+def upload_of(files: dict[str, Any], field: str) -> service.Upload:
     file = files[field]
     return service.Upload(stream=file.stream, filename=file.filename or "", field=field)
 
@@ -303,9 +339,16 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ApiError]] = {
 }
 
 
+def body_too_large(_error: RequestEntityTooLarge) -> Response:
+    """A request body over MAX_CONTENT_LENGTH, refused before it is read: the same answer
+    as a file over the limit."""
+    return error_response(_too_large(current_app.config["MEDIA_MAX_BYTES"]))
+
+
 def register_domain_errors(app: Flask) -> None:
     """service.py's exceptions as JSON answers."""
     for error_type, to_api_error in DOMAIN_ERRORS.items():
         app.register_error_handler(
             error_type, lambda e, convert=to_api_error: error_response(convert(e))
         )
+    app.register_error_handler(RequestEntityTooLarge, body_too_large)

@@ -1,20 +1,26 @@
 """Checking that an upload is an image, and re-encoding it clean.
 
 An upload is opened with Pillow and its format, pixel count and frame count checked from
-the header, before any pixel is decoded (decompression bombs). It is then verified,
-decoded once, turned upright by its EXIF orientation, and re-encoded in its own format
-with only what the picture needs (transparency, animation timing, colour profile): no
-EXIF (camera, GPS), no XMP, no comments or text chunks, nothing after the image data.
-A downscaled thumbnail is made from the same decoded pixels.
+the header, before any pixel is decoded (decompression bombs): `max_pixels` bounds what
+one upload decodes to, every frame of an animation counted. It is then verified, every
+frame decoded once (so a broken frame is refused here, not half-way through a write),
+turned upright by its EXIF orientation, and re-encoded in its own format with only what
+the picture needs (transparency, animation timing, colour profile): no EXIF (camera,
+GPS), no XMP, no comments or text chunks, nothing after the image data. A downscaled
+thumbnail is made from the same decoded pixels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
+
+log = logging.getLogger(__name__)
 
 # Pillow format -> (file extension, content type) of what we accept and store.
 FORMATS: dict[str, tuple[str, str]] = {
@@ -24,6 +30,9 @@ FORMATS: dict[str, tuple[str, str]] = {
     "WEBP": ("webp", "image/webp"),
 }
 CONTENT_TYPES = {extension: content_type for extension, content_type in FORMATS.values()}
+# A camera's multi-picture JPEG (MPO) is a JPEG: its primary picture is kept, as a JPEG.
+STORED_AS = {"MPO": "JPEG"}
+ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
 # What of `Image.info` a re-encoded picture keeps: how it looks and moves, nothing else.
 KEPT_INFO = ("transparency", "duration", "loop", "background", "disposal", "blend")
 THUMBNAIL_FORMAT = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "PNG", "WEBP": "WEBP"}
@@ -85,38 +94,78 @@ class Prepared:
 
 def prepare(stream: BinaryIO, limits: Limits) -> Prepared:
     """Check the upload and decode it; raise NotAnImage or ImageTooLarge."""
-    try:
-        image_format = _checked_header(stream, limits)
+    with _pillow_errors(limits):
+        image_format, frames = _checked_header(stream, limits)
         stream.seek(0)
         image = Image.open(stream)
-        image.load()
-        return _prepared(image, image_format, limits)
-    except Image.DecompressionBombError as exc:  # Pillow's own, far higher, limit
+        _decode(image, frames, limits)
+        return _prepared(image, image_format, frames > 1, limits)
+
+
+@contextmanager
+def _pillow_errors(limits: Limits) -> Iterator[None]:
+    """Pillow's reactions to broken or foreign files as NotAnImage (they are not a fixed
+    set of exception types); failures of the machine itself pass through."""
+    try:
+        yield
+    except (NotAnImage, ImageTooLarge, MemoryError):
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, on any allocation
         raise ImageTooLarge(f"at most {limits.max_pixels} pixels") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
-        raise NotAnImage() from exc  # Pillow's reactions to broken or foreign files
+    except OSError as exc:
+        if exc.errno is not None:  # the disk or the upload's temporary file, not the picture
+            raise
+        log.info("refused an upload Pillow cannot read: %s", exc)
+        raise NotAnImage() from exc
+    except Exception as exc:
+        log.info("refused an upload Pillow cannot read: %r", exc)
+        raise NotAnImage() from exc
 
 
-def _checked_header(stream: BinaryIO, limits: Limits) -> str:
-    """The format, once the header says the image is within the limits and it verifies."""
+def _checked_header(stream: BinaryIO, limits: Limits) -> tuple[str, int]:
+    """The format the picture is stored as and its frame count, once the header says the
+    image is within the limits and it verifies."""
     with Image.open(stream) as probe:
-        image_format = probe.format or ""
+        image_format = STORED_AS.get(probe.format or "", probe.format or "")
         if image_format not in FORMATS:
             raise NotAnImage()
         width, height = probe.size
         if width < 1 or height < 1:
             raise NotAnImage()
-        if width * height > limits.max_pixels:
-            raise ImageTooLarge(f"{width}x{height} is over {limits.max_pixels} pixels")
-        frames = getattr(probe, "n_frames", 1)
+        _check_pixels(width, height, 1, limits)
+        frames = 1
+        if image_format in ANIMATED_FORMATS and getattr(probe, "is_animated", False):
+            frames = probe.n_frames
         if frames > limits.max_frames:
             raise ImageTooLarge(f"{frames} frames is over {limits.max_frames}")
+        _check_pixels(width, height, frames, limits)
         probe.verify()
-    return image_format
+    return image_format, frames
 
 
-def _prepared(image: Image.Image, image_format: str, limits: Limits) -> Prepared:
-    animated = bool(getattr(image, "is_animated", False))
+def _check_pixels(width: int, height: int, frames: int, limits: Limits) -> None:
+    if width * height * frames <= limits.max_pixels:
+        return
+    if frames == 1:
+        raise ImageTooLarge(f"{width}x{height} is over {limits.max_pixels} pixels")
+    raise ImageTooLarge(
+        f"{frames} frames of {width}x{height} are over {limits.max_pixels} pixels in all"
+    )
+
+
+def _decode(image: Image.Image, frames: int, limits: Limits) -> None:
+    """Decode every frame once, each within the limits (a GIF frame may enlarge the
+    canvas), and come back to the first."""
+    for frame in range(frames):
+        if frames > 1:
+            image.seek(frame)
+        _check_pixels(image.width, image.height, frames, limits)
+        image.load()
+    if frames > 1:
+        image.seek(0)
+
+
+def _prepared(image: Image.Image, image_format: str, animated: bool, limits: Limits) -> Prepared:
     if not animated:
         ImageOps.exif_transpose(image, in_place=True)
     kept = {key: image.info[key] for key in KEPT_INFO if key in image.info}
@@ -126,13 +175,17 @@ def _prepared(image: Image.Image, image_format: str, limits: Limits) -> Prepared
     picture = Picture(image_format, image.width, image.height, thumbnail_format)
 
     def write_image(target: BinaryIO) -> None:
-        _encode(image, image_format, target, animated=animated, icc_profile=icc_profile)
+        with _pillow_errors(limits):
+            _encode(image, image_format, target, animated=animated, icc_profile=icc_profile)
 
     def write_thumbnail(target: BinaryIO) -> None:
-        if animated:
-            image.seek(0)
-        small = _downscaled(_still(image), limits.thumbnail_size)
-        _encode(small, thumbnail_format, target, animated=False, icc_profile=icc_profile)
+        with _pillow_errors(limits):
+            if animated:
+                image.seek(0)
+            small = _downscaled(_still(image), limits.thumbnail_size)
+            same_colours = _colour_space(small.mode) == _colour_space(image.mode)
+            profile = icc_profile if same_colours else None
+            _encode(small, thumbnail_format, target, animated=False, icc_profile=profile)
 
     return Prepared(picture, write_image, write_thumbnail)
 
@@ -149,6 +202,15 @@ def _still(image: Image.Image) -> Image.Image:
     if image.mode in ("RGB", "RGBA", "L", "LA"):
         return image
     return image.convert("RGBA" if _has_alpha(image) else "RGB")
+
+
+def _colour_space(mode: str) -> str:
+    """A profile describes one colour space: a CMYK profile must not label RGB pixels."""
+    if mode == "CMYK":
+        return "CMYK"
+    if mode in ("RGB", "RGBA", "RGBX", "P", "PA"):
+        return "RGB"
+    return "grey"
 
 
 def _has_alpha(image: Image.Image) -> bool:

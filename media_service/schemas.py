@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
-OWNER = validate.Length(min=1, max=64)
-PURPOSE = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,31}$", error="1 to 32 of a-z, 0-9 and '-'")
+from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.datastructures import FileStorage
+
+
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match: Python's `$` also matches before a final
+    newline. (The pattern stays `^…$` in the OpenAPI document, where it means the same.)"""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+OWNER = [
+    validate.Length(min=1, max=64),
+    FullMatch(r"^[^\x00-\x1f\x7f]*$", error="no control characters"),
+]
+PURPOSE = FullMatch(r"^[a-z0-9][a-z0-9-]{0,31}$", error="1 to 32 of a-z, 0-9 and '-'")
 
 
 class ImageSchema(Schema):
@@ -34,11 +51,21 @@ class StoredImageSchema(ImageSchema):
     image = fields.Constant(None, dump_only=True, allow_none=True)
 
 
+class UploadedFile(fields.Field):
+    """A file part of a multipart form (a plain text field of that name is not one)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"type": "string", "format": "binary", "description": "JPEG, PNG, GIF or WebP"}
+        super().__init__(required=True, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> FileStorage:
+        if not isinstance(value, FileStorage):
+            raise ValidationError("a file is required")
+        return value
+
+
 class ImageUploadSchema(Schema):
-    image = fields.Raw(
-        required=True,
-        metadata={"type": "string", "format": "binary", "description": "JPEG, PNG, GIF or WebP"},
-    )
+    image = UploadedFile()
 
 
 class SignedUrlQuerySchema(Schema):
@@ -46,15 +73,13 @@ class SignedUrlQuerySchema(Schema):
     signature = fields.String(metadata={"description": "HMAC-SHA256 of the key and expiry"})
 
 
-class FilePartSchema(Schema):
-    file = fields.Raw(
-        required=True,
-        metadata={"type": "string", "format": "binary", "description": "JPEG, PNG, GIF or WebP"},
+class FileUploadSchema(Schema):
+    """The internal file store's multipart form: the file, and whose it is."""
+
+    file = UploadedFile()
+    owner = fields.String(
+        required=True, validate=OWNER, metadata={"description": "opaque to media_service"}
     )
-
-
-class FileFieldsSchema(Schema):
-    owner = fields.String(required=True, validate=OWNER)
     purpose = fields.String(load_default="file", validate=PURPOSE)
 
 

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from media_service.imaging import ImageTooLarge, Limits, NotAnImage, Prepared, prepare
 from media_service.models import NAME_LENGTH, Image, StoredFile, Usage, db
-from media_service.storage import Storage
+from media_service.storage import Storage, is_valid_key
 from servicekit.db import utcnow
 
 __all__ = ["ImageTooLarge", "NotAnImage"]
+
+# Image ids are 32-bit; a larger one in a URL names no image (and must not reach the database).
+MAX_IMAGE_ID = 2**31 - 1
 
 
 class MediaError(Exception):
@@ -137,8 +140,10 @@ def delete_image(owner: str, image_id: int, storage: Storage) -> None:
 
 def owned_image(owner: str, image_id: int) -> Image:
     """The caller's image; another user's is as missing as one that never existed."""
-    query = select(Image).where(Image.id == image_id, Image.owner == owner)
-    image = db.session.scalars(query).one_or_none()
+    image = None
+    if 0 < image_id <= MAX_IMAGE_ID:
+        query = select(Image).where(Image.id == image_id, Image.owner == owner)
+        image = db.session.scalars(query).one_or_none()
     if image is None:
         db.session.rollback()
         raise ImageNotFound()
@@ -148,12 +153,11 @@ def owned_image(owner: str, image_id: int) -> Image:
 def list_images(owner: str, page: int, page_size: int) -> tuple[list[Image], int]:
     """One page of the caller's images, oldest first, and how many there are in all."""
     total = db.session.scalar(select(func.count()).where(Image.owner == owner)) or 0
+    offset = (page - 1) * page_size
+    if offset >= total:  # past the end (and no offset too large for the database)
+        return [], total
     query = (
-        select(Image)
-        .where(Image.owner == owner)
-        .order_by(Image.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
+        select(Image).where(Image.owner == owner).order_by(Image.id).offset(offset).limit(page_size)
     )
     return list(db.session.scalars(query)), total
 
@@ -209,8 +213,9 @@ def reserve(owner: str, extra_bytes: int, extra_images: int, quota: Quota) -> No
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         usage = db.session.get(Usage, owner, populate_existing=True)
+        error = exceeded(usage, extra_bytes, extra_images, quota)
         db.session.rollback()
-        raise exceeded(usage, extra_bytes, extra_images, quota)
+        raise error
 
 
 def release(owner: str, freed_bytes: int, freed_images: int) -> None:
@@ -259,14 +264,18 @@ def store_file(service: str, owner: str, purpose: str, upload: Upload, rules: Ru
     return record
 
 
-def delete_file(key: str, storage: Storage) -> None:
-    record = db.session.scalars(
-        select(StoredFile).where(StoredFile.key == key).with_for_update()
-    ).one_or_none()
-    if record is None:
+def delete_file(service: str, key: str, storage: Storage) -> None:
+    """Delete a file the calling service stored; anything else (another service's file, an
+    image's key, a malformed key) is not one of its files. One DELETE statement: no read
+    first, so no lock upgrade under concurrent writes."""
+    if not (key.startswith("files/") and is_valid_key(key)):
+        raise FileNotFound()
+    deleted = db.session.execute(
+        delete(StoredFile).where(StoredFile.key == key, StoredFile.service == service)
+    )
+    if deleted.rowcount != 1:  # type: ignore[attr-defined]
         db.session.rollback()
         raise FileNotFound()
-    db.session.delete(record)
     db.session.commit()
     storage.delete(key)
 

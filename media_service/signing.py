@@ -47,7 +47,9 @@ class UrlSigner:
 
     def check(self, key: str, expires: str | None, signature: str | None, now: float) -> int:
         """The expiry of a genuine, unexpired URL; raise InvalidSignature or UrlExpired."""
-        if not expires or not signature or not expires.isdigit() or len(expires) > 12:
+        if not expires or not signature or len(expires) > 12:
+            raise InvalidSignature()
+        if not (expires.isascii() and expires.isdigit()):  # "²" is a digit int() refuses
             raise InvalidSignature()
         expected = self.signature(key, int(expires))
         if not hmac.compare_digest(expected.encode(), signature.encode()):

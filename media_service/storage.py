@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 NAMESPACES = ("images", "thumbs", "files")
-KEY_PATTERN = re.compile(r"^(images|thumbs|files)/[A-Za-z0-9_-]{32}\.(jpg|png|gif|webp)$")
+KEY_PATTERN = re.compile(r"^(images|thumbs|files)/[A-Za-z0-9_-]{32}\.(jpg|png|gif|webp)\Z")
 TEMPORARY_DIR = ".incoming"
 CHUNK = 64 * 1024
 
@@ -98,6 +98,7 @@ class FileSystemStorage:
             target = self.root / key
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temporary, target)
+            _fsync_directory(target.parent)  # the rename itself survives a power cut
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -125,8 +126,9 @@ class FileSystemStorage:
                 continue
             for entry in os.scandir(folder):
                 key = f"{namespace}/{entry.name}"
-                if entry.is_file() and is_valid_key(key):
-                    yield key, datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                modified = _modified(entry)
+                if modified is not None and entry.is_file() and is_valid_key(key):
+                    yield key, modified
 
     def remove_incomplete(self, older_than: datetime) -> int:
         folder = self.root / TEMPORARY_DIR
@@ -134,7 +136,8 @@ class FileSystemStorage:
             return 0
         removed = 0
         for entry in os.scandir(folder):
-            if datetime.fromtimestamp(entry.stat().st_mtime, UTC) < older_than:
+            modified = _modified(entry)
+            if modified is not None and entry.is_file() and modified < older_than:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed
@@ -143,6 +146,23 @@ class FileSystemStorage:
         if not is_valid_key(key):
             raise ValueError(f"not a storage key: {key!r}")
         return self.root / key
+
+
+def _modified(entry: os.DirEntry[str]) -> datetime | None:
+    """A directory entry's modification time; None once it is gone (a write that just
+    finished renames its temporary file, a deletion removes a file)."""
+    try:
+        return datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        return None
+
+
+def _fsync_directory(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _measure(handle: BinaryIO) -> tuple[int, str]:

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import flask_smorest
-from flask import Flask, current_app
+from flask import Flask, Request, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from marshmallow import INCLUDE, Schema, fields
 from redis import Redis
 from sqlalchemy import text
 from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 
 from servicekit.config import service_config
 from servicekit.errors import register_error_handlers
@@ -23,13 +24,24 @@ from servicekit.observability import configure_logging, init_health, init_reques
 
 
 class ArgumentsParser(FlaskParser):
-    """Invalid input is a 400 across the suite (the seeds' status), not webargs' 422."""
+    """Invalid input is a 400 across the suite (the seeds' status), not webargs' 422.
+    Adds the `multipart` location: a multipart form's files and fields, one schema."""
 
     DEFAULT_VALIDATION_STATUS = 400
+    __location_map__ = {**FlaskParser.__location_map__, "multipart": "load_multipart"}
+
+    def load_multipart(self, req: Request, schema: Schema) -> Any:
+        return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
 
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = ArgumentsParser()
+    # flask-smorest parses `page`/`page_size` with a parser of its own (422 by default).
+    PAGINATION_ARGUMENTS_PARSER = ArgumentsParser()
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "multipart": "multipart/form-data",
+    }
 
 
 class ErrorSchema(Schema):
