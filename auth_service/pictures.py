@@ -113,9 +113,8 @@ def stored_key(url: str | None) -> str | None:
 class MediaPictureStore:
     """Pictures kept by media_service's internal file store."""
 
-    def __init__(self, client: ServiceClient, token: OwnServiceToken) -> None:
-        self.client = client
-        self.token = token
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client  # attaches the service token
 
     def save(self, owner: str, stream: BinaryIO, content_type: str) -> str:
         extension = EXTENSIONS.get(content_type)
@@ -126,7 +125,6 @@ class MediaPictureStore:
                 FILES_ROUTE,
                 data={"owner": owner, "purpose": PURPOSE},
                 files={"file": (f"picture.{extension}", stream, content_type)},
-                headers=self._authorization(),
             )
         except requests.RequestException as exc:
             log.warning("media_service unreachable", extra={"error": _describe(exc)})
@@ -138,15 +136,12 @@ class MediaPictureStore:
         if key is None:
             return
         try:
-            response = self.client.delete(f"{FILES_ROUTE}/{key}", headers=self._authorization())
+            response = self.client.delete(f"{FILES_ROUTE}/{key}")
         except requests.RequestException as exc:
             log.warning("picture not deleted", extra={"key": key, "error": _describe(exc)})
             return
         if response.status_code not in (204, 404):  # 404: gone already
             log.warning("picture not deleted", extra={"key": key, "status": response.status_code})
-
-    def _authorization(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token.token()}"}
 
 
 def _stored_url(response: requests.Response) -> str:
@@ -185,9 +180,13 @@ def _describe(error: Exception) -> str:
 
 def init_pictures(app: Flask) -> None:
     timeout = (DEFAULT_TIMEOUT[0], float(app.config["MEDIA_READ_TIMEOUT"]))
-    client = ServiceClient("media", base_url=app.config["MEDIA_SERVICE_URL"], timeout=timeout)
-    token = OwnServiceToken(app.config["SERVICE_NAME"])
-    app.extensions[PICTURE_STORE] = MediaPictureStore(client, token)
+    client = ServiceClient(
+        "media",
+        base_url=app.config["MEDIA_SERVICE_URL"],
+        tokens=OwnServiceToken(app.config["SERVICE_NAME"]),
+        timeout=timeout,
+    )
+    app.extensions[PICTURE_STORE] = MediaPictureStore(client)
 
 
 def picture_store() -> PictureStore:

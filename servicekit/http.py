@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -19,6 +19,12 @@ from servicekit.observability import REQUEST_ID_HEADER, current_request_id
 
 DEFAULT_TIMEOUT = (1.0, 10.0)  # (connect, read) seconds
 SERVICE_TOKEN_PATH = "/internal/service-token"
+
+
+class TokenSource(Protocol):
+    def token(self) -> str:
+        """A valid service token (cached, renewed before it expires)."""
+        ...
 
 
 class ServiceTokenSource:
@@ -60,7 +66,7 @@ class ServiceClient:
         service: str,
         *,
         base_url: str | None = None,
-        tokens: ServiceTokenSource | None = None,
+        tokens: TokenSource | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> None:
         self.base_url = (base_url or service_url(service)).rstrip("/")
