@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 COMPOSE_SCHEMA := $(VENV)/share/compose_spec.json
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install bench-gateway clean chromium
+.PHONY: run test lint format install bench-gateway bench-media clean chromium
 
 run: $(RUNTIME_STAMP)
 	$(BIN)/python -m servicekit.devstack run
@@ -34,6 +34,9 @@ install: $(DEV_STAMP)
 
 bench-gateway: $(DEV_STAMP)
 	$(BIN)/python bench/gateway.py
+
+bench-media: $(DEV_STAMP)
+	$(BIN)/python bench/media.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'

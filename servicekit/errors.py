@@ -35,8 +35,14 @@ class ApiError(HTTPException):
         return error
 
 
+# Codes the gateway uses too, where werkzeug's reason phrase differs (RFC 9110 renamed 413).
+CODE_NAMES = {413: "payload_too_large"}
+
+
 def slug(status: int) -> str:
     """A stable machine-readable code for a status: 404 -> "not_found"."""
+    if status in CODE_NAMES:
+        return CODE_NAMES[status]
     reason = HTTP_STATUS_CODES.get(status, "error")
     return reason.lower().replace(" ", "_").replace("-", "_").replace("'", "")
 

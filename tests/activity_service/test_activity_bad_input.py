@@ -202,7 +202,7 @@ def test_a_body_over_the_limit_is_413(
     assert len(body) > 1000
     response = client.post(UPLOAD, data=body, headers={**admin, **JSON})
     assert response.status_code == 413
-    assert response.get_json()["code"] == "request_entity_too_large"
+    assert response.get_json()["code"] == "payload_too_large"
     assert_nothing_stored(app)
 
 

@@ -119,7 +119,7 @@ def test_body_over_max_content_length_is_json_413(make_app) -> None:
     app: Flask = make_app(MAX_CONTENT_LENGTH=1024)
     payload = json.dumps({"name": "x" * 2048})
     response = app.test_client().post("/things", data=payload, content_type="application/json")
-    assert_json_error(response, 413, "request_entity_too_large")
+    assert_json_error(response, 413, "payload_too_large")
 
 
 def test_errors_over_real_http(make_app) -> None:
@@ -131,7 +131,7 @@ def test_errors_over_real_http(make_app) -> None:
             (requests.get(url + "/boom", timeout=5), 500, "internal_server_error"),
             (requests.get(url + "/me", timeout=5), 401, "unauthorized"),
             (requests.post(url + "/things", json={"name": "x" * 2048}, timeout=5), 413,
-             "request_entity_too_large"),
+             "payload_too_large"),
         ]  # fmt: skip
     for response, status, code in cases:
         assert response.status_code == status
