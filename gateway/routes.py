@@ -46,8 +46,6 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/users/<username>", "auth", STAFF),
     Route("POST", "/users", "auth", PUBLIC),
     Route("GET", "/users", "auth", STAFF),
-    # auth_service: stored profile pictures (unguessable names) until media_service keeps them
-    Route("GET", "/profile-pictures/<name>", "auth", PUBLIC),
     # auth_service: JWT pairs, refresh and revocation
     Route("POST", "/auth/token/refresh", "auth", PUBLIC),
     Route("POST", "/auth/token", "auth", PUBLIC),
