@@ -56,8 +56,6 @@ def settings() -> dict[str, Any]:
         "MEDIA_SERVICE_URL": service_url("media"),
         "MEDIA_READ_TIMEOUT": env_float("MEDIA_READ_TIMEOUT", 10.0),
         "PROFILE_PICTURE_MAX_BYTES": env_int("PROFILE_PICTURE_MAX_BYTES", 5 * MIB),
-        "PROFILE_PICTURE_MAX_PIXELS": env_int("PROFILE_PICTURE_MAX_PIXELS", 16_000_000),
-        "PROFILE_PICTURE_MAX_FRAMES": env_int("PROFILE_PICTURE_MAX_FRAMES", 100),
         # RFC 9106's second recommended option: 3 passes over 64 MiB, 4 lanes.
         "PASSWORD_HASH_TIME_COST": env_int("PASSWORD_HASH_TIME_COST", 3),
         "PASSWORD_HASH_MEMORY_KIB": env_int("PASSWORD_HASH_MEMORY_KIB", 64 * 1024),

@@ -449,9 +449,11 @@ DETAILED_ERRORS: dict[type[Any], Callable[[Any], ApiError]] = {
     ),
     service.MissingPicture: lambda e: ApiError(
         400,
-        f"no picture uploaded: send it as the multipart file field {PICTURE_FIELD!r}",
+        "the uploaded picture is empty"
+        if e.empty
+        else f"no picture uploaded: send it as the multipart file field {PICTURE_FIELD!r}",
         "validation_error",
-        errors={PICTURE_FIELD: "missing required field"},
+        errors={PICTURE_FIELD: "empty file" if e.empty else "missing required field"},
     ),
 }
 

@@ -105,7 +105,7 @@ class NotAnImage(AuthError):
 
 
 class ImageTooLarge(AuthError):
-    """More pixels (or frames) than a profile picture may have."""
+    """More pixels or frames than media_service takes (`reason` is its own)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -121,7 +121,11 @@ class PictureTooLarge(AuthError):
 
 
 class MissingPicture(AuthError):
-    pass
+    """No file uploaded, or (`empty`) an empty one."""
+
+    def __init__(self, *, empty: bool = False) -> None:
+        super().__init__(empty)
+        self.empty = empty
 
 
 class MediaUnavailable(AuthError):

@@ -1,32 +1,29 @@
-"""Profile pictures: checking an upload is an image, and keeping it in media_service.
+"""Profile pictures: kept, checked and cleaned by media_service.
 
-An upload is opened with Pillow, its format, size and frame count checked before
-anything is decoded (decompression bombs), verified, then re-encoded: the stored file
-holds pixels only, no metadata (camera, GPS) and nothing smuggled after the image data.
-A bad upload is refused here, without a call to media_service (which checks again).
+auth_service does not open uploads itself. `MediaPictureStore` streams the uploaded file,
+as the client sent it, to media_service's internal file store (`POST /internal/files`,
+owner = the user's public id, purpose "profile-picture") with auth_service's own service
+token. media_service decides what the file is: it takes JPEG, PNG, GIF and WebP within
+its pixel and frame limits, decodes every frame, and stores the picture re-encoded,
+without metadata (EXIF, GPS, XMP, comments) or anything appended to the image. Its
+refusals come back as auth's answers: not an image, image too large, file too large.
 
-The bytes belong to media_service: `MediaPictureStore` sends the checked picture to its
-internal file store (`POST /internal/files`, owner = the user's public id, purpose
-"profile-picture") with auth_service's own service token. media_service answers a public,
-site-relative URL, `/media/files/<random>.<ext>`, which the user's `profilePicture` holds;
-`DELETE /internal/files/<key>` removes a picture again.
+media_service answers a public, site-relative URL, `/media/files/<random>.<ext>`, which
+the user's `profilePicture` holds; `DELETE /internal/files/<key>` removes a picture again.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 import requests
 from flask import Flask, current_app
-from PIL import Image, UnidentifiedImageError
 
 from auth_service.errors import ImageTooLarge, MediaUnavailable, NotAnImage, PictureTooLarge
 from auth_service.tokens import OwnServiceToken
-from servicekit.http import DEFAULT_TIMEOUT, ServiceClient
+from servicekit.http import DEFAULT_TIMEOUT, MultipartBody, ServiceClient
 
 log = logging.getLogger(__name__)
 
@@ -36,63 +33,17 @@ PURPOSE = "profile-picture"
 MEDIA_URL_PREFIX = "/media/"
 # The keys media_service gives the files of other services: "files/" and 192 random bits.
 FILE_KEY_PATTERN = re.compile(r"^files/[A-Za-z0-9_-]{32}\.(jpg|png|gif|webp)$")
-FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
-CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
-EXTENSIONS = {content_type: extension for extension, content_type in CONTENT_TYPES.items()}
-
-
-@dataclass(frozen=True)
-class CheckedImage:
-    data: bytes
-    content_type: str
-
-
-def checked_image(stream: BinaryIO, max_pixels: int, max_frames: int) -> CheckedImage:
-    """The upload re-encoded, if it is a JPEG, PNG, GIF or WebP image within the limits."""
-    try:
-        with Image.open(stream) as probe:
-            image_format = probe.format or ""
-            if image_format not in FORMATS:
-                raise NotAnImage()
-            width, height = probe.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(f"at most {max_pixels} pixels")
-            if getattr(probe, "n_frames", 1) > max_frames:
-                raise ImageTooLarge(f"at most {max_frames} frames")
-            probe.verify()
-        stream.seek(0)
-        with Image.open(stream) as image:
-            content_type = CONTENT_TYPES[FORMATS[image_format]]
-            return CheckedImage(_reencoded(image, image_format), content_type)
-    except Image.DecompressionBombError as exc:  # Pillow's own, far higher, limit
-        raise ImageTooLarge(f"at most {max_pixels} pixels") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise NotAnImage() from exc
-    except (ValueError, TypeError, EOFError) as exc:  # Pillow's reaction to some broken files
-        raise NotAnImage() from exc
-
-
-def _reencoded(image: Image.Image, image_format: str) -> bytes:
-    animated = bool(getattr(image, "is_animated", False))
-    options: dict[str, object] = {"format": image_format}
-    if image_format == "JPEG":
-        options["quality"] = 90
-        if image.mode not in ("RGB", "L", "CMYK"):
-            image = image.convert("RGB")
-    if image_format == "WEBP":
-        options["quality"] = 90
-    if animated:
-        options["save_all"] = True
-    out = io.BytesIO()
-    image.save(out, **options)
-    return out.getvalue()
+# What the client declared the file to be does not matter: media_service finds out.
+# media_service decides what the file is from its bytes, not from a name or a type.
+UPLOAD_FILENAME = "picture"
 
 
 class PictureStore(Protocol):
     """Where profile pictures live."""
 
-    def save(self, owner: str, stream: BinaryIO, content_type: str) -> str:
-        """Keep the picture of user `owner` (public id); return its public URL."""
+    def save(self, owner: str, stream: BinaryIO, size: int) -> str:
+        """Keep the uploaded file (`size` bytes from the stream's start) as the picture of
+        user `owner` (public id), if it is one; return its public URL."""
         ...
 
     def delete(self, url: str) -> None:
@@ -116,15 +67,14 @@ class MediaPictureStore:
     def __init__(self, client: ServiceClient) -> None:
         self.client = client  # attaches the service token
 
-    def save(self, owner: str, stream: BinaryIO, content_type: str) -> str:
-        extension = EXTENSIONS.get(content_type)
-        if extension is None:
-            raise ValueError(f"unsupported content type {content_type!r}")
+    def save(self, owner: str, stream: BinaryIO, size: int) -> str:
+        stream.seek(0)
+        body = MultipartBody(
+            {"owner": owner, "purpose": PURPOSE}, "file", stream, size, filename=UPLOAD_FILENAME
+        )
         try:
             response = self.client.post(
-                FILES_ROUTE,
-                data={"owner": owner, "purpose": PURPOSE},
-                files={"file": (f"picture.{extension}", stream, content_type)},
+                FILES_ROUTE, data=body, headers={"Content-Type": body.content_type}
             )
         except requests.RequestException as exc:
             log.warning("media_service unreachable", extra={"error": _describe(exc)})

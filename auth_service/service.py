@@ -16,7 +16,6 @@ import hmac
 import math
 import re
 from dataclasses import dataclass
-from io import BytesIO
 from typing import Any, BinaryIO
 
 from flask import current_app
@@ -52,7 +51,7 @@ from auth_service.errors import (
 )
 from auth_service.models import LinkedIdentity, User, db, utcnow
 from auth_service.passwords import hash_password, needs_rehash, password_problem, verify_password
-from auth_service.pictures import checked_image, picture_store, stored_key
+from auth_service.pictures import picture_store, stored_key
 from auth_service.throttle import login_throttle
 from servicekit.identity import ACTIONS, Identity
 
@@ -403,26 +402,27 @@ def _check_new_password(field: str, password: str, user: User) -> None:
 
 
 def store_picture(user: User, stream: BinaryIO | None) -> None:
-    """Check, re-encode and store an uploaded picture of `user` (whom the caller may
-    change: see `changeable_user`); the old stored one goes.
+    """Store an uploaded picture of `user` (whom the caller may change: see
+    `changeable_user`); the old stored one goes.
 
-    A bad upload is refused before media_service is called. When media_service cannot
-    store the picture (MediaUnavailable), nothing changes.
+    media_service checks and cleans the file (NotAnImage, ImageTooLarge, PictureTooLarge
+    when it refuses); only a missing or empty file, or one over PROFILE_PICTURE_MAX_BYTES,
+    is refused here, without a call. When media_service cannot store the picture
+    (MediaUnavailable), nothing changes.
     """
     if stream is None:
         raise MissingPicture()
-    config = current_app.config
-    max_bytes = int(config["PROFILE_PICTURE_MAX_BYTES"])
-    if _stream_size(stream) > max_bytes:
+    size = _stream_size(stream)
+    if size == 0:
+        raise MissingPicture(empty=True)
+    max_bytes = int(current_app.config["PROFILE_PICTURE_MAX_BYTES"])
+    if size > max_bytes:
         raise PictureTooLarge(max_bytes)
-    image = checked_image(
-        stream, int(config["PROFILE_PICTURE_MAX_PIXELS"]), int(config["PROFILE_PICTURE_MAX_FRAMES"])
-    )
     user_id, username, owner = user.id, user.username, user.public_id
     # End the request's (read-only) transaction: no database connection is held while
     # media_service works.
     db.session.commit()
-    url = picture_store().save(owner, BytesIO(image.data), image.content_type)
+    url = picture_store().save(owner, stream, size)
     _replace_picture(user_id, username, url, store_made_new=True)
 
 

@@ -8,8 +8,8 @@ times with the Flask test client (no HTTP server, no gateway):
 - refresh (`POST /auth/token/refresh/`): the conditional use-up, a row, two signatures;
 - an authenticated read (`GET /users/<u>`): RS256 verification plus auth's own revocation
   checks (the account row and one Redis `MGET`);
-- a profile picture upload (`PUT /users/<u>/pictureupload`): a 1600x1200 JPEG checked and
-  re-encoded, then stored by a media_service served on loopback (which checks it again).
+- a profile picture upload (`PUT /users/<u>/pictureupload`): a 1600x1200 JPEG streamed to
+  a media_service served on loopback, which checks, re-encodes and stores it.
 
 Prints the median and p90 per operation, and operations per second of one thread.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import statistics
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--cheap-hashing", action="store_true", help="argon2 at its lowest cost")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per media request
     with tempfile.TemporaryDirectory(prefix="bench-auth-") as directory:
         var = Path(directory)
         redis_process, redis_url = start_redis(var / "redis")

@@ -8,9 +8,12 @@ before they expire.
 
 from __future__ import annotations
 
+import io
+import secrets
 import threading
 import time
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import Any, BinaryIO, Protocol
 
 import requests
 
@@ -18,6 +21,7 @@ from servicekit.config import service_url
 from servicekit.observability import REQUEST_ID_HEADER, current_request_id
 
 DEFAULT_TIMEOUT = (1.0, 10.0)  # (connect, read) seconds
+MULTIPART_CHUNK = 64 * 1024
 SERVICE_TOKEN_PATH = "/internal/service-token"
 
 
@@ -95,3 +99,65 @@ class ServiceClient:
 
     def delete(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("DELETE", path, **kwargs)
+
+
+class MultipartBody:
+    """A multipart/form-data body of text fields and one file, read from the file's own
+    stream while it is sent: requests sends an object with `read` and `__len__` in
+    blocks, with its Content-Length, never holding the file in memory."""
+
+    def __init__(
+        self,
+        fields: dict[str, str],
+        file_field: str,
+        stream: BinaryIO,
+        size: int,
+        *,
+        filename: str = "file",
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        self.boundary = secrets.token_hex(16)  # 128 random bits: no upload can guess it
+        head = b"".join(self._field(name, value) for name, value in fields.items())
+        head += self._part_head(
+            f'name="{_quoted(file_field)}"; filename="{_quoted(filename)}"',
+            f"Content-Type: {_quoted(content_type)}\r\n",
+        )
+        tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._parts: list[BinaryIO] = [io.BytesIO(head), stream, io.BytesIO(tail)]
+        self._length = len(head) + size + len(tail)
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all that is left when negative); b"" at the end."""
+        if size < 0:
+            return b"".join(self)
+        while self._parts and size:
+            data = self._parts[0].read(size)
+            if data:
+                return data
+            self._parts.pop(0)
+        return b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        while data := self.read(MULTIPART_CHUNK):
+            yield data
+
+    def _field(self, name: str, value: str) -> bytes:
+        return self._part_head(f'name="{_quoted(name)}"', "") + value.encode() + b"\r\n"
+
+    def _part_head(self, disposition: str, headers: str) -> bytes:
+        return (
+            f"--{self.boundary}\r\nContent-Disposition: form-data; {disposition}\r\n{headers}\r\n"
+        ).encode()
+
+
+def _quoted(text: str) -> str:
+    """A name for a part's header: quotes and line breaks escaped as browsers do, so no
+    value can end the header or start another."""
+    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")

@@ -29,6 +29,7 @@ class MediaRequest:
     path: str
     authorization: str
     request_id: str
+    content_length: str  # "" when the body was sent without one (chunked)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class MediaRecorder:
                 path,
                 environ.get("HTTP_AUTHORIZATION", ""),
                 environ.get("HTTP_X_REQUEST_ID", ""),
+                environ.get("CONTENT_LENGTH", ""),
             )
         )
         # Flask has run the view (stored the file, committed) when this call returns.
@@ -77,6 +79,13 @@ class MediaServer:
         """The keys of the other services' files in media_service's storage."""
         directory = self.storage_dir / "files"
         return sorted(f"files/{p.name}" for p in directory.iterdir()) if directory.is_dir() else []
+
+    def everything_on_disk(self) -> list[str]:
+        """Every file under media_service's storage folder, temporaries included."""
+        if not self.storage_dir.is_dir():
+            return []
+        found = self.storage_dir.rglob("*")
+        return sorted(str(p.relative_to(self.storage_dir)) for p in found if p.is_file())
 
     def file_records(self) -> list[StoredFile]:
         with self.app.app_context():
