@@ -6,9 +6,11 @@ redis-server and SQLite), logs in as the admin, then runs `wrk` (Debian package 
 against `GET /users/<admin>`. With `--haproxy` (Debian package `haproxy`, 2.6+), HAProxy
 is configured to route the same path to auth_service after verifying the token with
 `jwt_verify` against auth_service's public key, and checking alg, exp, iss and aud.
-Prints requests/s, p50 and p99 per target and connection count, and the ratios.
+Prints requests/s, p50 and p99 per target and connection count, the ratios, and the CPU
+time the gateway's processes spent per request.
 
     .venv/bin/python bench/gateway.py [--duration 10] [--connections 1,16,32,64] [--haproxy]
+        [--gateway-workers N] [--gateway-threads N]
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import psutil
 import requests
 from cryptography.hazmat.primitives import serialization
 
@@ -86,6 +89,7 @@ HAPROXY_CONFIG = "\n".join(
 
 @dataclass
 class Result:
+    requests: int
     requests_per_second: float
     p50_ms: float
     p99_ms: float
@@ -106,10 +110,11 @@ def run_wrk(url: str, token: str, connections: int, duration: int) -> Result:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise RuntimeError(f"{url}: {non_2xx.group(1)} failed responses")
+    count = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    return Result(rps, p50, p99)
+    return Result(count, rps, p50, p99)
 
 
 def main() -> int:
@@ -117,6 +122,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", default="1,32")
     parser.add_argument("--haproxy", action="store_true")
+    parser.add_argument(
+        "--gateway-workers", help="GUNICORN_WORKERS of the gateway only (default: as the services)"
+    )
+    parser.add_argument(
+        "--gateway-threads", help="GUNICORN_THREADS of the gateway only (default: as the services)"
+    )
     args = parser.parse_args()
     needed = ["wrk", *(["haproxy"] if args.haproxy else [])]
     missing = [tool for tool in needed if shutil.which(tool) is None]
@@ -137,17 +148,32 @@ def run(var: Path, args: argparse.Namespace) -> None:
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         prepare(stack)
-        processes = start_processes(stack, ["auth", "gateway"])
+        processes = start_processes(stack, ["auth"])
+        processes |= start_processes(stack_for_gateway(stack, args), ["gateway"])
         wait_until_ready(stack, ["auth", "gateway"])
         targets = {"direct": stack.url("auth"), "gateway": stack.url("gateway")}
         if args.haproxy:
             processes["haproxy"], targets["haproxy"] = start_haproxy(stack, var)
         token = login(stack)
-        report(targets, token, [int(c) for c in args.connections.split(",")], args.duration)
+        connection_counts = [int(c) for c in args.connections.split(",")]
+        report(targets, token, connection_counts, args.duration, processes["gateway"].pid)
     finally:
         stop_processes(processes)
         redis_process.terminate()
         redis_process.wait()
+
+
+def stack_for_gateway(stack: Stack, args: argparse.Namespace) -> Stack:
+    """The same stack, with the gateway's own gunicorn worker and thread counts if given."""
+    overrides = {
+        name: value
+        for name, value in (
+            ("GUNICORN_WORKERS", args.gateway_workers),
+            ("GUNICORN_THREADS", args.gateway_threads),
+        )
+        if value
+    }
+    return replace(stack, environment={**stack.environment, **overrides})
 
 
 def start_haproxy(stack: Stack, var: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -186,18 +212,36 @@ def login(stack: Stack) -> str:
     return str(response.json()["access"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children, e.g. gunicorn's workers."""
+    process = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
+
+
 def report(
-    targets: dict[str, str], token: str, connection_counts: list[int], duration: int
+    targets: dict[str, str],
+    token: str,
+    connection_counts: list[int],
+    duration: int,
+    gateway_pid: int,
 ) -> None:
+    """One table row per connection count; the last column is the CPU time the gateway's
+    processes spent per request (steadier than latency on a shared machine)."""
     path = f"/users/{ADMIN}"
     names = list(targets)
     header = " | ".join(f"{name} req/s | {name} p50 | {name} p99" for name in names)
-    print(f"| connections | {header} | gateway/direct | gateway/haproxy | added p50 |")
-    print("|---" * (2 + 3 * len(names) + 2) + "|")
+    print(
+        f"| connections | {header} | gateway/direct | gateway/haproxy | added p50"
+        " | gateway CPU/request |"
+    )
+    print("|---" * (2 + 3 * len(names) + 3) + "|")
     for connections in connection_counts:
-        results = {
-            name: run_wrk(url + path, token, connections, duration) for name, url in targets.items()
-        }
+        results: dict[str, Result] = {}
+        for name, url in targets.items():
+            started = cpu_seconds(gateway_pid)
+            results[name] = run_wrk(url + path, token, connections, duration)
+            if name == "gateway":
+                gateway_cpu = (cpu_seconds(gateway_pid) - started) / results[name].requests
         cells = " | ".join(
             f"{r.requests_per_second:.0f} | {r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms"
             for r in results.values()
@@ -210,8 +254,8 @@ def report(
             else "-"
         )
         print(
-            f"| {connections} | {cells} | {kept:.0%}"
-            f" | {versus_haproxy} | {ours.p50_ms - direct.p50_ms:.2f} ms |"
+            f"| {connections} | {cells} | {kept:.0%} | {versus_haproxy}"
+            f" | {ours.p50_ms - direct.p50_ms:.2f} ms | {gateway_cpu * 1e6:.0f} µs |"
         )
 
 

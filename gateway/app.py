@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-import redis
 import urllib3
 
 from gateway import metrics
@@ -35,8 +34,10 @@ from gateway.proxy import (
     request_body,
 )
 from gateway.routes import ROUTES
+from gateway.store import Store, open_store
 from gateway.table import Match, Route, RouteTable
 from gateway.tokencache import VerifiedTokens
+from gateway.upstream_http import Exchange
 from servicekit.keys import KeyResolver, RemoteKeySet
 from servicekit.observability import configure_logging, request_id_from
 
@@ -52,7 +53,7 @@ class Gateway:
         config: GatewayConfig,
         routes: tuple[Route, ...] = ROUTES,
         keys: KeyResolver | None = None,
-        store: redis.Redis | None = None,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.table = RouteTable(routes)
@@ -67,9 +68,7 @@ class Gateway:
             for name in config.upstreams
         }
         if store is None and config.redis_url:
-            store = redis.Redis.from_url(
-                config.redis_url, socket_timeout=1, socket_connect_timeout=1
-            )
+            store = open_store(config.redis_url, timeout=1.0)
         verifier = TokenVerifier(
             keys or RemoteKeySet(config.jwks_url),
             issuer=config.issuer,
@@ -181,7 +180,7 @@ class Gateway:
         headers: dict[str, str],
         body: Iterable[bytes] | None,
         chunked: bool,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Exchange:
         """Call the upstream through its circuit breaker."""
         breaker = self.breakers[upstream.name]
         breaker.before_call()
@@ -354,8 +353,18 @@ def create_app(
     config: GatewayConfig | None = None,
     *,
     keys: KeyResolver | None = None,
-    store: redis.Redis | None = None,
+    store: Store | None = None,
     routes: tuple[Route, ...] = ROUTES,
 ) -> Gateway:
     configure_logging()
+    skip_unused_log_record_fields()
     return Gateway(config or GatewayConfig.from_environment(), routes, keys, store)
+
+
+def skip_unused_log_record_fields() -> None:
+    """The JSON log lines never show a record's caller, thread or process: do not look
+    them up for every line (the logging module's documented optimisations)."""
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

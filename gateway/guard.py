@@ -1,7 +1,8 @@
 """Who may pass: the token, its revocation, the caller's rate limits and the route's policy.
 
 Signature and claims are checked in-process (with a cache); revocation marks and every
-rate-limit counter of the request then go to Redis on one pipeline: one round trip.
+rate-limit counter of the request then go to Redis in one round trip (one MGET, or one
+pipeline with the counters).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import redis
 from gateway.auth import TokenVerifier, bearer_token, unauthorized
 from gateway.errors import GatewayError
 from gateway.ratelimit import COMMANDS_PER_COUNTER, Counter, Limit, Verdict, evaluate, tightest
+from gateway.store import Store
 from gateway.table import PUBLIC, STAFF, Route
 from servicekit.revocation import revocation_keys, revoked_by
 
@@ -54,7 +56,7 @@ def is_credential_route(route: Route, method: str) -> bool:
 
 class Guard:
     def __init__(
-        self, verifier: TokenVerifier, store: redis.Redis | None, limits: RateLimitPolicy
+        self, verifier: TokenVerifier, store: Store | None, limits: RateLimitPolicy
     ) -> None:
         self.verifier = verifier
         self.store = store
@@ -116,7 +118,7 @@ class Guard:
     def _ask_store(
         self, claims: dict[str, Any] | None, counters: list[Counter]
     ) -> tuple[bool, list[Verdict]]:
-        """One pipeline: the revocation marks and every counter."""
+        """One round trip: the revocation marks and every counter."""
         if claims is None and not counters:
             return False, []
         if self.store is None:
@@ -124,13 +126,8 @@ class Guard:
                 raise revocation_unavailable()
             return False, []
         now = time.time()
-        pipeline = self.store.pipeline(transaction=False)
-        if claims is not None:
-            pipeline.mget(*revocation_keys(claims))
-        for counter in counters:
-            counter.queue(pipeline, now)
         try:
-            results = pipeline.execute()
+            results = self._execute(claims, counters, now)
         except redis.RedisError as exc:
             if claims is not None:  # fail closed: an unchecked token is not accepted
                 raise revocation_unavailable() from exc
@@ -144,6 +141,19 @@ class Guard:
             for i, counter in enumerate(counters)
         ]
         return revoked, verdicts
+
+    def _execute(
+        self, claims: dict[str, Any] | None, counters: list[Counter], now: float
+    ) -> list[Any]:
+        assert self.store is not None
+        if not counters and claims is not None:  # the revocation marks alone: one command
+            return [self.store.mget(revocation_keys(claims))]
+        pipeline = self.store.pipeline(transaction=False)
+        if claims is not None:
+            pipeline.mget(*revocation_keys(claims))
+        for counter in counters:
+            counter.queue(pipeline, now)
+        return list(pipeline.execute())
 
     @staticmethod
     def _check_policy(route: Route, claims: dict[str, Any] | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
 from servicekit.observability import metrics_payload
@@ -30,9 +32,23 @@ CIRCUIT_STATE = Gauge(
 )
 
 
+# Labelled children by label values: looking them up costs more than using them.
+_per_request: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+_reported_circuit: dict[str, int] = {}
+
+
 def observe(method: str, route: str, upstream: str | None, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, upstream or "-", str(status)).inc()
-    LATENCY.labels(route, upstream or "-").observe(seconds)
+    key = (method, route, upstream or "-", status)
+    children = _per_request.get(key)
+    if children is None:
+        children = (
+            REQUESTS.labels(method, route, upstream or "-", str(status)),
+            LATENCY.labels(route, upstream or "-"),
+        )
+        _per_request[key] = children
+    requests, latency = children
+    requests.inc()
+    latency.observe(seconds)
 
 
 def upstream_error(upstream: str, kind: str) -> None:
@@ -44,6 +60,10 @@ def rate_limited(route: str) -> None:
 
 
 def circuit_state(upstream: str, state: int) -> None:
+    """Report a breaker's state; a write only when it changed (every request reports)."""
+    if _reported_circuit.get(upstream) == int(state):
+        return
+    _reported_circuit[upstream] = int(state)
     CIRCUIT_STATE.labels(upstream).set(int(state))
 
 

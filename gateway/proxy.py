@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
 
 from gateway.errors import GatewayError
+from gateway.upstream_http import (
+    AnswerTimedOut,
+    BadAnswer,
+    ConnectFailed,
+    ConnectionLost,
+    ConnectTimedOut,
+    Exchange,
+    Pool,
+)
 
 CHUNK = 64 * 1024
 HOP_BY_HOP = frozenset(
@@ -75,7 +78,7 @@ def request_body(environ: dict[str, Any], limit: int) -> tuple[Iterator[bytes] |
 def _read_exactly(stream: Any, length: int) -> Iterator[bytes]:
     remaining = length
     while remaining > 0:
-        chunk = stream.read(min(CHUNK, remaining))
+        chunk = _read_client(stream, min(CHUNK, remaining))
         if not chunk:
             raise GatewayError(400, "bad_request", "request body shorter than Content-Length")
         remaining -= len(chunk)
@@ -84,11 +87,28 @@ def _read_exactly(stream: Any, length: int) -> Iterator[bytes]:
 
 def _read_limited(stream: Any, limit: int) -> Iterator[bytes]:
     total = 0
-    while chunk := stream.read(CHUNK):
+    while chunk := _read_client(stream, CHUNK):
         total += len(chunk)
         if total > limit:
             raise BodyTooLarge()
         yield chunk
+
+
+def _read_client(stream: Any, size: int) -> bytes:
+    """One read of the client's body. Its failures are the client's: they must not reach
+    urllib3 as socket errors, which it would blame on the upstream (or, for a reset,
+    ignore and wait for an answer to a request never finished). Any exception other
+    than an OSError makes urllib3 close the upstream connection, so the service stops
+    waiting for the rest of the body at once."""
+    try:
+        data: bytes = stream.read(size)
+    except TimeoutError as exc:  # the server's client timeout: the client stalled
+        raise GatewayError(408, "request_timeout", "request body not received in time") from exc
+    except OSError as exc:
+        raise GatewayError(400, "client_disconnected", "request body cut off") from exc
+    except Exception as exc:  # the server's body parser refused it (a malformed chunk)
+        raise GatewayError(400, "bad_request", "malformed request body") from exc
+    return data
 
 
 def forwarded_headers(
@@ -136,54 +156,58 @@ def client_address(environ: dict[str, Any], trusted_proxies: int) -> tuple[str, 
     return peer, ", ".join([*chain, peer])
 
 
-def response_headers(upstream_headers: Any) -> list[tuple[str, str]]:
+def response_headers(upstream_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The upstream's headers minus hop-by-hop ones and its X-Request-ID (the gateway adds
     its own, so the client gets exactly one)."""
     dropped = HOP_BY_HOP | {"x-request-id"}
     connection_tokens = {
-        token.strip().lower() for token in upstream_headers.get("connection", "").split(",")
+        token.strip().lower()
+        for name, value in upstream_headers
+        if name.lower() == "connection"
+        for token in value.split(",")
     }
     return [
         (name, value)
-        for name, value in upstream_headers.items()
+        for name, value in upstream_headers
         if name.lower() not in dropped and name.lower() not in connection_tokens
     ]
 
 
 class UpstreamResponse:
-    """The upstream's answer, streamed to the client; the connection goes back to the pool."""
+    """The upstream's answer, streamed to the client; the connection goes back to the pool
+    once the whole body has been read."""
 
-    def __init__(self, response: urllib3.BaseHTTPResponse, on_close: Callable[[], None]) -> None:
-        self.response = response
-        self.status = response.status
-        self.reason = response.reason
-        self.headers = response_headers(response.headers)
+    def __init__(self, exchange: Exchange, on_close: Callable[[], None]) -> None:
+        self.exchange = exchange
+        self.status = exchange.status
+        self.reason = exchange.reason
+        self.headers = response_headers(exchange.headers)
         self._on_close = on_close
 
     def __iter__(self) -> Iterator[bytes]:
         # read1: pass on whatever has arrived, so a trickling response is not held back.
-        while chunk := self.response.read1(CHUNK, decode_content=False):
+        while chunk := self.exchange.read1():
             yield chunk
 
     def close(self) -> None:
-        if not self.response.closed:
-            # Not read to its end (the client went away): the connection is mid-body
-            # and must not be reused for another request.
-            self.response.close()
-        self.response.release_conn()
+        # Not read to its end (the client went away): the connection is mid-body and is
+        # closed rather than reused.
+        self.exchange.close()
         self._on_close()
 
 
 class Upstream:
-    """One service: a keep-alive connection pool and the rules for calling it."""
+    """One service: keep-alive connections and the rules for calling it."""
 
     def __init__(self, name: str, base_url: str, *, pool_size: int, connect_timeout: float) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"{name}: the gateway forwards over plain HTTP, not {base_url!r}")
         self.name = name
         self.base_url = base_url
-        self.connect_timeout = connect_timeout
-        self.pool = urllib3.connection_from_url(
-            base_url, maxsize=pool_size, block=False, retries=False
-        )
+        self.sockets = Pool(parts.hostname, parts.port or 80, pool_size, connect_timeout)
+        # The health check and the API document (a few calls a minute) use urllib3.
+        self.pool = urllib3.connection_from_url(base_url, maxsize=2, block=False, retries=False)
 
     def send(
         self,
@@ -193,39 +217,44 @@ class Upstream:
         body: Iterable[bytes] | None,
         chunked: bool,
         read_timeout: float,
-    ) -> urllib3.BaseHTTPResponse:
-        """One request; retried once on a connection failure when that is safe."""
+    ) -> Exchange:
+        """One request, up to the answer's head; retried once on a connection failure
+        when that is safe (an idempotent method without a body)."""
         attempts = 2 if method in IDEMPOTENT and body is None else 1
-        timeout = urllib3.Timeout(connect=self.connect_timeout, read=read_timeout)
         for attempt in range(attempts):
             try:
-                return self.pool.urlopen(
-                    method,
-                    target,
-                    body=body,
-                    headers=headers,
-                    chunked=chunked,
-                    timeout=timeout,
-                    retries=False,
-                    redirect=False,
-                    preload_content=False,
-                    decode_content=False,
-                    assert_same_host=False,
-                )
-            except (NewConnectionError, ProtocolError) as exc:
+                return self._exchange(method, target, headers, body, chunked, read_timeout)
+            except (ConnectFailed, ConnectionLost) as exc:
                 if attempt + 1 == attempts:
                     raise self._unavailable() from exc
-            except ConnectTimeoutError as exc:
+            except ConnectTimedOut as exc:
                 raise self._unavailable() from exc
-            except ReadTimeoutError as exc:
+            except AnswerTimedOut as exc:
                 raise GatewayError(
                     504, "upstream_timeout", f"{self.name} did not answer in time"
                 ) from exc
-            except HTTPError as exc:
-                raise GatewayError(
-                    502, "bad_gateway", f"{self.name} failed: {type(exc).__name__}"
-                ) from exc
+            except BadAnswer as exc:
+                raise GatewayError(502, "bad_gateway", f"{self.name} failed: {exc}") from exc
         raise AssertionError("unreachable")
+
+    def _exchange(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Iterable[bytes] | None,
+        chunked: bool,
+        read_timeout: float,
+    ) -> Exchange:
+        sock, _ = self.sockets.acquire()
+        exchange = Exchange(self.sockets, sock, method)
+        try:
+            exchange.send(target, headers, body, chunked, read_timeout)
+            exchange.receive_head()
+        except BaseException:
+            exchange.abort()  # the upstream must not wait for the rest of this request
+            raise
+        return exchange
 
     def _unavailable(self) -> GatewayError:
         return GatewayError(502, "upstream_unavailable", f"{self.name} is unavailable")

@@ -2,7 +2,10 @@
 
 gthread workers: each worker serves many connections on threads, so one slow client or
 slow upstream does not hold the whole process; keep-alive is longer than the gateway's
-pool idle time so pooled connections are not cut mid-request.
+pool idle time so pooled connections are not cut mid-request. The worker class is
+gthread with every client bounded in time (servicekit/gunicorn_worker.py): request heads
+are read without a thread, and a client that stalls for `GUNICORN_CLIENT_TIMEOUT`
+seconds is disconnected.
 """
 
 import os
@@ -10,7 +13,7 @@ import os
 from prometheus_client import multiprocess
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+worker_class = "servicekit.gunicorn_worker.BoundedThreadWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

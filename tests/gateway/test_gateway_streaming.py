@@ -5,33 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 from gateway_harness import CHUNK, MIB, EchoUpstream, PatternFile, pattern_bytes, pattern_sha256
+from gunicorn_harness import ServedGateway
+from gunicorn_harness import gunicorn_gateway as serve_gateway
 
-from servicekit.config import UPSTREAMS
-from servicekit.redisserver import free_port
 from servicekit.testing import TestKeys
 
-ROOT = Path(__file__).resolve().parents[2]
 BIG = 50 * MIB
 MEMORY_BOUND_KIB = 25 * 1024
-
-
-@dataclass(frozen=True)
-class ServedGateway:
-    url: str
-    worker_pid: int
 
 
 @cache
@@ -55,67 +42,19 @@ def reset_peak(pid: int) -> None:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{url}/metrics", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or slow to start
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within 20 s:\n{log.read_text()}")
-
-
-def only_worker(master_pid: int) -> int:
-    workers = psutil.Process(master_pid).children()
+def only_worker(served: ServedGateway) -> int:
+    workers = served.worker_pids
     assert len(workers) == 1, workers
-    return workers[0].pid
+    return workers[0]
 
 
 @pytest.fixture(scope="module")
 def gunicorn_gateway(
     echo: EchoUpstream, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedGateway]:
-    port = free_port()
     log = tmp_path_factory.mktemp("gunicorn") / "gateway.log"
-    env = {
-        **os.environ,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_GRACEFUL_TIMEOUT": "2",
-        "LOG_LEVEL": "warning",
-        "REDIS_URL": redis_url,
-        "JWKS_URL": f"{echo.url}/.well-known/jwks.json",
-        "JWT_ISSUER": "flotilla",
-        "JWT_AUDIENCE": "flotilla",
-        "GATEWAY_READ_TIMEOUT": "10",
-        "GATEWAY_CONNECT_TIMEOUT": "1",
-        **{f"{name.upper()}_SERVICE_URL": echo.url for name in UPSTREAMS},
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    command = [sys.executable, "-m", "gunicorn", "-c", "servicekit/gunicorn_conf.py"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "gateway.wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_serving(url, process, log)
-            yield ServedGateway(url, only_worker(process.pid))
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with serve_gateway(echo.url, redis_url, log) as served:
+        yield served
 
 
 @pytest.fixture
@@ -133,14 +72,15 @@ def test_large_upload_is_streamed_with_bounded_memory(
     gunicorn_gateway: ServedGateway, auth_header: dict[str, str], with_length: bool
 ) -> None:
     served = gunicorn_gateway
+    worker = only_worker(served)
     warm_up = upload(served.url, auth_header, MIB, with_length)
     assert warm_up.status_code == 200, warm_up.text
-    before = proc_status_kib(served.worker_pid)["VmRSS"]
-    reset_peak(served.worker_pid)
+    before = proc_status_kib(worker)["VmRSS"]
+    reset_peak(worker)
 
     response = upload(served.url, auth_header, BIG, with_length)
 
-    peak = proc_status_kib(served.worker_pid)["VmHWM"]
+    peak = proc_status_kib(worker)["VmHWM"]
     assert response.status_code == 200, response.text
     echoed = response.json()
     assert echoed["path"] == "/sample/posts"
@@ -155,10 +95,11 @@ def test_large_upload_is_streamed_with_bounded_memory(
 
 def test_large_download_is_streamed_with_bounded_memory(gunicorn_gateway: ServedGateway) -> None:
     served = gunicorn_gateway
+    worker = only_worker(served)
     warm_up = requests.get(f"{served.url}/media/large/{MIB}", timeout=10)
     assert warm_up.status_code == 200
-    before = proc_status_kib(served.worker_pid)["VmRSS"]
-    reset_peak(served.worker_pid)
+    before = proc_status_kib(worker)["VmRSS"]
+    reset_peak(worker)
 
     digest, length = hashlib.sha256(), 0
     with requests.get(f"{served.url}/media/large/{BIG}", stream=True, timeout=60) as response:
@@ -169,7 +110,7 @@ def test_large_download_is_streamed_with_bounded_memory(gunicorn_gateway: Served
             digest.update(chunk)
             length += len(chunk)
 
-    peak = proc_status_kib(served.worker_pid)["VmHWM"]
+    peak = proc_status_kib(worker)["VmHWM"]
     assert (length, digest.hexdigest()) == (BIG, big_sha256())
     assert peak - before < MEMORY_BOUND_KIB, f"worker grew by {peak - before} KiB"
 

@@ -1,0 +1,97 @@
+"""The gateway under gunicorn, as in production, on a free loopback port, for tests that
+need the real server: its workers, threads, timeouts and socket handling."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import requests
+
+from servicekit.config import UPSTREAMS
+from servicekit.redisserver import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ServedGateway:
+    url: str
+    master_pid: int
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [child.pid for child in psutil.Process(self.master_pid).children()]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.url.removeprefix("http://").split(":")
+        return host, int(port)
+
+
+@contextmanager
+def gunicorn_gateway(
+    upstream_url: str,
+    redis_url: str,
+    log: Path,
+    settings: Mapping[str, str] | None = None,
+    upstreams: Mapping[str, str] | None = None,
+) -> Iterator[ServedGateway]:
+    """Run `gateway.wsgi:app` with servicekit's gunicorn settings; every upstream (and the
+    JWKS) at `upstream_url` unless `upstreams` names another URL for a service.
+    `settings` are extra environment variables (GUNICORN_*, GATEWAY_*)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_GRACEFUL_TIMEOUT": "2",
+        "LOG_LEVEL": "warning",
+        "REDIS_URL": redis_url,
+        "JWKS_URL": f"{upstream_url}/.well-known/jwks.json",
+        "JWT_ISSUER": "flotilla",
+        "JWT_AUDIENCE": "flotilla",
+        "GATEWAY_READ_TIMEOUT": "10",
+        "GATEWAY_CONNECT_TIMEOUT": "1",
+        **{f"{name.upper()}_SERVICE_URL": upstream_url for name in UPSTREAMS},
+        **{f"{name.upper()}_SERVICE_URL": url for name, url in (upstreams or {}).items()},
+        **(settings or {}),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [sys.executable, "-m", "gunicorn", "-c", "servicekit/gunicorn_conf.py"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "gateway.wsgi:app"], cwd=ROOT, env=env, stdout=output, stderr=output
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_serving(url, process, log)
+            yield ServedGateway(url, process.pid)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(f"{url}/metrics", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or slow to start
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer within 20 s:\n{log.read_text()}")
