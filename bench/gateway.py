@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from servicekit.config import SERVICE_PORTS
 from servicekit.devstack import (
+    RATE_LIMITS_OFF,
     Stack,
     prepare,
     start_processes,
@@ -42,16 +43,6 @@ from servicekit.devstack import (
 from servicekit.redisserver import free_port, start_redis
 
 ADMIN = "admin"
-# The load generator is one client: rate limits would measure themselves, not the gateway.
-UNLIMITED = {
-    name: "off"
-    for name in (
-        "GATEWAY_RATE_LIMIT",
-        "GATEWAY_USER_RATE_LIMIT",
-        "GATEWAY_LOGIN_RATE_LIMIT",
-        "GATEWAY_LOGIN_USER_RATE_LIMIT",
-    )
-}
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 VERIFY_TOKEN = (  # HAProxy 2.6 converters: the same checks as the gateway's, minus revocation
     "http-request set-var(txn.bearer) http_auth_bearer",
@@ -144,7 +135,7 @@ def main() -> int:
 def run(var: Path, args: argparse.Namespace) -> None:
     redis_process, redis_url = start_redis(var / "redis")
     ports = {name: free_port() for name in SERVICE_PORTS}
-    stack = Stack(var=var, ports=ports, environment={"REDIS_URL": redis_url, **UNLIMITED})
+    stack = Stack(var=var, ports=ports, environment={"REDIS_URL": redis_url, **RATE_LIMITS_OFF})
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         prepare(stack)

@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from servicekit.config import REPO_ROOT, SERVICE_PORTS
 from servicekit.devstack import (
     PACKAGES,
+    RATE_LIMITS_OFF,
     Stack,
     create_admin,
     start_processes,
@@ -64,15 +65,7 @@ SETTINGS = {
     "MEDIA_QUOTA_IMAGES": "1000000",
     "LOG_LEVEL": "WARNING",
     # Every client is one address: rate limits would measure themselves.
-    **{
-        name: "off"
-        for name in (
-            "GATEWAY_RATE_LIMIT",
-            "GATEWAY_USER_RATE_LIMIT",
-            "GATEWAY_LOGIN_RATE_LIMIT",
-            "GATEWAY_LOGIN_USER_RATE_LIMIT",
-        )
-    },
+    **RATE_LIMITS_OFF,
 }
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 

@@ -29,6 +29,14 @@ WORKER_QUEUE = "scheduler"
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
 # The dev stack's scheduled calls may target local servers; production allows none by default.
 DEV_ALLOWED_CALL_HOSTS = "127.0.0.1,localhost"
+RATE_LIMIT_SETTINGS = (
+    "GATEWAY_RATE_LIMIT",
+    "GATEWAY_USER_RATE_LIMIT",
+    "GATEWAY_LOGIN_RATE_LIMIT",
+    "GATEWAY_LOGIN_USER_RATE_LIMIT",
+)
+# For load generators and tests that are one client: limits would measure themselves.
+RATE_LIMITS_OFF = dict.fromkeys(RATE_LIMIT_SETTINGS, "off")
 SECRET_FILES = {
     "SERVICE_SECRET": "service-secret",
     "ADMIN_PASSWORD": "admin-password",

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
-from e2e_helpers import ADMIN_PASSWORD
+from e2e_helpers import ADMIN_PASSWORD, STACK_SETTINGS
 from sqlalchemy.engine import make_url
 
 from servicekit.config import SERVICE_PORTS
@@ -54,20 +54,12 @@ def database_environment(var: Path) -> dict[str, str]:
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
     var = tmp_path_factory.mktemp("stack")
     environment = {
+        **STACK_SETTINGS,
         "REDIS_URL": e2e_redis_url(redis_url),
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "SERVICE_SECRET": "e2e-service-secret",
         "MEDIA_URL_SECRET": "e2e-media-url-secret",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "8",
-        "LOG_LEVEL": "WARNING",
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "1024",
-        # Every test logs in from 127.0.0.1: the login limits are tested on their own.
-        "GATEWAY_LOGIN_RATE_LIMIT": "100000/minute",
-        "GATEWAY_LOGIN_USER_RATE_LIMIT": "100000/minute",
-        "GATEWAY_RATE_LIMIT": "100000/minute",
-        "GATEWAY_USER_RATE_LIMIT": "100000/minute",
         **database_environment(var),
     }
     ports = {name: free_port() for name in SERVICE_PORTS}

@@ -9,6 +9,18 @@ import requests
 PASSWORD = "correct horse battery"
 ADMIN_PASSWORD = "e2e-admin-password"  # the stack's bootstrap superuser
 TIMEOUT = 10
+# What every stack of these tests runs with, beside its own ports, databases and secrets.
+STACK_SETTINGS = {
+    "ADMIN_PASSWORD": ADMIN_PASSWORD,
+    "LOG_LEVEL": "WARNING",
+    "PASSWORD_HASH_TIME_COST": "1",
+    "PASSWORD_HASH_MEMORY_KIB": "1024",
+    # Every test logs in from 127.0.0.1: the limits are tested on their own.
+    "GATEWAY_LOGIN_RATE_LIMIT": "100000/minute",
+    "GATEWAY_LOGIN_USER_RATE_LIMIT": "100000/minute",
+    "GATEWAY_RATE_LIMIT": "100000/minute",
+    "GATEWAY_USER_RATE_LIMIT": "100000/minute",
+}
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import psutil
 import requests
-from e2e_helpers import ADMIN_PASSWORD, PASSWORD, TIMEOUT
+from e2e_helpers import PASSWORD, STACK_SETTINGS, TIMEOUT
 from PIL import Image
 from sqlalchemy.engine import make_url
 
@@ -219,19 +219,12 @@ def small_stack(
     """auth_service, media_service and the gateway under gunicorn, one worker each (so a
     request's memory is the one worker's), with `settings` added to their environment."""
     environment = {
+        **STACK_SETTINGS,
         "REDIS_URL": redis_url,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "SERVICE_SECRET": f"e2e-{suffix}-service-secret",
         "MEDIA_URL_SECRET": f"e2e-{suffix}-media-url-secret",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "4",
-        "LOG_LEVEL": "WARNING",
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "1024",
-        "GATEWAY_LOGIN_RATE_LIMIT": "100000/minute",
-        "GATEWAY_LOGIN_USER_RATE_LIMIT": "100000/minute",
-        "GATEWAY_RATE_LIMIT": "100000/minute",
-        "GATEWAY_USER_RATE_LIMIT": "100000/minute",
         **small_stack_databases(var, suffix),
         **settings,
     }

@@ -26,21 +26,14 @@ import requests
 from gateway_harness import MIB, EchoUpstream, PatternFile, parse_raw_response, pattern_sha256
 from gunicorn_harness import ServedGateway, gunicorn_gateway
 
+from servicekit.devstack import RATE_LIMITS_OFF
 from servicekit.testing import TestKeys
 
 THREADS, WORKERS = 2, 2
 STALLED = 4 * THREADS * WORKERS
 GENEROUS = 30.0
-NO_LIMITS = {
-    name: "off"
-    for name in (
-        "GATEWAY_RATE_LIMIT",
-        "GATEWAY_USER_RATE_LIMIT",
-        "GATEWAY_LOGIN_RATE_LIMIT",
-        "GATEWAY_LOGIN_USER_RATE_LIMIT",
-    )
-}
-SERVER = {"GUNICORN_WORKERS": str(WORKERS), "GUNICORN_THREADS": str(THREADS), **NO_LIMITS}
+
+SERVER = {"GUNICORN_WORKERS": str(WORKERS), "GUNICORN_THREADS": str(THREADS), **RATE_LIMITS_OFF}
 PUBLIC_GET = b"GET /ticket/public HTTP/1.1\r\nHost: gateway\r\n\r\n"
 # What each kind of slow client sends before it stops.
 EARLY_STALLS = {
