@@ -16,13 +16,12 @@ time the gateway's processes spent per request.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -30,6 +29,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from wrk_runner import Result, run_wrk
 
 from servicekit.config import SERVICE_PORTS
 from servicekit.devstack import (
@@ -43,7 +44,6 @@ from servicekit.devstack import (
 from servicekit.redisserver import free_port, start_redis
 
 ADMIN = "admin"
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 VERIFY_TOKEN = (  # HAProxy 2.6 converters: the same checks as the gateway's, minus revocation
     "http-request set-var(txn.bearer) http_auth_bearer",
     "http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')",
@@ -76,36 +76,6 @@ HAPROXY_CONFIG = "\n".join(
         "",
     ]
 )
-
-
-@dataclass
-class Result:
-    requests: int
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-
-
-def parse_latency(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * _UNITS[unit]
-
-
-def run_wrk(url: str, token: str, connections: int, duration: int) -> Result:
-    threads = min(connections, 2)
-    output = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-         "-H", f"Authorization: Bearer {token}", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non_2xx:
-        raise RuntimeError(f"{url}: {non_2xx.group(1)} failed responses")
-    count = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    return Result(count, rps, p50, p99)
 
 
 def main() -> int:
@@ -228,9 +198,10 @@ def report(
     print("|---" * (2 + 3 * len(names) + 3) + "|")
     for connections in connection_counts:
         results: dict[str, Result] = {}
+        auth = {"Authorization": f"Bearer {token}"}
         for name, url in targets.items():
             started = cpu_seconds(gateway_pid)
-            results[name] = run_wrk(url + path, token, connections, duration)
+            results[name] = run_wrk(url + path, auth, connections, duration)
             if name == "gateway":
                 gateway_cpu = (cpu_seconds(gateway_pid) - started) / results[name].requests
         cells = " | ".join(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -32,7 +31,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,8 @@ from PIL import Image, ImageChops
 from urllib3 import encode_multipart_formdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from wrk_runner import Result, run_wrk
 
 from servicekit.config import REPO_ROOT, SERVICE_PORTS
 from servicekit.devstack import (
@@ -67,14 +67,6 @@ SETTINGS = {
     # Every client is one address: rate limits would measure themselves.
     **RATE_LIMITS_OFF,
 }
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-@dataclass
-class Result:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
 
 
 def photo_jpeg(width: int = 1600, height: int = 1200, grain: int = 14) -> bytes:
@@ -171,29 +163,6 @@ def measure_uploads(gateway: str, photo: bytes, clients: int, duration: float) -
 
 
 # Signed-URL reads
-
-
-def parse_latency(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * _UNITS[unit]
-
-
-def run_wrk(url: str, headers: dict[str, str], connections: int, duration: int) -> Result:
-    header_options = [
-        option for name, value in headers.items() for option in ("-H", f"{name}: {value}")
-    ]
-    output = subprocess.run(
-        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{duration}s", "--latency",
-         *header_options, url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if failed:
-        raise SystemExit(f"{url}: {failed.group(1)} failed responses")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    return Result(rps, p50, p99)
 
 
 def measure_reads(

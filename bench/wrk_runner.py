@@ -1,0 +1,43 @@
+"""Running wrk (Debian's `wrk`) and reading its `--latency` report, for the benchmarks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Result:
+    requests: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def parse_latency(text: str) -> float:
+    """wrk's "812.00us", "2.46ms" or "1.02s" in milliseconds."""
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * _UNITS[unit]
+
+
+def run_wrk(url: str, headers: dict[str, str], connections: int, duration: int) -> Result:
+    """One wrk run; every answer must be a 2xx or 3xx."""
+    header_options = [
+        option for name, value in headers.items() for option in ("-H", f"{name}: {value}")
+    ]
+    output = subprocess.run(
+        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{duration}s", "--latency",
+         *header_options, url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if failed:
+        raise RuntimeError(f"{url}: {failed.group(1)} failed responses")
+    count = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    return Result(count, rps, p50, p99)
