@@ -16,6 +16,7 @@ from sqlalchemy import text
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
+from servicekit.body import ClientBodyErrors
 from servicekit.config import service_config
 from servicekit.errors import register_error_handlers
 from servicekit.identity import init_identity
@@ -92,6 +93,7 @@ def create_app(
     app.extensions["servicekit.api"] = api
 
     register_error_handlers(app)
+    app.wsgi_app = ClientBodyErrors(app.wsgi_app)  # type: ignore[method-assign]
     init_identity(app, keys)
     init_request_tracking(app, name)
     checks = {"database": lambda: _ping_database(db)}

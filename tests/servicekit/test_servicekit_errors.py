@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -10,6 +11,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from servicekit_harness import bearer
+from werkzeug.test import EnvironBuilder
 
 from servicekit.errors import REQUIRED_MESSAGE, ApiError, flatten_messages, slug
 from servicekit.testing import TestKeys, serve_wsgi
@@ -166,3 +168,43 @@ def test_api_error_defaults() -> None:
 )
 def test_flatten_messages(messages: object, flat: dict[str, str]) -> None:
     assert flatten_messages(messages) == flat
+
+
+class StallingBody(io.BytesIO):
+    """A request body whose socket fails after the first bytes, as gunicorn's does when
+    the client stalls past the client timeout (TimeoutError) or drops (OSError)."""
+
+    def __init__(self, failure: OSError) -> None:
+        super().__init__(b'{"name": "')
+        self.failure = failure
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if not data:
+            raise self.failure
+        return data
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [(TimeoutError("timed out"), 408, "request_timeout"), (ConnectionResetError(), 400,
+     "bad_request")],
+)  # fmt: skip
+def test_a_client_failing_mid_body_gets_a_4xx_not_a_500(
+    app: Flask, failure: OSError, status: int, code: str, chunked: bool, test_keys: TestKeys
+) -> None:
+    """The server's own environ: a declared length, or a chunked body gunicorn marks as
+    terminated (werkzeug then reads the socket's stream directly)."""
+    headers = {"Content-Type": "application/json", **bearer(test_keys.token())}
+    environ = EnvironBuilder(method="POST", path="/things", headers=headers).get_environ()
+    environ["wsgi.input"] = StallingBody(failure)
+    if chunked:
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input_terminated"] = True
+    else:
+        environ["CONTENT_LENGTH"] = "100"
+    answer: list[str] = []
+    body = b"".join(app(environ, lambda status_line, _headers: answer.append(status_line)))
+    assert answer[0].startswith(str(status))
+    assert json.loads(body)["code"] == code
