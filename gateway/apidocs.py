@@ -21,7 +21,7 @@ import flask_swagger_ui
 import urllib3
 
 from gateway.proxy import Upstream
-from gateway.table import PUBLIC, STAFF, RouteTable
+from gateway.routing import PUBLIC, STAFF, RouteTable
 
 SWAGGER_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 STATIC = files("gateway") / "static"

@@ -33,9 +33,9 @@ from gateway.proxy import (
     forwarded_headers,
     request_body,
 )
+from gateway.redis_client import RedisClient, open_redis_client
 from gateway.routes import ROUTES
-from gateway.store import Store, open_store
-from gateway.table import Match, Route, RouteTable
+from gateway.routing import Match, Route, RouteTable
 from gateway.tokencache import VerifiedTokens
 from gateway.upstream_http import Exchange
 from servicekit.keys import KeyResolver, RemoteKeySet
@@ -53,7 +53,7 @@ class Gateway:
         config: GatewayConfig,
         routes: tuple[Route, ...] = ROUTES,
         keys: KeyResolver | None = None,
-        store: Store | None = None,
+        redis_client: RedisClient | None = None,
     ) -> None:
         self.config = config
         self.table = RouteTable(routes)
@@ -67,8 +67,8 @@ class Gateway:
             name: CircuitBreaker(name, config.breaker_failures, config.breaker_cooldown)
             for name in config.upstreams
         }
-        if store is None and config.redis_url:
-            store = open_store(config.redis_url, timeout=1.0)
+        if redis_client is None and config.redis_url:
+            redis_client = open_redis_client(config.redis_url, timeout=1.0)
         verifier = TokenVerifier(
             keys or RemoteKeySet(config.jwks_url),
             issuer=config.issuer,
@@ -76,7 +76,7 @@ class Gateway:
             leeway=config.leeway,
             cache=VerifiedTokens(capacity=config.token_cache_size),
         )
-        self.guard = Guard(verifier, store, config.rate_limits)
+        self.guard = Guard(verifier, redis_client, config.rate_limits)
         self.cors = Cors(config.cors_origins)
         self.spec = SuiteSpec(self.upstreams, self.table)
         self._own_routes: dict[str, Callable[[], Answer]] = {
@@ -353,12 +353,12 @@ def create_app(
     config: GatewayConfig | None = None,
     *,
     keys: KeyResolver | None = None,
-    store: Store | None = None,
+    redis_client: RedisClient | None = None,
     routes: tuple[Route, ...] = ROUTES,
 ) -> Gateway:
     configure_logging()
     skip_unused_log_record_fields()
-    return Gateway(config or GatewayConfig.from_environment(), routes, keys, store)
+    return Gateway(config or GatewayConfig.from_environment(), routes, keys, redis_client)
 
 
 def skip_unused_log_record_fields() -> None:

@@ -17,8 +17,8 @@ import redis
 from gateway.auth import TokenVerifier, bearer_token, unauthorized
 from gateway.errors import GatewayError
 from gateway.ratelimit import COMMANDS_PER_COUNTER, Counter, Limit, Verdict, evaluate, tightest
-from gateway.store import Store
-from gateway.table import PUBLIC, STAFF, Route
+from gateway.redis_client import RedisClient
+from gateway.routing import PUBLIC, STAFF, Route
 from servicekit.revocation import revocation_keys, revoked_by
 
 log = logging.getLogger("flotilla.gateway")
@@ -56,10 +56,10 @@ def is_credential_route(route: Route, method: str) -> bool:
 
 class Guard:
     def __init__(
-        self, verifier: TokenVerifier, store: Store | None, limits: RateLimitPolicy
+        self, verifier: TokenVerifier, redis_client: RedisClient | None, limits: RateLimitPolicy
     ) -> None:
         self.verifier = verifier
-        self.store = store
+        self.redis_client = redis_client
         self.limits = limits
 
     def admit(
@@ -72,7 +72,7 @@ class Guard:
     ) -> Admission:
         claims, token_error = self._decode(environ.get("HTTP_AUTHORIZATION"))
         counters = self._counters(route, method, claims, address, login_username)
-        revoked, verdicts = self._ask_store(claims, counters)
+        revoked, verdicts = self._ask_redis(claims, counters)
         verdict = tightest(verdicts)
         if verdict is not None and not verdict.allowed:
             raise GatewayError(429, "rate_limited", "too many requests", verdict.headers())
@@ -115,13 +115,13 @@ class Guard:
                 counters += [Counter("login-user", name, lim) for lim in self.limits.login_user]
         return counters
 
-    def _ask_store(
+    def _ask_redis(
         self, claims: dict[str, Any] | None, counters: list[Counter]
     ) -> tuple[bool, list[Verdict]]:
         """One round trip: the revocation marks and every counter."""
         if claims is None and not counters:
             return False, []
-        if self.store is None:
+        if self.redis_client is None:
             if claims is not None:
                 raise revocation_unavailable()
             return False, []
@@ -145,10 +145,10 @@ class Guard:
     def _execute(
         self, claims: dict[str, Any] | None, counters: list[Counter], now: float
     ) -> list[Any]:
-        assert self.store is not None
+        assert self.redis_client is not None
         if not counters and claims is not None:  # the revocation marks alone: one command
-            return [self.store.mget(revocation_keys(claims))]
-        pipeline = self.store.pipeline(transaction=False)
+            return [self.redis_client.mget(revocation_keys(claims))]
+        pipeline = self.redis_client.pipeline(transaction=False)
         if claims is not None:
             pipeline.mget(*revocation_keys(claims))
         for counter in counters:

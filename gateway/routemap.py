@@ -6,7 +6,7 @@ A test checks that docs/routes.md is what this prints, so the document cannot dr
 from __future__ import annotations
 
 from gateway.routes import ROUTES
-from gateway.table import Route
+from gateway.routing import Route
 
 HEADER = """# Route map
 

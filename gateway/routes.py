@@ -1,14 +1,14 @@
 """The gateway's route table: every route of the five API documents, in match order.
 
 Each line maps methods and a path pattern to an upstream service and an auth policy
-(see `gateway.table`). The first matching route wins, so more specific patterns come
+(see `gateway.routing`). The first matching route wins, so more specific patterns come
 before the general ones they would otherwise be shadowed by; GET implies HEAD. Upload
 routes carry their own body limits; every other route uses the gateway default.
 """
 
 from __future__ import annotations
 
-from gateway.table import AUTHENTICATED, PUBLIC, STAFF, Route
+from gateway.routing import AUTHENTICATED, PUBLIC, STAFF, Route
 
 MIB: int = 1024 * 1024
 PROFILE_PICTURE_MAX_BODY: int = 20 * MIB

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import redis
-from gateway_harness import MIB, EchoUpstream
 from werkzeug.test import Client
 
 from gateway.app import Gateway, create_app
@@ -15,6 +14,7 @@ from gateway.config import GatewayConfig
 from servicekit.config import UPSTREAMS
 from servicekit.redisserver import free_port
 from servicekit.testing import TestKeys, serve_wsgi
+from tests.gateway.gateway_harness import MIB, EchoUpstream
 
 GatewayFactory = Callable[..., Gateway]
 

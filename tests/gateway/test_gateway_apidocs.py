@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from gateway_harness import EchoUpstream
 from werkzeug.test import Client
 
 import auth_service
 from servicekit.config import UPSTREAMS
 from servicekit.testing import serve_wsgi
+from tests.gateway.gateway_harness import EchoUpstream
 
 
 @pytest.fixture

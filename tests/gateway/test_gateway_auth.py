@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from gateway_harness import EchoUpstream, craft_token, token_parts, with_claims
 from werkzeug.test import Client, TestResponse
 
 from gateway.app import Gateway
 from servicekit.redisserver import free_port
 from servicekit.revocation import revoke_token, revoke_user_tokens
 from servicekit.testing import TestKeys
+from tests.gateway.gateway_harness import EchoUpstream, craft_token, token_parts, with_claims
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]

@@ -8,7 +8,9 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import requests
-from gateway_harness import (
+from werkzeug.test import Client
+
+from tests.gateway.gateway_harness import (
     MIB,
     EchoUpstream,
     parse_raw_response,
@@ -16,7 +18,6 @@ from gateway_harness import (
     pattern_sha256,
     raw_exchange,
 )
-from werkzeug.test import Client
 
 Bearer = Callable[..., dict[str, str]]
 TOO_LARGE = {"error": f"request body over {MIB} bytes", "code": "payload_too_large"}

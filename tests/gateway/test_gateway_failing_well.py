@@ -11,7 +11,6 @@ from typing import Any
 import jwt
 import pytest
 import redis
-from gateway_harness import EchoUpstream
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
@@ -21,6 +20,7 @@ from servicekit.config import UPSTREAMS
 from servicekit.redisserver import free_port
 from servicekit.revocation import revoke_token
 from servicekit.testing import TestKeys
+from tests.gateway.gateway_harness import EchoUpstream
 
 ORIGIN = "https://app.example.org"
 Bearer = Callable[..., dict[str, str]]

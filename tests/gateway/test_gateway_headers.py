@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable
 
 import pytest
-from gateway_harness import HOP_RESPONSE_HEADERS
 from werkzeug.test import Client
+
+from tests.gateway.gateway_harness import HOP_RESPONSE_HEADERS
 
 Bearer = Callable[..., dict[str, str]]
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from gateway_harness import serve_keep_alive
 from werkzeug.test import Client
 
 from gateway.app import Gateway
 from servicekit.config import UPSTREAMS
+from tests.gateway.gateway_harness import serve_keep_alive
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]

@@ -7,13 +7,13 @@ import re
 from collections.abc import Callable
 
 import pytest
-from gateway_harness import EchoUpstream
 from werkzeug.test import Client
 
 from gateway.app import Gateway
 from gateway.routes import ROUTES
-from gateway.table import AUTHENTICATED, PUBLIC, STAFF, RouteTable
+from gateway.routing import AUTHENTICATED, PUBLIC, STAFF, RouteTable
 from servicekit.config import UPSTREAMS
+from tests.gateway.gateway_harness import EchoUpstream
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]

@@ -23,11 +23,17 @@ from typing import Any
 import psutil
 import pytest
 import requests
-from gateway_harness import MIB, EchoUpstream, PatternFile, parse_raw_response, pattern_sha256
-from gunicorn_harness import ServedGateway, gunicorn_gateway
 
 from servicekit.devstack import RATE_LIMITS_OFF
 from servicekit.testing import TestKeys
+from tests.gateway.gateway_harness import (
+    MIB,
+    EchoUpstream,
+    PatternFile,
+    parse_raw_response,
+    pattern_sha256,
+)
+from tests.gateway.gunicorn_harness import ServedGateway, gunicorn_gateway
 
 THREADS, WORKERS = 2, 2
 STALLED = 4 * THREADS * WORKERS

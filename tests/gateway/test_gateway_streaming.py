@@ -11,11 +11,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from gateway_harness import CHUNK, MIB, EchoUpstream, PatternFile, pattern_bytes, pattern_sha256
-from gunicorn_harness import ServedGateway
-from gunicorn_harness import gunicorn_gateway as serve_gateway
 
 from servicekit.testing import TestKeys
+from tests.gateway.gateway_harness import (
+    CHUNK,
+    MIB,
+    EchoUpstream,
+    PatternFile,
+    pattern_bytes,
+    pattern_sha256,
+)
+from tests.gateway.gunicorn_harness import ServedGateway
+from tests.gateway.gunicorn_harness import gunicorn_gateway as serve_gateway
 
 BIG = 50 * MIB
 MEMORY_BOUND_KIB = 25 * 1024

@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 
 import pytest
-from gateway_harness import EchoUpstream
 from werkzeug.test import Client
 
 from gateway.app import Gateway, create_app
 from gateway.config import GatewayConfig
-from gateway.table import PUBLIC, Route
+from gateway.routing import PUBLIC, Route
 from servicekit.config import UPSTREAMS
 from servicekit.testing import TestKeys
+from tests.gateway.gateway_harness import EchoUpstream
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]

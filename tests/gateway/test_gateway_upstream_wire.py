@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import redis
-from gateway_harness import token_parts
 from werkzeug.test import Client
 
 from gateway.app import Gateway
-from gateway.store import LeanRedis
+from gateway.redis_client import Resp2Client
 from servicekit.config import UPSTREAMS
 from servicekit.redisserver import start_redis
 from servicekit.revocation import revoke_token
 from servicekit.testing import TestKeys
+from tests.gateway.gateway_harness import token_parts
 
 GatewayFactory = Callable[..., Gateway]
 Answer = Callable[[str, str], tuple[bytes, bool]]  # (method, path) -> (bytes, then close)
@@ -190,7 +190,7 @@ def protected_redis(directory: Path, password: str) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def test_the_store_authenticates_and_uses_the_database_of_its_url(
+def test_the_resp2_client_authenticates_and_uses_the_database_of_its_url(
     make_gateway: GatewayFactory, test_keys: TestKeys, tmp_path: Path
 ) -> None:
     with protected_redis(tmp_path, "s3cret/pw") as address:
@@ -209,11 +209,11 @@ def test_the_store_authenticates_and_uses_the_database_of_its_url(
         assert (refused.status_code, refused.json["code"]) == (503, "revocation_unavailable")
 
 
-def test_the_store_raises_redis_errors_for_error_replies(
+def test_the_resp2_client_raises_redis_errors_for_error_replies(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    store = LeanRedis(redis_url)
-    store.call([("SET", "lean:string", "x")])
+    client = Resp2Client(redis_url)
+    client.call([("SET", "lean:string", "x")])
     with pytest.raises(redis.ResponseError):
-        store.pipeline().incr("lean:string").get("lean:string").execute()
-    assert store.mget(["lean:string", "lean:missing"]) == [b"x", None]
+        client.pipeline().incr("lean:string").get("lean:string").execute()
+    assert client.mget(["lean:string", "lean:missing"]) == [b"x", None]

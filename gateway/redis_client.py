@@ -21,15 +21,17 @@ import redis
 Command = tuple[bytes | str, ...]
 
 
-class Store(Protocol):
+class RedisClient(Protocol):
+    """What the guard needs of a Redis client: satisfied by `Resp2Client` and redis-py."""
+
     def mget(self, keys: Any, *args: Any) -> Any: ...
     def pipeline(self, transaction: bool = ...) -> Any: ...
 
 
-def open_store(url: str, timeout: float = 1.0) -> Store:
-    """The lean client when it can serve `url`, else redis-py."""
-    if LeanRedis.serves(url):
-        return LeanRedis(url, timeout)
+def open_redis_client(url: str, timeout: float = 1.0) -> RedisClient:
+    """`Resp2Client` when it can serve `url`, else redis-py."""
+    if Resp2Client.serves(url):
+        return Resp2Client(url, timeout)
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
@@ -42,6 +44,8 @@ def encode(command: Command) -> bytes:
 
 
 class _Connection:
+    """One socket to the server and the bytes read from it but not parsed yet."""
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
@@ -88,32 +92,34 @@ class _Connection:
         self.buffer += data
 
 
-class LeanPipeline:
-    def __init__(self, store: LeanRedis) -> None:
-        self.store = store
+class Resp2Pipeline:
+    """Commands queued by the guard, sent together by `execute`."""
+
+    def __init__(self, client: Resp2Client) -> None:
+        self.client = client
         self.commands: list[Command] = []
 
-    def mget(self, *keys: str) -> LeanPipeline:
+    def mget(self, *keys: str) -> Resp2Pipeline:
         self.commands.append(("MGET", *keys))
         return self
 
-    def incr(self, name: str) -> LeanPipeline:
+    def incr(self, name: str) -> Resp2Pipeline:
         self.commands.append(("INCR", name))
         return self
 
-    def expire(self, name: str, time: int) -> LeanPipeline:
+    def expire(self, name: str, time: int) -> Resp2Pipeline:
         self.commands.append(("EXPIRE", name, str(time)))
         return self
 
-    def get(self, name: str) -> LeanPipeline:
+    def get(self, name: str) -> Resp2Pipeline:
         self.commands.append(("GET", name))
         return self
 
     def execute(self) -> list[Any]:
-        return self.store.call(self.commands)
+        return self.client.call(self.commands)
 
 
-class LeanRedis:
+class Resp2Client:
     """Pooled RESP2 connections to one Redis server (most recently used first)."""
 
     def __init__(self, url: str, timeout: float = 1.0) -> None:
@@ -140,8 +146,8 @@ class LeanRedis:
         names = [keys, *args] if isinstance(keys, str) else [*keys, *args]
         return self.call([("MGET", *names)])[0]  # type: ignore[no-any-return]
 
-    def pipeline(self, transaction: bool = False) -> LeanPipeline:
-        return LeanPipeline(self)
+    def pipeline(self, transaction: bool = False) -> Resp2Pipeline:
+        return Resp2Pipeline(self)
 
     def call(self, commands: list[Command]) -> list[Any]:
         """Send the commands at once and read their replies; one retry on a fresh
