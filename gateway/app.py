@@ -24,7 +24,7 @@ from gateway.breaker import UNAVAILABLE_STATUSES, CircuitBreaker
 from gateway.config import GatewayConfig
 from gateway.cors import Cors
 from gateway.errors import GatewayError, json_body, status_line
-from gateway.guard import Guard, is_credential_route
+from gateway.guard import Guard
 from gateway.proxy import (
     BodyTooLarge,
     Upstream,
@@ -44,7 +44,6 @@ from servicekit.observability import configure_logging, request_id_from
 log = logging.getLogger("flotilla.gateway")
 StartResponse = Callable[..., Any]
 Answer = tuple[int, bytes, list[tuple[str, str]]]
-CREDENTIAL_BODY_LIMIT = 64 * 1024
 
 
 class Gateway:
@@ -137,8 +136,8 @@ class Gateway:
         if upstream is None:
             raise GatewayError(502, "upstream_unknown", f"no upstream {route.upstream!r}")
         address, forwarded_for = client_address(environ, self.config.trusted_proxies)
-        body, chunked, login_username = self._request_body(environ, match, method)
-        admission = self.guard.admit(route, method, environ, address, login_username)
+        body, chunked, login_username = self._request_body(environ, match)
+        admission = self.guard.admit(route, environ, address, login_username)
         if admission.rate is not None:
             extra = [*extra, *admission.rate.headers()]
         record.user = str(admission.claims["sub"]) if admission.claims else None
@@ -154,15 +153,16 @@ class Gateway:
         return proxied
 
     def _request_body(
-        self, environ: dict[str, Any], match: Match, method: str
+        self, environ: dict[str, Any], match: Match
     ) -> tuple[Iterable[bytes] | None, bool, str | None]:
         """The body to forward; credential routes are read whole (they are tiny) for the
         username their rate limit is keyed on."""
         route = match.route
-        if not is_credential_route(route, method):
-            body, chunked = request_body(environ, route.max_body or self.config.max_body)
+        limit = route.body_limit(self.config.max_body)
+        if not route.credential:
+            body, chunked = request_body(environ, limit)
             return body, chunked, None
-        body, _ = request_body(environ, CREDENTIAL_BODY_LIMIT)
+        body, _ = request_body(environ, limit)
         try:
             data = b"".join(body or [])
         except BodyTooLarge as exc:
@@ -189,7 +189,7 @@ class Gateway:
             response = upstream.send(method, target, headers, body, chunked, read_timeout)
         except BodyTooLarge as exc:
             breaker.record(None)
-            limit = route.max_body or self.config.max_body
+            limit = route.body_limit(self.config.max_body)
             raise GatewayError(
                 413, "payload_too_large", f"request body over {limit} bytes"
             ) from exc

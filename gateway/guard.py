@@ -20,18 +20,9 @@ from gateway.ratelimit import COMMANDS_PER_COUNTER, Counter, Limit, Verdict, eva
 from gateway.redis_client import RedisClient
 from gateway.routing import PUBLIC, STAFF, Route
 from servicekit.revocation import revocation_keys, revoked_by
+from servicekit.tokens import STAFF_ROLES
 
 log = logging.getLogger("flotilla.gateway")
-STAFF_ROLES = frozenset({"staff", "superuser"})
-# Routes that take a password or hand out tokens: stricter limits, per address and username.
-CREDENTIAL_ROUTES = frozenset(
-    {
-        ("POST", "/auth/token"),
-        ("POST", "/api-token-auth"),
-        ("POST", "/users/<username>/password/reset"),
-        ("PATCH", "/users/<username>/password"),
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -50,10 +41,6 @@ class Admission:
     rate: Verdict | None
 
 
-def is_credential_route(route: Route, method: str) -> bool:
-    return (method, route.pattern.rstrip("/")) in CREDENTIAL_ROUTES
-
-
 class Guard:
     def __init__(
         self, verifier: TokenVerifier, redis_client: RedisClient | None, limits: RateLimitPolicy
@@ -65,13 +52,12 @@ class Guard:
     def admit(
         self,
         route: Route,
-        method: str,
         environ: dict[str, Any],
         address: str,
         login_username: str | None,
     ) -> Admission:
         claims, token_error = self._decode(environ.get("HTTP_AUTHORIZATION"))
-        counters = self._counters(route, method, claims, address, login_username)
+        counters = self._counters(route, claims, address, login_username)
         revoked, verdicts = self._ask_redis(claims, counters)
         verdict = tightest(verdicts)
         if verdict is not None and not verdict.allowed:
@@ -97,7 +83,6 @@ class Guard:
     def _counters(
         self,
         route: Route,
-        method: str,
         claims: dict[str, Any] | None,
         address: str,
         login_username: str | None,
@@ -106,7 +91,7 @@ class Guard:
             counters = [Counter("user", str(claims["sub"]), lim) for lim in self.limits.user]
         else:
             counters = [Counter("address", address, lim) for lim in self.limits.address]
-        if is_credential_route(route, method):
+        if route.credential:
             counters += [
                 Counter("login-address", address, lim) for lim in self.limits.login_address
             ]

@@ -4,6 +4,8 @@ Each line maps methods and a path pattern to an upstream service and an auth pol
 (see `gateway.routing`). The first matching route wins, so more specific patterns come
 before the general ones they would otherwise be shadowed by; GET implies HEAD. Upload
 routes carry their own body limits; every other route uses the gateway default.
+Credential routes (a password checked, a token handed out) carry `credential=True`: the
+login rate limits apply to them, per client address and per username.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/.well-known/jwks.json", "auth", PUBLIC),
     # auth_service: users and passwords
     Route("GET", "/users/<username>/auth_modes", "auth", AUTHENTICATED),
-    Route("POST", "/users/<username>/password/reset", "auth", PUBLIC),
-    Route("PATCH", "/users/<username>/password", "auth", PUBLIC),
+    Route("POST", "/users/<username>/password/reset", "auth", PUBLIC, credential=True),
+    Route("PATCH", "/users/<username>/password", "auth", PUBLIC, credential=True),
     Route("POST PUT", "/users/<username>/password", "auth", AUTHENTICATED),
     Route("GET PUT", "/users/<username>/privileges", "auth", STAFF),
     Route("PUT", "/users/<username>/picture", "auth", AUTHENTICATED),
@@ -48,11 +50,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/users", "auth", STAFF),
     # auth_service: JWT pairs, refresh and revocation
     Route("POST", "/auth/token/refresh", "auth", PUBLIC),
-    Route("POST", "/auth/token", "auth", PUBLIC),
+    Route("POST", "/auth/token", "auth", PUBLIC, credential=True),
     Route("PUT DELETE", "/auth/token", "auth", AUTHENTICATED),
     # auth_service: the image API's account and token flows
     Route("POST", "/register", "auth", PUBLIC),
-    Route("POST", "/api-token-auth", "auth", PUBLIC),
+    Route("POST", "/api-token-auth", "auth", PUBLIC, credential=True),
     Route("GET", "/regenerateToken", "auth", AUTHENTICATED),
     # events_service: categories (before /events/<event_id>)
     Route("GET", "/events/category", "events", PUBLIC),

@@ -1,4 +1,4 @@
-"""The route table's building blocks: a declarative `Route` and the compiled matcher.
+"""The route table's building blocks: a declarative `Route`, its policies and the matcher.
 
 Patterns are paths with `<name>` for one segment and `<path:name>` for the rest of
 the path (slashes included). Every pattern matches with or without a trailing slash.
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 ANY_METHOD = "*"
+# A credential route's body (a username and a password, or a token) is read whole.
+CREDENTIAL_MAX_BODY = 64 * 1024
 _PARAM = re.compile(r"<(?:(path):)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
@@ -36,6 +38,9 @@ class Route:
     policy: who may call it; a token, when one is sent, is always verified.
     max_body: request body limit in bytes for this route (None: the gateway default).
     timeout: read timeout in seconds for this route (None: the gateway default).
+    credential: the route takes a password or hands out tokens. Its body is read whole
+        (at most CREDENTIAL_MAX_BODY) for the username it names, and the stricter login
+        rate limits apply to it, per client address and per username.
     """
 
     methods: str
@@ -44,10 +49,13 @@ class Route:
     policy: Policy
     max_body: int | None = None
     timeout: float | None = None
+    credential: bool = False
     method_set: frozenset[str] = field(init=False, repr=False, compare=False)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.credential and self.max_body is not None:
+            raise ValueError(f"{self.pattern}: credential routes share CREDENTIAL_MAX_BODY")
         methods = frozenset(m.upper() for m in self.methods.split())
         if "GET" in methods:
             methods |= {"HEAD"}
@@ -56,6 +64,12 @@ class Route:
 
     def allows(self, method: str) -> bool:
         return ANY_METHOD in self.method_set or method in self.method_set
+
+    def body_limit(self, default: int) -> int:
+        """This route's request body limit in bytes, given the gateway's default."""
+        if self.credential:
+            return CREDENTIAL_MAX_BODY
+        return self.max_body or default
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

@@ -6,12 +6,26 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from werkzeug.test import Client
 
+from gateway.app import create_app
+from gateway.config import GatewayConfig
 from gateway.guard import RateLimitPolicy
 from gateway.ratelimit import Counter, Limit, evaluate, parse_limits
+from gateway.routes import ROUTES
+from gateway.routing import CREDENTIAL_MAX_BODY, PUBLIC, Route
+from servicekit.testing import TestKeys
+from tests.gateway.gateway_harness import EchoUpstream
 
 Bearer = Callable[..., dict[str, str]]
+# One call to each credential route: its method and a path the table sends to it.
+CREDENTIAL_CALLS = [
+    ("POST", "/auth/token/"),
+    ("POST", "/api-token-auth/"),
+    ("POST", "/users/somebody/password/reset"),
+    ("PATCH", "/users/somebody/password"),
+]
 
 
 def limited_client(make_gateway: Callable[..., Any], **limits: str) -> Client:
@@ -86,6 +100,81 @@ def test_credential_routes_are_limited_per_address(make_gateway: Callable[..., A
     reset = client.post("/users/somebody/password/reset", json={})
     assert reset.status_code == 429  # the same address budget covers password resets
     assert client.get("/events/category").status_code == 200  # ordinary routes unaffected
+
+
+def test_the_table_marks_the_routes_that_take_passwords_or_hand_out_tokens() -> None:
+    marked = {(route.methods, route.pattern) for route in ROUTES if route.credential}
+    assert marked == {
+        ("POST", "/auth/token"),
+        ("POST", "/api-token-auth"),
+        ("POST", "/users/<username>/password/reset"),
+        ("PATCH", "/users/<username>/password"),
+    }
+
+
+@pytest.mark.parametrize(("method", "path"), CREDENTIAL_CALLS)
+def test_each_credential_route_has_the_login_address_limit(
+    make_gateway: Callable[..., Any], method: str, path: str
+) -> None:
+    client = limited_client(make_gateway, address="100/minute", login_address="1/minute")
+    assert client.open(path, method=method, json={"username": "a"}).status_code == 200
+    refused = client.open(path, method=method, json={"username": "b"})
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Limit"] == "1"
+    # Public routes next to them that take no password keep the ordinary limit.
+    assert client.post("/auth/token/refresh/", json={}).status_code == 200
+    assert client.post("/register/", json={"username": "a"}).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path"), CREDENTIAL_CALLS)
+def test_each_credential_route_has_the_login_username_limit(
+    make_gateway: Callable[..., Any], method: str, path: str
+) -> None:
+    client = limited_client(make_gateway, login_user="1/minute")
+    first = client.open(
+        path, method=method, json={"username": "somebody"}, environ_base={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert first.status_code == 200
+    again = client.open(
+        path, method=method, json={"username": "somebody"}, environ_base={"REMOTE_ADDR": "10.0.0.2"}
+    )
+    assert again.status_code == 429
+
+
+@pytest.mark.parametrize(("method", "path"), CREDENTIAL_CALLS)
+def test_credential_bodies_are_bounded(
+    make_gateway: Callable[..., Any], method: str, path: str
+) -> None:
+    client = Client(make_gateway(max_body=10 * CREDENTIAL_MAX_BODY))
+    fits = client.open(path, method=method, data=b"x" * CREDENTIAL_MAX_BODY)
+    assert fits.status_code == 200
+    too_large = client.open(path, method=method, data=b"x" * (CREDENTIAL_MAX_BODY + 1))
+    assert too_large.status_code == 413
+    assert too_large.json["code"] == "payload_too_large"
+
+
+def test_the_login_limits_follow_the_route_wherever_it_is_mounted(
+    echo: EchoUpstream, redis_url: str, redis_client: redis.Redis, test_keys: TestKeys
+) -> None:
+    routes = (
+        Route("POST", "/sign-in", "auth", PUBLIC, credential=True),
+        Route("POST", "/auth/token", "auth", PUBLIC),
+    )
+    config = GatewayConfig(
+        upstreams={"auth": echo.url},
+        redis_url=redis_url,
+        rate_limits=RateLimitPolicy(login_address=parse_limits("1/minute")),
+    )
+    client = Client(create_app(config, keys=test_keys.key_set, routes=routes))
+    assert client.post("/sign-in", json={"username": "a"}).status_code == 200
+    assert client.post("/sign-in", json={"username": "b"}).status_code == 429
+    for _ in range(3):
+        assert client.post("/auth/token/", json={"username": "a"}).status_code == 200
+
+
+def test_a_credential_route_cannot_set_its_own_body_limit() -> None:
+    with pytest.raises(ValueError, match="CREDENTIAL_MAX_BODY"):
+        Route("POST", "/sign-in", "auth", PUBLIC, max_body=1024, credential=True)
 
 
 def test_credential_body_reaches_the_service_intact(make_gateway: Callable[..., Any]) -> None:
