@@ -14,7 +14,8 @@ from enum import StrEnum
 ANY_METHOD = "*"
 # A credential route's body (a username and a password, or a token) is read whole.
 CREDENTIAL_MAX_BODY = 64 * 1024
-_PARAM = re.compile(r"<(?:(path):)?([A-Za-z_][A-Za-z0-9_]*)>")
+# `<name>` (one segment) or `<path:name>` (the rest of the path) in a route pattern.
+PARAMETER = re.compile(r"<(?:(path):)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
 class Policy(StrEnum):
@@ -77,7 +78,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     if not pattern.startswith("/"):
         raise ValueError(f"route pattern must start with '/': {pattern!r}")
     regex, position = "", 0
-    for param in _PARAM.finditer(pattern):
+    for param in PARAMETER.finditer(pattern):
         regex += re.escape(pattern[position : param.start()])
         is_path, name = param.group(1), param.group(2)
         regex += f"(?P<{name}>.+?)" if is_path else f"(?P<{name}>[^/]+)"

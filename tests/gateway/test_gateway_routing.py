@@ -11,13 +11,14 @@ from werkzeug.test import Client
 
 from gateway.app import Gateway
 from gateway.routes import ROUTES
-from gateway.routing import AUTHENTICATED, PUBLIC, STAFF, RouteTable
+from gateway.routing import ANY_METHOD, AUTHENTICATED, PARAMETER, PUBLIC, STAFF, Route, RouteTable
 from servicekit.config import UPSTREAMS
 from tests.gateway.gateway_harness import EchoUpstream
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+EVERY_METHOD = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @pytest.mark.parametrize("path", ["/no/such/route", "/users/u/v/w", "/", "/healthz"])
@@ -104,6 +105,35 @@ def test_documented_matches(method: str, path: str, upstream: str, policy: str) 
     match, allowed = RouteTable(ROUTES).match(method, path)
     assert match is not None, allowed
     assert (match.route.upstream, match.route.policy) == (upstream, policy)
+
+
+def sample_request(route: Route) -> tuple[str, dict[str, str]]:
+    """A path for the route's pattern, each parameter filled with a value no literal
+    segment of the table uses, and the parameters the match must yield."""
+    params: dict[str, str] = {}
+
+    def fill(parameter: re.Match[str]) -> str:
+        is_path, name = parameter.group(1), parameter.group(2)
+        params[name] = f"sample-{name}/more/parts" if is_path else f"sample-{name}"
+        return params[name]
+
+    return PARAMETER.sub(fill, route.pattern), params
+
+
+def route_methods(route: Route) -> frozenset[str]:
+    return EVERY_METHOD if ANY_METHOD in route.method_set else route.method_set
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: f"{route.methods} {route.pattern}")
+def test_no_route_is_shadowed_by_an_earlier_one(route: Route) -> None:
+    table = RouteTable(ROUTES)
+    path, params = sample_request(route)
+    for method in sorted(route_methods(route)):
+        for variant in (path.rstrip("/"), path.rstrip("/") + "/"):
+            match, _ = table.match(method, variant)
+            assert match is not None, f"{method} {variant} matches no route"
+            assert match.route is route, f"{method} {variant} goes to {match.route}"
+            assert match.params == params
 
 
 def test_health_reports_each_upstream(
