@@ -5,8 +5,10 @@ A test checks that docs/routes.md is what this prints, so the document cannot dr
 
 from __future__ import annotations
 
-from gateway.routes import ROUTES
-from gateway.routing import Route
+from gateway.routes import MIB, PLANNED_SERVICES, ROUTES
+from gateway.routing import CREDENTIAL_MAX_BODY, Route
+
+KIB = 1024
 
 HEADER = """# Route map
 
@@ -16,24 +18,57 @@ Every route the gateway serves, in matching order (the first match wins). Genera
 Policies: `public` (no token needed; an invalid token is ignored), `authenticated` (a valid,
 unrevoked access token), `staff` (role staff or superuser; services check finer privileges).
 
-| methods | path | service | policy | body limit |
-|---|---|---|---|---|
+Status: `served`, or `planned` for the routes of a service that is not built yet. A
+planned route's path is reserved and the gateway applies its policy and limits, but the
+service answers 404 `not_found` until it is built.
+Planned services: {planned}.
+
+Limits: `default` is the gateway's body limit (`GATEWAY_MAX_BODY`) and read timeout
+(`GATEWAY_READ_TIMEOUT`); a route may set its own. A `credential` route checks a password
+or hands out a token: its body is read whole (at most {credential_body}) and the login
+rate limits (`GATEWAY_LOGIN_RATE_LIMIT` per client address,
+`GATEWAY_LOGIN_USER_RATE_LIMIT` per username) apply on top of the ordinary ones.
+
+| methods | path | service | status | policy | limits |
+|---|---|---|---|---|---|
 """
 
 
-def _limit(route: Route) -> str:
-    if route.max_body is None:
-        return "default"
-    return f"{route.max_body // (1024 * 1024)} MiB"
+def _size(size: int) -> str:
+    if size % MIB == 0:
+        return f"{size // MIB} MiB"
+    if size % KIB == 0:
+        return f"{size // KIB} KiB"
+    return f"{size} bytes"
+
+
+def _limits(route: Route) -> str:
+    limits = []
+    if route.credential:
+        limits.append(f"credential (body {_size(CREDENTIAL_MAX_BODY)})")
+    elif route.max_body is not None:
+        limits.append(f"body {_size(route.max_body)}")
+    if route.timeout is not None:
+        limits.append(f"read timeout {route.timeout:g} s")
+    return ", ".join(limits) or "default"
+
+
+def _status(route: Route) -> str:
+    return "planned" if route.upstream in PLANNED_SERVICES else "served"
+
+
+def _header() -> str:
+    planned = ", ".join(f"{name}_service" for name in sorted(PLANNED_SERVICES)) or "none"
+    return HEADER.format(planned=planned, credential_body=_size(CREDENTIAL_MAX_BODY))
 
 
 def render() -> str:
     rows = [
-        f"| {route.methods} | `{route.pattern}` | {route.upstream}_service | "
-        f"{route.policy.value} | {_limit(route)} |"
+        f"| {route.methods} | `{route.pattern}` | {route.upstream}_service | {_status(route)} | "
+        f"{route.policy.value} | {_limits(route)} |"
         for route in ROUTES
     ]
-    return HEADER + "\n".join(rows) + "\n"
+    return _header() + "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The gateway's route table: every route of the five API documents, in match order.
+"""The gateway's route table: every route of the five API documents, in match order
+(those of the services in PLANNED_SERVICES are reserved for when they are built).
 
 Each line maps methods and a path pattern to an upstream service and an auth policy
 (see `gateway.routing`). The first matching route wins, so more specific patterns come
@@ -11,6 +12,10 @@ login rate limits apply to them, per client address and per username.
 from __future__ import annotations
 
 from gateway.routing import AUTHENTICATED, PUBLIC, STAFF, Route
+
+# Services whose packages are still placeholders. Their routes are in the table (the paths
+# are reserved, the policy and limits apply), but the service answers 404 until it is built.
+PLANNED_SERVICES: frozenset[str] = frozenset({"events", "tickets", "datapoints"})
 
 MIB: int = 1024 * 1024
 PROFILE_PICTURE_MAX_BODY: int = 20 * MIB
