@@ -1,6 +1,6 @@
 """activity_service's domain logic: validate an upload, store it in bulk, read periods back.
 
-Errors are the exceptions below; api.py turns them into HTTP answers.
+Refusals are the exceptions below; each carries its HTTP answer (servicekit.errors).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, Select, and_, select
 from sqlalchemy.exc import OperationalError
 
+from activity_service.bulk_merge import MergeCounts, merge_upload
 from activity_service.models import (
     MEMBER_ID_LENGTH,
     REAL_NAME_LENGTH,
@@ -22,8 +23,9 @@ from activity_service.models import (
     Member,
     db,
 )
-from activity_service.store import MergeCounts, store
+from activity_service.settings import ActivitySettings
 from activity_service.times import TimeFormatError, parse_wall_time, read_local_time, zone_named
+from servicekit.errors import DomainError
 
 MEMBER_ID_PATTERN = re.compile(rf"[A-Za-z0-9_.:@-]{{1,{MEMBER_ID_LENGTH}}}")
 MEMBER_ID_RULE = f"1 to {MEMBER_ID_LENGTH} characters: letters, digits, '_', '.', ':', '@' or '-'"
@@ -36,28 +38,29 @@ STORE_ATTEMPTS = 3
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 
 
-class ActivityError(Exception):
-    """A request activity_service refuses; the subclass says why."""
-
-
-class DatabaseBusy(ActivityError):
+class DatabaseBusy(DomainError):
     """The upload's transaction kept losing to concurrent ones; nothing was stored."""
 
+    status, code = 503, "service_unavailable"
+    message = "the database is busy with other uploads; nothing was stored, try again"
 
-class InvalidUpload(ActivityError):
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class InvalidUpload(DomainError):
     """The upload breaks the rules; nothing of it was stored."""
 
+    status, code, message = 400, "validation_error", "invalid upload; nothing was stored"
+
     def __init__(self, errors: dict[str, str], truncated: bool = False) -> None:
-        super().__init__(f"{len(errors)} problems")
+        super().__init__(errors=errors, **({"errors_truncated": True} if truncated else {}))
         self.errors = errors
         self.truncated = truncated
 
 
-@dataclass(frozen=True)
-class UploadLimits:
-    max_members: int
-    max_periods: int
-    max_period: timedelta
+class InvalidQuery(DomainError):
+    status, code, message = 400, "validation_error", "invalid input"
 
 
 @dataclass
@@ -108,7 +111,7 @@ class _Problems:
 
 
 def validate_upload(
-    document: Any, limits: UploadLimits
+    document: Any, limits: ActivitySettings
 ) -> tuple[list[MemberUpload], list[str], int, int]:
     """The upload as members with UTC periods, its warnings, their total, and the period
     count; raises InvalidUpload listing every problem (up to MAX_REPORTED)."""
@@ -134,7 +137,7 @@ def validate_upload(
     return list(merged.values()), problems.warnings, problems.warning_count, period_count
 
 
-def _members_list(document: Any, limits: UploadLimits) -> list[Any]:
+def _members_list(document: Any, limits: ActivitySettings) -> list[Any]:
     if not isinstance(document, dict):
         raise InvalidUpload({"_schema": "expected a JSON object with a 'members' list"})
     unknown = sorted(set(document) - TOP_LEVEL_KEYS)
@@ -162,7 +165,7 @@ def _members_list(document: Any, limits: UploadLimits) -> list[Any]:
 
 
 def _validate_member(
-    entry: Any, location: str, limits: UploadLimits, problems: _Problems
+    entry: Any, location: str, limits: ActivitySettings, problems: _Problems
 ) -> MemberUpload | None:
     if not isinstance(entry, dict):
         problems.error(location, "expected an object")
@@ -208,7 +211,7 @@ def _validate_periods(
     periods: list[Any],
     location: str,
     zone: ZoneInfo | None,
-    limits: UploadLimits,
+    limits: ActivitySettings,
     problems: _Problems,
 ) -> list[tuple[datetime, datetime]]:
     """The periods as UTC instants; with an unknown zone only their format is checked."""
@@ -292,10 +295,10 @@ def _describe(span: timedelta) -> str:
     raise AssertionError("unreachable")
 
 
-# Storing: one transaction, set-based statements (store.py), never a query per member.
+# Storing: one transaction, set-based statements (bulk_merge.py), never a query per member.
 
 
-def upload(document: Any, limits: UploadLimits) -> UploadResult:
+def upload(document: Any, limits: ActivitySettings) -> UploadResult:
     """Validate and store an upload, all or nothing."""
     members, warnings, warnings_total, period_count = validate_upload(document, limits)
     del document
@@ -315,7 +318,7 @@ def _store_with_retries(members: list[MemberUpload]) -> MergeCounts:
     PostgreSQL, a lock wait beyond the busy timeout on SQLite)."""
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
-            counts = store(db.session.connection(), members)
+            counts = merge_upload(db.session.connection(), members)
             db.session.commit()
             return counts
         except OperationalError as exc:
@@ -345,6 +348,29 @@ class ActivityQuery:
     until: datetime | None = None
     limit: int | None = None
     after: str | None = None  # the last member id of the previous page
+
+
+def activity_query(
+    settings: ActivitySettings,
+    *,
+    members: tuple[str, ...] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    after: str | None = None,
+) -> ActivityQuery:
+    """A read's filters, within the configured limits (InvalidQuery naming each problem)."""
+    problems: dict[str, str] = {}
+    if limit is not None and limit > settings.max_page_size:
+        problems["limit"] = f"at most {settings.max_page_size}"
+    members = tuple(dict.fromkeys(members))
+    if len(members) > settings.max_member_filters:
+        problems["member"] = f"at most {settings.max_member_filters} members"
+    if since is not None and until is not None and until < since:
+        problems["until"] = "must not be before since"
+    if problems:
+        raise InvalidQuery(errors=problems)
+    return ActivityQuery(members=members, since=since, until=until, limit=limit, after=after)
 
 
 @dataclass(frozen=True)

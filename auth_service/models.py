@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from servicekit import make_db
 from servicekit.db import UtcDateTime, utcnow
-from servicekit.identity import ROLES
+from servicekit.tokens import ROLES
 
 db = make_db()
 

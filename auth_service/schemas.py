@@ -10,7 +10,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from auth_service.passwords import password_problem
 from auth_service.service import SERVICE_NAME_PATTERN, USERNAME_PATTERN
-from servicekit.identity import ACTIONS, ROLES
+from servicekit.identity import ACTIONS
+from servicekit.tokens import ROLES
 
 USERNAME = validate.Regexp(
     USERNAME_PATTERN, error="must be 3 to 64 characters: letters, digits, '_', '.' or '-'"

@@ -24,8 +24,8 @@ from auth_service import tokens
 from auth_service.errors import Forbidden, InvalidToken, RevocationUnavailable
 from auth_service.models import ApiToken, RefreshToken, User, db, utcnow
 from auth_service.store import redis_store
-from servicekit.keys import TokenError
 from servicekit.revocation import is_revoked, revoke_token, revoke_user_tokens
+from servicekit.tokens import TokenError
 
 MARK_MARGIN = 60  # seconds a user mark outlives the longest-lived token
 

@@ -20,7 +20,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from auth_service.keys import KeyRing
 from auth_service.models import User
 from servicekit.identity import encode_privileges
-from servicekit.keys import decode_token
+from servicekit.tokens import decode_token
 
 KEYRING = "auth.keyring"
 TokenType = Literal["access", "refresh"]
@@ -127,7 +127,7 @@ class OwnServiceToken:
 
 
 def read_token(token: str, token_type: TokenType) -> dict[str, Any]:
-    """The verified claims of a token of this type; raises servicekit.keys.TokenError."""
+    """The verified claims of a token of this type; raises servicekit.tokens.TokenError."""
     config = current_app.config
     return decode_token(
         token,

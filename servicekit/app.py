@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,23 +14,33 @@ from flask_sqlalchemy import SQLAlchemy
 from marshmallow import INCLUDE, Schema, fields
 from redis import Redis
 from sqlalchemy import text
+from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
+from servicekit.bodies import BoundedJSONProvider, loads_json
 from servicekit.body import ClientBodyErrors
 from servicekit.config import service_config
 from servicekit.errors import register_error_handlers
 from servicekit.identity import init_identity
 from servicekit.keys import KeyResolver
 from servicekit.observability import configure_logging, init_health, init_request_tracking
+from servicekit.settings import init_settings, load_settings
 
 
 class ArgumentsParser(FlaskParser):
     """Invalid input is a 400 across the suite (the seeds' status), not webargs' 422.
-    Adds the `multipart` location: a multipart form's files and fields, one schema."""
+    JSON bodies go through servicekit.bodies' bounded parser. Adds the `multipart`
+    location: a multipart form's files and fields, one schema."""
 
     DEFAULT_VALIDATION_STATUS = 400
     __location_map__ = {**FlaskParser.__location_map__, "multipart": "load_multipart"}
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not core.is_json(req.mimetype):
+            return core.missing
+        raw = req.get_data(cache=True)
+        return loads_json(raw) if raw.strip() else core.missing
 
     def load_multipart(self, req: Request, schema: Schema) -> Any:
         return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
@@ -39,9 +50,11 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = ArgumentsParser()
     # flask-smorest parses `page`/`page_size` with a parser of its own (422 by default).
     PAGINATION_ARGUMENTS_PARSER = ArgumentsParser()
+    # `json_or_form` bodies are documented as JSON (forms with the same keys work too).
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
         **flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
         "multipart": "multipart/form-data",
+        "json_or_form": "application/json",
     }
 
 
@@ -67,22 +80,34 @@ def create_app(
     db: SQLAlchemy,
     blueprints: Sequence[flask_smorest.Blueprint] = (),
     *,
+    settings: type[Any] | None = None,
     config: Mapping[str, Any] | None = None,
     keys: KeyResolver | None = None,
     uses_redis: bool = False,
 ) -> Flask:
-    """A service app: config, database, migrations, OpenAPI, tokens, errors, health."""
+    """A service app: config, settings, database, migrations, OpenAPI, tokens, errors, health.
+
+    `settings` is the service's settings class (servicekit.settings); it is loaded from
+    `config` (keyed by variable name) and the environment, and checked, before anything
+    else: a bad value stops the start with a message naming the variable. Its optional
+    `flask_config()` adds the Flask config it implies (a body limit, say).
+    """
     app = Flask(package)
+    app.json = BoundedJSONProvider(app)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(service_config(name))
     app.config.update(_openapi_config(package))
+    if settings is not None:
+        loaded = load_settings(settings, config)
+        init_settings(app, loaded)
+        app.config.update(getattr(loaded, "flask_config", dict)())
     app.config.update(config or {})
     configure_logging(app.config["LOG_LEVEL"])
     app.url_map.strict_slashes = False
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     _ensure_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
-    Migrate(app, db, directory=str(Path(__import__(package).__file__).parent / "migrations"))
+    Migrate(app, db, directory=str(_package_dir(package) / "migrations"))
 
     api = Api(app)
     api.spec.components.security_scheme(
@@ -101,6 +126,10 @@ def create_app(
         checks["redis"] = lambda: redis_client().ping()
     init_health(app, name, checks)
     return app
+
+
+def _package_dir(package: str) -> Path:
+    return Path(str(importlib.import_module(package).__file__)).parent
 
 
 def _openapi_config(package: str) -> dict[str, Any]:

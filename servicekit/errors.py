@@ -1,8 +1,20 @@
 """JSON errors for every status a service can answer: never an HTML page, never a traceback.
 
 The suite's own error shape is `{"error": "<message>", "code": "<stable_code>"}`, with
-`"errors": {field: message}` added for invalid input. Where a seed document promises a
-different body for one route, the route raises `ApiError.with_body(status, body)`.
+`"errors": {field: message}` added for invalid input.
+
+Refusals are exceptions that carry their answer. Domain code declares one class per
+refusal, and nothing else maps it to HTTP:
+
+    class CallNotFound(DomainError):
+        status, code, message = 404, "not_found", "no such call"
+
+    raise CallNotFound()                                 # {"error": "no such call", ...}
+    raise InvalidInput(errors={"email": "not an address"})  # extra keys join the body
+
+A refusal whose body a seed document fixes overrides `body()`; one that needs headers
+(`Retry-After`) overrides `headers()`. `ApiError(status, message, code)` is the same thing
+for a one-off answer raised by an api.py view.
 """
 
 from __future__ import annotations
@@ -20,18 +32,42 @@ REQUIRED_MESSAGE = "missing required field"
 _MARSHMALLOW_REQUIRED = "Missing data for required field."
 
 
-class ApiError(HTTPException):
-    """An error answer with a JSON body chosen by the code that raises it."""
+class DomainError(Exception):
+    """A refusal, with the HTTP answer it stands for (see the module's docstring)."""
+
+    status: int = 400
+    code: str = "bad_request"
+    message: str = "bad request"
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        self.detail = message if message is not None else type(self).message
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.detail, "code": self.code, **self.extra}
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ApiError(DomainError):
+    """A one-off answer: `raise ApiError(404, "no such file", "not_found")`."""
 
     def __init__(self, status: int, message: str, code: str | None = None, **extra: Any) -> None:
-        super().__init__(description=message)
-        self.code = status
-        self.body: dict[str, Any] = {"error": message, "code": code or slug(status), **extra}
+        super().__init__(message, **extra)
+        self.status = status
+        self.code = code or slug(status)
+        self._body: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        return self._body if self._body is not None else super().body()
 
     @classmethod
     def with_body(cls, status: int, body: dict[str, Any]) -> ApiError:
+        """An answer whose whole body a seed document fixes."""
         error = cls(status, str(body))
-        error.body = body
+        error._body = body
         return error
 
 
@@ -92,25 +128,34 @@ def _message(error: HTTPException) -> str:
     return HTTP_STATUS_CODES.get(error.code or 500, "error").lower()
 
 
-def error_response(error: HTTPException) -> Response:
+def error_response(error: HTTPException | DomainError) -> Response:
+    """The JSON answer for a refusal or for one of werkzeug's HTTP errors."""
+    if isinstance(error, DomainError):
+        return _json_response(error.body(), error.status, error.headers().items())
     status = error.code or 500
-    if isinstance(error, ApiError):
-        body = error.body
-    else:
-        body = {"error": _message(error), "code": slug(status)}
-        field_errors = _validation_errors(error)
-        if field_errors:
-            body = {"error": "invalid input", "code": "validation_error", "errors": field_errors}
+    body: dict[str, Any] = {"error": _message(error), "code": slug(status)}
+    field_errors = _validation_errors(error)
+    if field_errors:
+        body = {"error": "invalid input", "code": "validation_error", "errors": field_errors}
+    headers = [
+        (name, value)
+        for name, value in error.get_headers() or []
+        if name.lower() not in ("content-type", "content-length")
+    ]
+    return _json_response(body, status, headers)
+
+
+def _json_response(body: dict[str, Any], status: int, headers: Any) -> Response:
     response = jsonify(body)
     response.status_code = status
-    for name, value in error.get_headers() or []:
-        if name.lower() not in ("content-type", "content-length"):
-            response.headers[name] = value
+    for name, value in headers:
+        response.headers[name] = value
     return response
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, error_response)
+    app.register_error_handler(DomainError, error_response)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:  # a 500 is a bug: log it, say little

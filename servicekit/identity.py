@@ -17,12 +17,17 @@ from flask import Flask, Response, current_app, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 
 from servicekit.errors import ApiError, error_response
-from servicekit.keys import ALLOWED_ALGORITHMS, KeyResolver, RemoteKeySet
+from servicekit.keys import KeyResolver, RemoteKeySet
+from servicekit.tokens import (
+    ALLOWED_ALGORITHMS,
+    SERVICE_ROLE,
+    STAFF_ROLES,
+    has_required_claims,
+    token_from_authorization,
+)
 
-ROLES = ("normal", "staff", "superuser")
 ACTIONS = {"c": "create", "r": "read", "u": "update", "d": "delete"}
 ACTION_LETTERS = {name: letter for letter, name in ACTIONS.items()}
-REQUIRED_CLAIMS = ("exp", "iat", "jti")  # sub, iss and aud are required by the decoder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +44,7 @@ class Identity:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("staff", "superuser")
+        return self.role in STAFF_ROLES
 
     @property
     def is_superuser(self) -> bool:
@@ -47,7 +52,7 @@ class Identity:
 
     @property
     def is_service(self) -> bool:
-        return self.role == "service"
+        return self.role == SERVICE_ROLE
 
     def can(self, model: str, action: str) -> bool:
         """Superusers can do anything; staff what their privileges list."""
@@ -141,15 +146,15 @@ def _unauthorized(message: str) -> Response:
 
 
 def _normalize_token_scheme() -> None:
-    """Accept the image API's `Token <t>`, and `Bearer` in any case (as the gateway does)."""
-    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
-    if scheme.lower() in ("bearer", "token"):
-        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + token.strip()
+    """Accept every scheme the suite accepts (the image API's `Token <t>`, `Bearer` in any
+    case) by presenting it to flask-jwt-extended as `Bearer <t>`."""
+    token = token_from_authorization(request.environ.get("HTTP_AUTHORIZATION", ""))
+    if token is not None:
+        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + token
 
 
 def _has_required_claims(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-    """Like the gateway, refuse tokens without an expiry, an issue time or an id."""
-    return all(payload.get(claim) is not None for claim in REQUIRED_CLAIMS)
+    return has_required_claims(payload)
 
 
 def init_identity(app: Flask, keys: KeyResolver | None = None) -> None:

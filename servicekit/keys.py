@@ -20,7 +20,6 @@ from jwt.algorithms import RSAAlgorithm
 
 log = logging.getLogger(__name__)
 
-ALLOWED_ALGORITHMS = ("RS256",)
 FAILED_FETCH_RETRY = 1.0  # seconds
 
 
@@ -107,49 +106,3 @@ def public_jwk(public_key: Any, kid: str) -> dict[str, Any]:
     jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
     jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
     return jwk
-
-
-class TokenError(Exception):
-    """A token that must be refused; `reason` is safe to show to the client."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def decode_token(
-    token: str,
-    keys: KeyResolver,
-    *,
-    issuer: str,
-    audience: str,
-    leeway: int,
-    token_type: str = "access",
-) -> dict[str, Any]:
-    """Verify signature, algorithm, expiry, issuer, audience and type; return the claims."""
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise TokenError("malformed token") from exc
-    if header.get("alg") not in ALLOWED_ALGORITHMS:
-        raise TokenError("token algorithm not allowed")
-    key = keys.key_for(header.get("kid"))
-    if key is None:
-        raise TokenError("unknown signing key")
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=list(ALLOWED_ALGORITHMS),
-            audience=audience,
-            issuer=issuer,
-            leeway=leeway,
-            options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("token expired") from exc
-    except jwt.PyJWTError as exc:
-        raise TokenError("invalid token") from exc
-    if claims.get("type") != token_type:
-        raise TokenError(f"not an {token_type} token")
-    return claims

@@ -5,6 +5,10 @@
   (a copied SQLite file, or PostgreSQL when `TEST_DATABASE_URL` is set).
 - `redis_url`: a real Redis: `TEST_REDIS_URL` when set, else a private redis-server.
 - `service_app`: build a service's app on a fresh database with the test keys.
+- `make_app`, `app`, `client`: the app of the service under test. A service's conftest
+  declares which service that is, once, by overriding `service_under_test`; a test sets
+  its app's settings with `@pytest.mark.parametrize("app_config", [{...}], indirect=True)`
+  or calls `make_app(**settings)`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +31,14 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from werkzeug.serving import make_server
 
+from devstack.redis_server import start_redis
 from servicekit.keys import KeyResolver, StaticKeySet, public_jwk
-from servicekit.redisserver import start_redis
 
 AppFactory = Callable[..., Flask]
 
@@ -229,6 +235,51 @@ def service_app(
 
     yield make
     dispose_engines(built)
+
+
+@dataclass(frozen=True)
+class ServiceUnderTest:
+    """Which service a test package builds, and the settings every app of it gets."""
+
+    name: str
+    factory: AppFactory
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture
+def service_under_test() -> ServiceUnderTest:
+    raise pytest.UsageError(
+        "this test package declares no service: override the `service_under_test` fixture"
+    )
+
+
+@pytest.fixture
+def make_app(
+    service_app: Callable[..., Flask], service_under_test: ServiceUnderTest
+) -> Callable[..., Flask]:
+    """`make_app(**settings)`: an app of the service under test on this test's database."""
+
+    def make(**config: Any) -> Flask:
+        settings = {**service_under_test.config, **config}
+        return service_app(service_under_test.name, service_under_test.factory, **settings)
+
+    return make
+
+
+@pytest.fixture
+def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings of this test's app: `parametrize("app_config", [{...}], indirect=True)`."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], app_config: dict[str, Any]) -> Flask:
+    return make_app(**app_config)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 def dispose_engines(apps: list[Flask]) -> None:

@@ -6,31 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from activity_helpers import bearer, uploader
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import activity_service
-from servicekit.testing import TestKeys
+from servicekit.testing import ServiceUnderTest, TestKeys
+from tests.activity_service.activity_helpers import bearer, uploader
 
 
 @pytest.fixture
-def make_app(service_app: Callable[..., Flask]) -> Callable[..., Flask]:
-    def make(**config: Any) -> Flask:
-        return service_app("activity", activity_service.create_app, **config)
-
-    return make
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def service_under_test() -> ServiceUnderTest:
+    return ServiceUnderTest("activity", activity_service.create_app)
 
 
 @pytest.fixture

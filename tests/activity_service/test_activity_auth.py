@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from activity_helpers import DOWNLOAD, JSON, UPLOAD, seed_payload
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from activity_service.models import Member, db
+from tests.activity_service.activity_helpers import DOWNLOAD, JSON, UPLOAD, seed_payload
 
 Headers = Callable[..., dict[str, str]]
 

@@ -6,10 +6,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from activity_helpers import DOWNLOAD, JSON, document, member, seed_download, seed_payload, uploader
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from tests.activity_service.activity_helpers import (
+    DOWNLOAD,
+    JSON,
+    document,
+    member,
+    seed_download,
+    seed_payload,
+    uploader,
+)
 
 Upload = Callable[..., TestResponse]
 

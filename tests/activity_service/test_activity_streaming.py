@@ -7,12 +7,12 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from activity_helpers import DOWNLOAD
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert
 
 from activity_service.models import ActivityPeriod, Member, db
+from tests.activity_service.activity_helpers import DOWNLOAD
 
 MEMBERS = 1_000
 PERIODS_EACH = 100

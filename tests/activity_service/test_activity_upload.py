@@ -9,13 +9,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from activity_helpers import DOWNLOAD, document, member, seed_download, seed_payload, uploader
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select, update
 from werkzeug.test import TestResponse
 
 from activity_service.models import ActivityPeriod, Member, db
+from tests.activity_service.activity_helpers import (
+    DOWNLOAD,
+    document,
+    member,
+    seed_download,
+    seed_payload,
+    uploader,
+)
 
 Upload = Callable[..., TestResponse]
 

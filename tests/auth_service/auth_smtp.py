@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from servicekit.redisserver import free_port
+from devstack.redis_server import free_port
 
 
 @dataclass

@@ -9,7 +9,6 @@ from typing import Any
 
 import jwt
 import pytest
-from auth_media import MediaRecorder, MediaServer, closed_port_url
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -20,6 +19,7 @@ from auth_service.keys import KeyRing
 from auth_service.models import db
 from servicekit.keys import KeyResolver
 from servicekit.testing import serve_wsgi
+from tests.auth_service.auth_media import MediaRecorder, MediaServer, closed_port_url
 
 SERVICE_SECRET = "test-secret"
 PASSWORD = "correct horse battery"

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 import redis
-from auth_helpers import PASSWORD, USER_KEYS, bearer, image_bytes, stored_user
-from auth_media import MediaServer
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -24,6 +22,8 @@ from auth_service.models import (
     db,
 )
 from servicekit.revocation import user_key
+from tests.auth_service.auth_helpers import PASSWORD, USER_KEYS, bearer, image_bytes, stored_user
+from tests.auth_service.auth_media import MediaServer
 
 AddUser = Callable[..., str]
 TokenFor = Callable[..., str]

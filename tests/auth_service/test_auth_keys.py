@@ -25,8 +25,9 @@ from auth_service.keys import (
     jwk_thumbprint,
     key_files,
 )
-from servicekit.keys import RemoteKeySet, TokenError, decode_token
+from servicekit.keys import RemoteKeySet
 from servicekit.testing import TestKeys, serve_wsgi
+from servicekit.tokens import TokenError, decode_token
 
 PASSWORD = "correct horse battery"
 

@@ -8,12 +8,12 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from auth_helpers import outbox_messages, reset_token_in, wait_for
-from auth_smtp import self_signed_certificate, smtp_server
 from flask import Flask
 
 from auth_service.mail import Mailer, SmtpSettings, parse_smtp_url
-from servicekit.redisserver import free_port
+from devstack.redis_server import free_port
+from tests.auth_service.auth_helpers import outbox_messages, reset_token_in, wait_for
+from tests.auth_service.auth_smtp import self_signed_certificate, smtp_server
 
 
 def a_message(mailer: Mailer) -> object:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_helpers import PASSWORD, bearer, mailed_reset_token, outbox_messages, stored_user
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -17,6 +16,13 @@ from auth_service.models import LinkedIdentity, PasswordResetToken, User, db, ut
 from auth_service.passwords import verify_password
 from auth_service.resets import token_hash
 from auth_service.service import user_by_subject
+from tests.auth_service.auth_helpers import (
+    PASSWORD,
+    bearer,
+    mailed_reset_token,
+    outbox_messages,
+    stored_user,
+)
 
 AddUser = Callable[..., str]
 TokenFor = Callable[..., str]

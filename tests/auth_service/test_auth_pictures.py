@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_helpers import bearer, image_bytes, set_user, stored_user
-from auth_media import MediaServer, closed_port_url, key_of, silent_server
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import ExifTags, Image
@@ -25,6 +23,8 @@ from auth_service.models import LinkedIdentity, User, db
 from auth_service.pictures import PICTURE_STORE
 from auth_service.service import user_by_subject
 from servicekit.testing import TestKeys
+from tests.auth_service.auth_helpers import bearer, image_bytes, set_user, stored_user
+from tests.auth_service.auth_media import MediaServer, closed_port_url, key_of, silent_server
 
 AddUser = Callable[..., str]
 TokenFor = Callable[..., str]

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import redis
-from auth_helpers import bearer, set_user, stored_user
 from flask import Flask
 from flask.testing import FlaskClient
 
 from auth_service.models import RefreshToken, db
 from servicekit.revocation import is_revoked, jti_key, user_key
+from tests.auth_service.auth_helpers import bearer, set_user, stored_user
 
 Decode = Callable[[str], dict[str, Any]]
 Login = Callable[..., dict[str, str]]

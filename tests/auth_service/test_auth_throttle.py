@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from auth_helpers import PASSWORD
 from flask import Flask
 from flask.testing import FlaskClient
 
 from auth_service.throttle import Limit, parse_limit
-from servicekit.redisserver import free_port
+from devstack.redis_server import free_port
+from tests.auth_service.auth_helpers import PASSWORD
 
 TOO_MANY = {"error": "too many failed attempts: try again later", "code": "rate_limited"}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from auth_helpers import USER_KEYS, bearer
 from flask.testing import FlaskClient
 
 from servicekit.testing import TestKeys
+from tests.auth_service.auth_helpers import USER_KEYS, bearer
 
 
 def test_own_record_has_the_documented_keys(

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from media_helpers import URL_SECRET, bearer
 
 import media_service
 from servicekit.testing import TestKeys
+from tests.media_service.media_helpers import URL_SECRET, bearer
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from media_helpers import all_files_under, image_bytes, image_rows, send_image
+
+from tests.media_service.media_helpers import all_files_under, image_bytes, image_rows, send_image
 
 
 def operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:

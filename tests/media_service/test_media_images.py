@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from media_helpers import (
+from sqlalchemy import event
+
+from media_service.models import Image, db
+from servicekit.db import utcnow
+from servicekit.testing import TestKeys
+from tests.media_service.media_helpers import (
     all_files_under,
     created,
     decoded,
@@ -21,11 +26,6 @@ from media_helpers import (
     send_image,
     usage_of,
 )
-from sqlalchemy import event
-
-from media_service.models import Image, db
-from servicekit.db import utcnow
-from servicekit.testing import TestKeys
 
 ANSWER_KEYS = {
     "id", "url", "thumbnail_url", "name", "content_type", "size", "width", "height",

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from media_helpers import (
+from PIL import ExifTags, Image
+from werkzeug.test import TestResponse
+
+from media_service.storage import KEY_PATTERN
+from servicekit.testing import TestKeys
+from tests.media_service.media_helpers import (
     NOT_AN_IMAGE,
     all_files_under,
     bearer,
@@ -22,11 +27,6 @@ from media_helpers import (
     png_declaring,
     stored_file_count,
 )
-from PIL import ExifTags, Image
-from werkzeug.test import TestResponse
-
-from media_service.storage import KEY_PATTERN
-from servicekit.testing import TestKeys
 
 FILE_KEYS = {"key", "url", "owner", "purpose", "content_type", "size", "width", "height"}
 

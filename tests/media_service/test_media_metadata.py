@@ -7,7 +7,9 @@ import io
 
 import pytest
 from flask.testing import FlaskClient
-from media_helpers import (
+from PIL import ExifTags, Image, ImageCms, PngImagePlugin
+
+from tests.media_service.media_helpers import (
     created,
     decoded,
     jpeg_segments,
@@ -15,7 +17,6 @@ from media_helpers import (
     png_chunk_types,
     riff_chunk_types,
 )
-from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
 MAKE = "SecretCam"
 MODEL = "Model X-Secret"

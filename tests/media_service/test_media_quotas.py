@@ -11,7 +11,9 @@ from typing import Any
 
 import requests
 from flask import Flask
-from media_helpers import (
+
+from servicekit.testing import serve_wsgi
+from tests.media_service.media_helpers import (
     all_files_under,
     created,
     image_bytes,
@@ -22,8 +24,6 @@ from media_helpers import (
     stored_files,
     usage_of,
 )
-
-from servicekit.testing import serve_wsgi
 
 
 def stored_bytes_on_disk(storage_dir: Path) -> int:

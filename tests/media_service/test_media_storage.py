@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from media_helpers import (
+
+from media_service.storage import KEY_PATTERN
+from tests.media_service.media_helpers import (
     all_files_under,
     created,
     image_bytes,
@@ -22,8 +24,6 @@ from media_helpers import (
     send_image,
     stored_files,
 )
-
-from media_service.storage import KEY_PATTERN
 
 PLANTED = "images/" + "o" * 32 + ".jpg"
 

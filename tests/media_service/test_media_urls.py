@@ -11,7 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from media_helpers import (
+
+from media_service.signing import UrlSigner
+from tests.media_service.media_helpers import (
     URL_SECRET,
     created,
     decoded,
@@ -21,8 +23,6 @@ from media_helpers import (
     multipart,
     noise_png,
 )
-
-from media_service.signing import UrlSigner
 
 TTL, WINDOW = 3600, 600  # the defaults
 

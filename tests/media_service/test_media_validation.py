@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from media_helpers import (
+from PIL import Image
+
+from tests.media_service.media_helpers import (
     NOT_AN_IMAGE,
     all_files_under,
     animated,
@@ -23,7 +25,6 @@ from media_helpers import (
     send_image,
     usage_of,
 )
-from PIL import Image
 
 PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"

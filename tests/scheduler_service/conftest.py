@@ -11,10 +11,10 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from scheduler_helpers import TargetServer, WorkerProcess
 
 import scheduler_service
 from servicekit.testing import TestKeys, serve_wsgi
+from tests.scheduler_service.scheduler_helpers import TargetServer, WorkerProcess
 
 OWNER = "owner-0001"
 

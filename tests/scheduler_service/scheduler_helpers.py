@@ -22,8 +22,8 @@ import requests
 import websocket
 from rq import Worker
 
+from devstack.stack import Stack
 from servicekit.config import REPO_ROOT
-from servicekit.devstack import Stack
 from servicekit.testing import CHROMIUM_FLAGS as HEADLESS_CHROMIUM
 
 Answer = tuple[int, list[tuple[str, str]], bytes]

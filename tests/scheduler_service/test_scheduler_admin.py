@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
-from scheduler_helpers import OTHER, STAFF
 
 from scheduler_service.models import ScheduledCall, db
 from scheduler_service.timestamps import render
+from tests.scheduler_service.scheduler_helpers import OTHER, STAFF
 
 Auth = Callable[..., dict[str, str]]
 CALLS = "/admin/schedule-api/api/calls"

@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from scheduler_helpers import OTHER, STAFF
 from sqlalchemy import func, select
 
 from scheduler_service.models import ScheduledCall, db
 from scheduler_service.timestamps import render
+from tests.scheduler_service.scheduler_helpers import OTHER, STAFF
 
 Auth = Callable[..., dict[str, str]]
 URL = "/api/schedule-api/"

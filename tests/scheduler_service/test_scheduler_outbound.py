@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from scheduler_helpers import TargetServer
 
 from scheduler_service.calllog import CallLog, outcome_message
 from scheduler_service.outbound import (
@@ -24,6 +23,7 @@ from scheduler_service.outbound import (
     perform,
 )
 from servicekit.testing import serve_wsgi
+from tests.scheduler_service.scheduler_helpers import TargetServer
 
 LOCAL = TargetPolicy(allowed_hosts=frozenset({"127.0.0.1"}), connect_timeout=2, total_timeout=3)
 

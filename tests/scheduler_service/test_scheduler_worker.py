@@ -15,14 +15,14 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from scheduler_helpers import TargetServer, WorkerProcess, wait_until
 from sqlalchemy import update
 
+from devstack.stack import WORKER_CLASS
 from scheduler_service.models import RUNNING, ScheduledCall, db
 from scheduler_service.queueing import hand_over
 from scheduler_service.timestamps import render
 from servicekit.config import REPO_ROOT
-from servicekit.devstack import WORKER_CLASS
+from tests.scheduler_service.scheduler_helpers import TargetServer, WorkerProcess, wait_until
 
 Auth = Callable[..., dict[str, str]]
 

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from servicekit_sample import create_sample_app, db
 
+from devstack.redis_server import free_port
 from servicekit.keys import KeyResolver
-from servicekit.redisserver import free_port
 from servicekit.testing import TestKeys, dispose_engines
+from tests.servicekit.servicekit_sample import create_sample_app, db
 
 _DEFAULT = object()
 AppFactory = Callable[..., Flask]
@@ -43,16 +42,6 @@ def make_app(tmp_path: Path, test_keys: TestKeys) -> Iterator[AppFactory]:
 
     yield make
     dispose_engines(built)
-
-
-@pytest.fixture
-def app(make_app: AppFactory) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

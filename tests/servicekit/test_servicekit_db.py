@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from servicekit_sample import Thing, db
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from servicekit import make_db
+from tests.servicekit.servicekit_sample import Thing, db
 
 
 def test_sqlite_enforces_foreign_keys(app: Flask) -> None:

@@ -10,11 +10,11 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from servicekit_harness import bearer
 from werkzeug.test import EnvironBuilder
 
-from servicekit.errors import REQUIRED_MESSAGE, ApiError, flatten_messages, slug
+from servicekit.errors import REQUIRED_MESSAGE, ApiError, DomainError, flatten_messages, slug
 from servicekit.testing import TestKeys, serve_wsgi
+from tests.servicekit.servicekit_harness import bearer
 
 
 def assert_json_error(response, status: int, code: str) -> dict:
@@ -73,13 +73,19 @@ def test_api_error_in_view_has_suite_shape(client: FlaskClient, test_keys: TestK
 
 @pytest.mark.parametrize(
     "body",
-    ['{"name": ', "{'name': 'x'}", "\xff\xfe", "NaN-ish"],
-    ids=["truncated", "single-quotes", "not-utf8", "garbage"],
+    [
+        '{"name": ',
+        "{'name': 'x'}",
+        "\xff\xfe",
+        "NaN-ish",
+        '{"name": "x", "items": ' + "[" * 10_000 + "]" * 10_000 + "}",
+        '{"name": "x", "items": [{"value": ' + "9" * 5000 + "}]}",
+    ],
+    ids=["truncated", "single-quotes", "not-utf8", "garbage", "too-deep", "huge-integer"],
 )
 def test_invalid_json_body_is_400(client: FlaskClient, body: str) -> None:
     response = client.post("/things", data=body.encode("latin-1"), content_type="application/json")
-    body_json = assert_json_error(response, 400, "validation_error")
-    assert body_json["errors"] == {"json": "Invalid JSON body."}
+    assert_json_error(response, 400, "invalid_json")
 
 
 def test_missing_required_field(client: FlaskClient) -> None:
@@ -144,8 +150,8 @@ def test_errors_over_real_http(make_app) -> None:
 
 def test_api_error_defaults() -> None:
     error = ApiError(409, "already there", extra_field=1)
-    assert error.code == 409
-    assert error.body == {"error": "already there", "code": "conflict", "extra_field": 1}
+    assert error.status == 409
+    assert error.body() == {"error": "already there", "code": "conflict", "extra_field": 1}
     assert slug(404) == "not_found"
     assert slug(418) == "im_a_teapot"
     assert slug(599) == "error"
@@ -208,3 +214,63 @@ def test_a_client_failing_mid_body_gets_a_4xx_not_a_500(
     body = b"".join(app(environ, lambda status_line, _headers: answer.append(status_line)))
     assert answer[0].startswith(str(status))
     assert json.loads(body)["code"] == code
+
+
+class ThingLocked(DomainError):
+    status, code, message = 423, "locked", "the thing is locked"
+
+
+class SlowDown(DomainError):
+    status, code, message = 429, "rate_limited", "too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class SeedShaped(DomainError):
+    status = 422
+
+    def body(self) -> dict[str, object]:
+        return {"message": "as the document shows"}
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "body", "headers"),
+    [
+        (ThingLocked(), 423, {"error": "the thing is locked", "code": "locked"}, {}),
+        (
+            ThingLocked("locked by bob", errors={"name": "in use"}),
+            423,
+            {"error": "locked by bob", "code": "locked", "errors": {"name": "in use"}},
+            {},
+        ),
+        (
+            SlowDown(7),
+            429,
+            {"error": "too many requests", "code": "rate_limited"},
+            {"Retry-After": "7"},
+        ),
+        (SeedShaped(), 422, {"message": "as the document shows"}, {}),
+        (ApiError.with_body(400, {"detail": "x"}), 400, {"detail": "x"}, {}),
+    ],
+    ids=["class-defaults", "message-and-fields", "headers", "seed-body", "api-error-body"],
+)
+def test_a_domain_error_raised_anywhere_is_its_own_answer(
+    make_app, error: DomainError, status: int, body: dict, headers: dict[str, str]
+) -> None:
+    app: Flask = make_app()
+
+    @app.get("/raise")
+    def raise_it() -> None:
+        raise error
+
+    response = app.test_client().get("/raise")
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    assert response.get_json() == body
+    for name, value in headers.items():
+        assert response.headers[name] == value

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from servicekit_harness import SERVICE_SECRET, TokenServer, echo_app
 
 from servicekit.http import DEFAULT_TIMEOUT, ServiceClient, ServiceTokenSource
 from servicekit.testing import serve_wsgi
+from tests.servicekit.servicekit_harness import SERVICE_SECRET, TokenServer, echo_app
 
 
 @pytest.fixture(scope="module")

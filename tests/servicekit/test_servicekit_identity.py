@@ -16,7 +16,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from flask.testing import FlaskClient
-from servicekit_harness import bearer
 
 from servicekit.errors import ApiError
 from servicekit.identity import (
@@ -27,6 +26,7 @@ from servicekit.identity import (
     require_identity,
 )
 from servicekit.testing import TestKeys
+from tests.servicekit.servicekit_harness import bearer
 
 THING = {"name": "lamp", "items": [{"value": 1}]}
 
@@ -248,4 +248,4 @@ def test_an_options_request_is_anonymous_not_a_server_error(
         else:
             with pytest.raises(ApiError) as refused:
                 require_identity()
-            assert refused.value.code == 401
+            assert refused.value.status == 401

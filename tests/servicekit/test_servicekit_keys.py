@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from servicekit_harness import JwksServer, bearer
 
 from servicekit.keys import RemoteKeySet, StaticKeySet, parse_jwks
 from servicekit.testing import TestKeys, serve_wsgi
+from tests.servicekit.servicekit_harness import JwksServer, bearer
 
 JWKS_PATH = "/.well-known/jwks.json"
 

@@ -13,12 +13,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-from servicekit_harness import bearer
-from servicekit_sample import Thing, db
 
+from devstack.redis_server import free_port
 from servicekit.observability import JsonFormatter
-from servicekit.redisserver import free_port
 from servicekit.testing import TestKeys
+from tests.servicekit.servicekit_harness import bearer
+from tests.servicekit.servicekit_sample import Thing, db
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -8,8 +8,8 @@ import redis
 from sqlalchemy import create_engine, text
 
 import activity_service
-from servicekit.keys import decode_token
 from servicekit.testing import TestKeys
+from servicekit.tokens import decode_token
 
 
 @pytest.mark.parametrize("attempt", [1, 2])

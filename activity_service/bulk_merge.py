@@ -85,7 +85,7 @@ class MergeCounts:
     periods_added: int
 
 
-def store(connection: Connection, members: Sequence[StagedMember]) -> MergeCounts:
+def merge_upload(connection: Connection, members: Sequence[StagedMember]) -> MergeCounts:
     """Stage `members` and merge them, in the connection's open transaction."""
     _create_staging(connection)
     member_rows = ((m.external_id, m.real_name, m.tz) for m in members)
