@@ -1,8 +1,9 @@
 """The gateway WSGI application: route, admit (token, revocation, rate limits), forward, log.
 
-It is a plain WSGI callable rather than a Flask app: the hot path is one regex match, a
-cached token check, one Redis round trip and one pooled upstream call; nothing else
-should cost time there.
+It is a plain WSGI callable rather than a Flask app: the hot path is one route lookup
+(the first route of the table whose pattern and method match), a cached token check, one
+Redis round trip and one exchange on a pooled upstream connection; nothing else should
+cost time there.
 """
 
 from __future__ import annotations

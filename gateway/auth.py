@@ -6,17 +6,17 @@ from typing import Any
 
 from gateway.errors import GatewayError
 from gateway.tokencache import VerifiedTokens
-from servicekit.keys import KeyResolver, TokenError, decode_token
+from servicekit.keys import KeyResolver
+from servicekit.tokens import TokenError, decode_token, token_from_authorization
 
-ACCEPTED_SCHEMES = ("bearer", "token")  # "Token" is the image API's scheme
 _CHALLENGE = ("WWW-Authenticate", 'Bearer error="invalid_token"')
 
 
-def bearer_token(header: str) -> str:
-    """The token of an `Authorization: Bearer|Token <t>` header; 401 for anything else."""
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() not in ACCEPTED_SCHEMES or not token or " " in token:
+def authorization_token(header: str) -> str:
+    """The token of an `Authorization` header in one of the suite's schemes (`Bearer`, the
+    image API's `Token`); 401 for anything else."""
+    token = token_from_authorization(header)
+    if token is None:
         raise unauthorized("unsupported authorization header")
     return token
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from gateway.auth import TokenVerifier, bearer_token, unauthorized
+from gateway.auth import TokenVerifier, authorization_token, unauthorized
 from gateway.errors import GatewayError
 from gateway.ratelimit import COMMANDS_PER_COUNTER, Counter, Limit, Verdict, evaluate, tightest
 from gateway.redis_client import RedisClient
@@ -27,6 +27,9 @@ log = logging.getLogger("flotilla.gateway")
 
 @dataclass(frozen=True)
 class RateLimitPolicy:
+    """Per client address (anonymous calls) and per user (authenticated calls); on top of
+    those, on credential routes, per client address and per username."""
+
     address: tuple[Limit, ...] = ()
     user: tuple[Limit, ...] = ()
     login_address: tuple[Limit, ...] = ()
@@ -42,6 +45,8 @@ class Admission:
 
 
 class Guard:
+    """Decides whether a routed request may go on to its upstream."""
+
     def __init__(
         self, verifier: TokenVerifier, redis_client: RedisClient | None, limits: RateLimitPolicy
     ) -> None:
@@ -76,7 +81,7 @@ class Guard:
         if not header:
             return None, None
         try:
-            return self.verifier.decode(bearer_token(header)), None
+            return self.verifier.decode(authorization_token(header)), None
         except GatewayError as error:
             return None, error
 

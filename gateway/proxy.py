@@ -95,11 +95,12 @@ def _read_limited(stream: Any, limit: int) -> Iterator[bytes]:
 
 
 def _read_client(stream: Any, size: int) -> bytes:
-    """One read of the client's body. Its failures are the client's: they must not reach
-    urllib3 as socket errors, which it would blame on the upstream (or, for a reset,
-    ignore and wait for an answer to a request never finished). Any exception other
-    than an OSError makes urllib3 close the upstream connection, so the service stops
-    waiting for the rest of the body at once."""
+    """One read of the client's body. Its failures are the client's, so they must not
+    reach the upstream client (gateway.upstream_http) as socket errors: it would take a
+    timeout for the upstream's and answer 504, and a reset for the upstream refusing the
+    rest of the body and wait for an answer to a request never finished. Raised as a
+    GatewayError, a failure aborts the exchange: the upstream connection is closed, so
+    the service stops waiting for the rest of the body at once."""
     try:
         data: bytes = stream.read(size)
     except TimeoutError as exc:  # the server's client timeout: the client stalled

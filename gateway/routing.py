@@ -19,6 +19,8 @@ PARAMETER = re.compile(r"<(?:(path):)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
 class Policy(StrEnum):
+    """Who may call a route (a token, when one is sent, is verified whatever the policy)."""
+
     PUBLIC = "public"
     AUTHENTICATED = "authenticated"
     STAFF = "staff"
@@ -89,12 +91,14 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class Match:
+    """The route a request goes to, and the values of its pattern's parameters."""
+
     route: Route
     params: dict[str, str]
 
 
 class RouteTable:
-    """The ordered route table, compiled once."""
+    """The ordered routes (each compiled when it is declared) and the first-match lookup."""
 
     def __init__(self, routes: tuple[Route, ...]) -> None:
         self.routes = routes

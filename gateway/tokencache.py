@@ -14,6 +14,8 @@ from typing import Any
 
 
 class VerifiedTokens:
+    """Claims of verified tokens, least recently used evicted first beyond `capacity`."""
+
     def __init__(self, capacity: int = 10_000, max_age: float = 300.0) -> None:
         self.capacity = capacity
         self.max_age = max_age

@@ -213,7 +213,7 @@ def test_the_resp2_client_raises_redis_errors_for_error_replies(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     client = Resp2Client(redis_url)
-    client.call([("SET", "lean:string", "x")])
+    client.call([("SET", "resp2:string", "x")])
     with pytest.raises(redis.ResponseError):
-        client.pipeline().incr("lean:string").get("lean:string").execute()
-    assert client.mget(["lean:string", "lean:missing"]) == [b"x", None]
+        client.pipeline().incr("resp2:string").get("resp2:string").execute()
+    assert client.mget(["resp2:string", "resp2:missing"]) == [b"x", None]
