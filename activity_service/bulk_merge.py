@@ -38,9 +38,8 @@ from activity_service.models import (
     ActivityPeriod,
     Member,
     MemberIdType,
-    UtcDateTime,
-    utcnow,
 )
+from servicekit.db import UtcDateTime, utcnow
 
 # Not part of the service's schema (migrations never see it): per-transaction scratch tables.
 _staging = MetaData()
@@ -145,9 +144,10 @@ def _processed(rows: Iterable[tuple[Any, ...]], processors: list[Any]) -> Iterat
         yield tuple(p(v) if p else v for p, v in zip(processors, row, strict=True))
 
 
-def _insert(connection: Connection, table: Table) -> Insert:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)  # type: ignore[no-any-return]
+def _insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _inserted(connection: Connection, statement: Insert) -> int:

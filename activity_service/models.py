@@ -24,7 +24,7 @@ MemberIdType = String(MEMBER_ID_LENGTH).with_variant(
 )
 
 
-class Member(db.Model):  # type: ignore[name-defined,misc]
+class Member(db.Model):  # type: ignore[name-defined]
     """A member as the document shows one: opaque id, name and IANA time zone."""
 
     __tablename__ = "members"
@@ -41,7 +41,7 @@ class Member(db.Model):  # type: ignore[name-defined,misc]
         return f"<Member {self.external_id!r}>"
 
 
-class ActivityPeriod(db.Model):  # type: ignore[name-defined,misc]
+class ActivityPeriod(db.Model):  # type: ignore[name-defined]
     """One activity period of a member, as UTC instants; stored once however often sent."""
 
     __tablename__ = "activity_periods"

@@ -15,9 +15,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import Row
 
-from activity_service.service import MEMBER_ID_PATTERN
+from activity_service.service import MEMBER_ID_PATTERN, ActivityRow
 from activity_service.times import (
     TimeFormatError,
     parse_iso_instant,
@@ -79,7 +78,7 @@ def check_member_id(value: str) -> None:
         raise ValidationError("not a member id")
 
 
-class IsoInstant(fields.Field):
+class IsoInstant(fields.Field[datetime]):
     """An ISO 8601 date-time query value as an aware UTC datetime (no offset: UTC)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
@@ -91,7 +90,7 @@ class IsoInstant(fields.Field):
             raise ValidationError(str(exc)) from exc
 
 
-class Cursor(fields.Field):
+class Cursor(fields.Field[str]):
     """The opaque `next_cursor` of a page: the last member id it listed."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -161,7 +160,7 @@ def _member_head(member_id: str, real_name: str, tz: str) -> str:
 
 
 def stream_document(
-    rows: Iterable[Row[Any]], time_format: str, next_cursor: str | None, paged: bool
+    rows: Iterable[ActivityRow], time_format: str, next_cursor: str | None, paged: bool
 ) -> Iterator[bytes]:
     """`{"ok":"true","members":[…]}` from rows ordered by member then time, in chunks."""
     render = _iso_period if time_format == ISO_FORMAT else _document_period
@@ -175,7 +174,7 @@ def stream_document(
             parts.append("]}," if current is not None else "")
             parts.append(_member_head(member_id, real_name, tz))
             current, zone, first_period = member_id, zone_named(tz) or UTC, True
-        if start is not None:
+        if start is not None and end is not None:
             parts.append(
                 render(start, end, zone) if first_period else "," + render(start, end, zone)
             )

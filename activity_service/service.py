@@ -34,6 +34,9 @@ MEMBER_KEYS = frozenset({"id", "real_name", "tz", "activity_periods"})
 PERIOD_KEYS = frozenset({"start_time", "end_time"})
 MAX_REPORTED = 100  # problems and warnings listed in one answer
 STREAM_BATCH_ROWS = 2000
+# (member id, real name, zone, period start, period end): a member without periods is
+# one row with no times.
+ActivityRow = Row[str, str, str, datetime | None, datetime | None]
 STORE_ATTEMPTS = 3
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 
@@ -54,7 +57,10 @@ class InvalidUpload(DomainError):
     status, code, message = 400, "validation_error", "invalid upload; nothing was stored"
 
     def __init__(self, errors: dict[str, str], truncated: bool = False) -> None:
-        super().__init__(errors=errors, **({"errors_truncated": True} if truncated else {}))
+        extra: dict[str, Any] = {"errors": errors}
+        if truncated:
+            extra["errors_truncated"] = True
+        super().__init__(None, **extra)
         self.errors = errors
         self.truncated = truncated
 
@@ -411,7 +417,7 @@ def _member_filter(statement: Select[Any], query: ActivityQuery) -> Select[Any]:
     return statement
 
 
-def activity_rows(page: ActivityPage) -> Iterator[Row[Any]]:
+def activity_rows(page: ActivityPage) -> Iterator[ActivityRow]:
     """(id, real_name, tz, start_time, end_time) by member id then time, fetched in batches
     over one connection; a member without periods is one row with None times."""
     if page.empty:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def create_app(
     """
     app = Flask(package)
     app.json = BoundedJSONProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     app.config.update(service_config(name))
     app.config.update(_openapi_config(package))
     if settings is not None:
@@ -121,7 +121,7 @@ def create_app(
     app.wsgi_app = ClientBodyErrors(app.wsgi_app)  # type: ignore[method-assign]
     init_identity(app, keys)
     init_request_tracking(app, name)
-    checks = {"database": lambda: _ping_database(db)}
+    checks: dict[str, Callable[[], object]] = {"database": lambda: _ping_database(db)}
     if uses_redis:
         checks["redis"] = lambda: redis_client().ping()
     init_health(app, name, checks)

@@ -23,10 +23,12 @@ class GuardedInput:
         self.stream = stream
 
     def read(self, *args: Any) -> bytes:
-        return self._call(self.stream.read, *args)
+        data: bytes = self._call(self.stream.read, *args)
+        return data
 
     def readline(self, *args: Any) -> bytes:
-        return self._call(self.stream.readline, *args)
+        line: bytes = self._call(self.stream.readline, *args)
+        return line
 
     def readlines(self, *args: Any) -> list[bytes]:
         return self._call(self.stream.readlines, *args)  # type: ignore[no-any-return]

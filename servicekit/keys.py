@@ -103,6 +103,6 @@ def parse_jwks(jwks: Any) -> dict[str, Any]:
 
 
 def public_jwk(public_key: Any, kid: str) -> dict[str, Any]:
-    jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
+    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(public_key))
     jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
     return jwk

@@ -10,12 +10,14 @@ import logging
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import MetaData
 
 log = logging.getLogger("alembic.env")
 
 
-def _metadata():  # type: ignore[no-untyped-def]
-    return current_app.extensions["migrate"].db.metadata
+def _metadata() -> MetaData:
+    metadata: MetaData = current_app.extensions["migrate"].db.metadata
+    return metadata
 
 
 def _run_offline() -> None:

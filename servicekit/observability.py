@@ -131,7 +131,7 @@ def metrics_payload() -> bytes:
     return generate_latest()
 
 
-Check = Callable[[], None]
+Check = Callable[[], object]
 
 
 def init_health(app: Flask, service: str, checks: dict[str, Check]) -> None:

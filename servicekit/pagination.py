@@ -70,14 +70,15 @@ def page_size(default: int, maximum: int, *, clamp: bool = False, **kwargs: Any)
     """The page-size argument: at least 1, at most `maximum` (400 beyond, or lowered to
     `maximum` when the service documents clamping)."""
     upper = None if clamp else maximum
-    field = fields.Integer(
+    return fields.Integer(
         load_default=default,
         validate=validate.Range(min=1, max=upper),
-        metadata={"description": f"page size, {default} by default, at most {maximum}"},
+        metadata={
+            "description": f"page size, {default} by default, at most {maximum}",
+            "maximum_page_size": maximum,
+        },
         **kwargs,
     )
-    field.metadata["maximum_page_size"] = maximum
-    return field
 
 
 class PageArgs(Schema):
