@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify, request
 from flask_jwt_extended import get_jwt
 
 from auth_service import resets, service, sessions, tokens
+from auth_service.directory_api import directory_blp
 from auth_service.models import User
 from auth_service.schemas import (
     ApiRegistrationSchema,
@@ -365,7 +366,7 @@ def issue_service_token(data: dict[str, str]) -> dict[str, Any]:
     return service.issue_service_token(data["service"])
 
 
-blueprints = [users_blp, tokens_blp, image_api_blp, jwks_blp, internal_blp]
+blueprints = [users_blp, tokens_blp, image_api_blp, jwks_blp, internal_blp, directory_blp]
 
 
 # service.py's refusals as HTTP answers: (status, message, code).
