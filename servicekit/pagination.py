@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from marshmallow import Schema, fields, post_load, validate
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 T = TypeVar("T")
 MAX_PAGE_NUMBER = 1_000_000
@@ -127,7 +127,9 @@ def page_window(args: Mapping[str, Any], size_name: str = "limit") -> Window:
     return Window.of_page(int(args["page"]), int(args[size_name]))
 
 
-def paginate(session: Session, statement: Select[Any], window: Window) -> Page[Any]:
+def paginate(
+    session: Session | scoped_session[Any], statement: Select[Any], window: Window
+) -> Page[Any]:
     """One page of `statement`'s rows (scalars), and how many rows there are in all."""
     counted = select(func.count()).select_from(statement.order_by(None).subquery())
     total = int(session.scalar(counted) or 0)
