@@ -56,7 +56,8 @@ class UnknownNamesSchema(Schema):
 
 class LookupAnswerSchema(Schema):
     users = fields.List(fields.Nested(DirectoryUserSchema))
-    unknown = fields.Nested(UnknownNamesSchema)
+    # Not `unknown`: marshmallow's Schema has an attribute of that name.
+    unknown_names = fields.Nested(UnknownNamesSchema, data_key="unknown")
 
 
 @directory_blp.before_request
@@ -74,5 +75,8 @@ def lookup(data: dict[str, list[str]]) -> dict[str, Any]:
     found = lookup_users(data["usernames"], data["public_ids"])
     return {
         "users": found.users,
-        "unknown": {"usernames": found.unknown_usernames, "public_ids": found.unknown_public_ids},
+        "unknown_names": {
+            "usernames": found.unknown_usernames,
+            "public_ids": found.unknown_public_ids,
+        },
     }
