@@ -12,6 +12,7 @@ from auth_service.cli import register_commands
 from auth_service.keys import ChainedKeys, load_keyring
 from auth_service.mail import init_mail
 from auth_service.models import db
+from auth_service.outbox import StreamSettings
 from auth_service.passwords import init_passwords
 from auth_service.pictures import init_pictures
 from auth_service.throttle import parse_limit
@@ -19,6 +20,7 @@ from auth_service.tokens import KEYRING
 from servicekit import create_app as create_service_app
 from servicekit.config import env, env_float, env_int, load_environment, service_url, var_dir
 from servicekit.keys import KeyResolver
+from servicekit.users import user_stream
 
 NAME = "auth"
 MIB = 1024 * 1024
@@ -60,6 +62,10 @@ def settings() -> dict[str, Any]:
         "PASSWORD_HASH_TIME_COST": env_int("PASSWORD_HASH_TIME_COST", 3),
         "PASSWORD_HASH_MEMORY_KIB": env_int("PASSWORD_HASH_MEMORY_KIB", 64 * 1024),
         "PASSWORD_HASH_PARALLELISM": env_int("PASSWORD_HASH_PARALLELISM", 4),
+        # The user lifecycle stream (outbox.py, relay.py): name, retention, relay pause.
+        "USER_EVENTS_STREAM": user_stream(),
+        "USER_EVENTS_RETENTION": env_int("USER_EVENTS_RETENTION", 7 * 24 * 3600),
+        "USER_EVENTS_RELAY_INTERVAL": env_float("USER_EVENTS_RELAY_INTERVAL", 1.0),
     }
 
 
@@ -86,6 +92,7 @@ def create_app(
     app.config["JWT_ENCODE_NBF"] = False
     app.extensions[KEYRING] = keyring
     _check_rate_limits(app.config)
+    StreamSettings.from_config(app.config)  # a bad stream setting stops the start
     init_passwords(app)
     init_mail(app)
     init_pictures(app)

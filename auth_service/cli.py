@@ -9,6 +9,8 @@
   and optionally the removal of keys retired long enough ago (see keys.py).
 - `add-signing-key`: a new signing key only (what `rotate-signing-key` does first).
 - `purge-expired-tokens`: forget the records of tokens that can no longer be used.
+- `relay-user-events [--once]`: publish the user lifecycle events left in the outbox
+  (relay.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from auth_service import tokens
 from auth_service.errors import RevocationUnavailable
 from auth_service.keys import SigningKey, add_signing_key, drop_retired_keys
 from auth_service.models import ApiToken, PasswordResetToken, RefreshToken, db, utcnow
+from auth_service.relay import relay_user_events_command
 from auth_service.schemas import MODEL_NAME_PATTERN
 from auth_service.service import apply_role, ensure_admin, find_user
 from servicekit.config import env
@@ -166,5 +169,6 @@ def register_commands(app: Flask) -> None:
         add_signing_key_command,
         rotate_signing_key_command,
         purge_expired_tokens_command,
+        relay_user_events_command,
     ):
         app.cli.add_command(command)

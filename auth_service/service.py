@@ -22,7 +22,7 @@ from flask import current_app
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from auth_service import sessions, tokens
+from auth_service import outbox, sessions, tokens
 from auth_service.errors import (
     AuthError,
     Forbidden,
@@ -54,6 +54,7 @@ from auth_service.passwords import hash_password, needs_rehash, password_problem
 from auth_service.pictures import picture_store, stored_key
 from auth_service.throttle import login_throttle
 from servicekit.identity import ACTIONS, Identity
+from servicekit.users import USER_DISABLED, USER_ENABLED
 
 __all__ = [
     "AuthError",
@@ -183,6 +184,7 @@ def create_user(
         **profile,
     )
     db.session.add(user)
+    outbox.record_created(user)
     _commit_unique_username(username)
     return user
 
@@ -244,10 +246,12 @@ def update_profile(username: str, caller: Identity, changes: dict[str, Any]) -> 
     old_picture = user.profile_picture
     if "profile_picture" in changes:
         _check_picture_reference(changes["profile_picture"], old_picture)
+    before = outbox.directory_snapshot(user)
     for name, value in changes.items():
         setattr(user, name, value)
     if renamed:
         sessions.revoke_everything(user)
+    outbox.record_updated(user, before)
     _commit_unique_username(user.username)
     if old_picture and old_picture != user.profile_picture:
         picture_store().delete(old_picture)
@@ -309,9 +313,11 @@ def set_privileges(
 
 def apply_role(user: User, state: str, privileges: dict[str, list[str]] | None) -> None:
     """Give `user` a role (and, for staff, privileges); revokes their tokens. No commit."""
+    before = outbox.directory_snapshot(user)
     user.role = state
     user.privileges = normalized_privileges(privileges or {}) if state == "staff" else {}
     sessions.revoke_everything(user)
+    outbox.record_updated(user, before)
 
 
 def normalized_privileges(privileges: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -323,6 +329,8 @@ def normalized_privileges(privileges: dict[str, list[str]]) -> dict[str, list[st
 def set_active(username: str, caller: Identity, active: bool) -> None:
     """Disable (every token revoked at once) or enable an account."""
     user = managed_user(username, caller, "disable" if not active else "enable")
+    if user.is_active != active:
+        outbox.record_user_event(user, USER_ENABLED if active else USER_DISABLED)
     user.is_active = active
     if not active:
         sessions.revoke_everything(user)
@@ -335,6 +343,7 @@ def delete_user(username: str, caller: Identity) -> None:
     picture = user.profile_picture
     sessions.revoke_everything(user)
     db.session.delete(user)
+    outbox.record_deleted(user)
     db.session.commit()
     if picture:
         picture_store().delete(picture)
