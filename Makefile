@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: run test lint format install bench-gateway bench-media clean chromium
 
 run: $(RUNTIME_STAMP)
-	$(BIN)/python -m servicekit.devstack run
+	$(BIN)/python -m devstack run
 
 test: $(DEV_STAMP) $(COMPOSE_SCHEMA) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -41,16 +39,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activity_service.times import render_document_time
-from servicekit.config import SERVICE_PORTS
-from servicekit.devstack import (
-    PACKAGES,
-    Stack,
-    create_admin,
-    start_processes,
-    stop_processes,
-    wait_until_ready,
-)
-from servicekit.redisserver import free_port, start_redis
+from devstack.stack import Stack, running_stack
 
 ADMIN = "admin"
 PROCESSES = ["auth", "activity", "gateway"]
@@ -91,10 +80,11 @@ def _period(start: datetime, minutes: int) -> dict[str, str]:
 
 
 @contextmanager
-def activity_database(url: str | None, var: Path) -> Iterator[str]:
-    """SQLite in the run's folder, or a PostgreSQL database created and dropped for the run."""
+def activity_database(url: str | None) -> Iterator[dict[str, str]]:
+    """The stack's own SQLite file (no setting), or a PostgreSQL database created and
+    dropped for the run."""
     if url is None:
-        yield f"sqlite:///{var / 'activity.db'}"
+        yield {}
         return
     target = make_url(url)
     name = target.database or "flotilla_bench_activity"
@@ -102,8 +92,9 @@ def activity_database(url: str | None, var: Path) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database = target.set(database=name).render_as_string(hide_password=False)
     try:
-        yield target.set(database=name).render_as_string(hide_password=False)
+        yield {"ACTIVITY_DATABASE_URL": database}
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -119,19 +110,6 @@ def worker_peaks(master: subprocess.Popen[bytes]) -> list[int]:
             int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
         )
     return peaks
-
-
-def prepare(stack: Stack) -> None:
-    """Migrate the two services the run uses and create the admin (the rest never start)."""
-    flask = str(Path(sys.executable).parent / "flask")
-    for name in ("auth", "activity"):
-        subprocess.run(
-            [flask, "--app", PACKAGES[name], "db", "upgrade"],
-            env=stack.env(),
-            check=True,
-            capture_output=True,
-        )
-    create_admin(stack.env())
 
 
 def reset_peaks(master: subprocess.Popen[bytes]) -> None:
@@ -182,34 +160,13 @@ def read_all(session: requests.Session, gateway: str) -> tuple[float, bytes]:
     return time.perf_counter() - started, body
 
 
-def run(args: argparse.Namespace, var: Path) -> None:
-    redis_process, redis_url = start_redis(var / "redis")
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        with activity_database(args.database_url, var) as database_url:
-            ports = {name: free_port() for name in SERVICE_PORTS}
-            password = secrets.token_urlsafe(12)
-            stack = Stack(
-                var=var,
-                ports=ports,
-                environment={
-                    "REDIS_URL": redis_url,
-                    "ACTIVITY_DATABASE_URL": database_url,
-                    "ADMIN_PASSWORD": password,
-                    "SERVICE_SECRET": secrets.token_urlsafe(12),
-                    "LOG_LEVEL": "WARNING",
-                },
-            )
-            prepare(stack)
-            processes = start_processes(stack, PROCESSES)
-            wait_until_ready(stack, PROCESSES)
-            measure(args, stack, processes["activity"], login(stack.url("gateway"), password))
-            stop_processes(processes)
-            processes = {}
-    finally:
-        stop_processes(processes)
-        redis_process.terminate()
-        redis_process.wait()
+def run(args: argparse.Namespace) -> None:
+    with (
+        activity_database(args.database_url) as database,
+        running_stack(PROCESSES, settings={"LOG_LEVEL": "WARNING", **database}) as stack,
+    ):
+        token = login(stack.url("gateway"), stack.environment["ADMIN_PASSWORD"])
+        measure(args, stack, stack.processes["activity"], token)
 
 
 def measure(
@@ -257,8 +214,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=1, help="concurrent upload connections")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        run(args, Path(scratch))
+    run(args)
     return 0
 
 

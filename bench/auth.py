@@ -37,7 +37,7 @@ from PIL import Image
 import auth_service
 import media_service
 from auth_service.keys import KeyRing
-from servicekit.redisserver import start_redis
+from devstack.redis_server import running_redis
 from servicekit.testing import serve_wsgi
 
 PASSWORD = "correct horse battery"
@@ -101,13 +101,8 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per media request
     with tempfile.TemporaryDirectory(prefix="bench-auth-") as directory:
         var = Path(directory)
-        redis_process, redis_url = start_redis(var / "redis")
-        try:
-            with serve_wsgi(build_media(var)) as media_url:
-                run(build_app(var, redis_url, media_url, args.cheap_hashing), args.rounds)
-        finally:
-            redis_process.terminate()
-            redis_process.wait(timeout=10)
+        with running_redis(var / "redis") as redis_url, serve_wsgi(build_media(var)) as media_url:
+            run(build_app(var, redis_url, media_url, args.cheap_hashing), args.rounds)
     return 0
 
 

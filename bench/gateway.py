@@ -19,9 +19,7 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -32,16 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from wrk_runner import Result, run_wrk
 
-from servicekit.config import SERVICE_PORTS
-from servicekit.devstack import (
-    RATE_LIMITS_OFF,
-    Stack,
-    prepare,
-    start_processes,
-    stop_processes,
-    wait_until_ready,
-)
-from servicekit.redisserver import free_port, start_redis
+from devstack.redis_server import free_port
+from devstack.stack import RATE_LIMITS_OFF, RunningStack, running_stack, stop_processes
 
 ADMIN = "admin"
 VERIFY_TOKEN = (  # HAProxy 2.6 converters: the same checks as the gateway's, minus revocation
@@ -97,36 +87,32 @@ def main() -> int:
             f"missing: {', '.join(missing)} (apt-get install {' '.join(missing)})", file=sys.stderr
         )
         return 2
-    with tempfile.TemporaryDirectory() as scratch:
-        run(Path(scratch), args)
+    run(args)
     return 0
 
 
-def run(var: Path, args: argparse.Namespace) -> None:
-    redis_process, redis_url = start_redis(var / "redis")
-    ports = {name: free_port() for name in SERVICE_PORTS}
-    stack = Stack(var=var, ports=ports, environment={"REDIS_URL": redis_url, **RATE_LIMITS_OFF})
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        prepare(stack)
-        processes = start_processes(stack, ["auth"])
-        processes |= start_processes(stack_for_gateway(stack, args), ["gateway"])
-        wait_until_ready(stack, ["auth", "gateway"])
+def run(args: argparse.Namespace) -> None:
+    with running_stack(
+        ["auth", "gateway"],
+        settings=RATE_LIMITS_OFF,
+        process_settings={"gateway": gateway_settings(args)},
+    ) as stack:
         targets = {"direct": stack.url("auth"), "gateway": stack.url("gateway")}
-        if args.haproxy:
-            processes["haproxy"], targets["haproxy"] = start_haproxy(stack, var)
-        token = login(stack)
-        connection_counts = [int(c) for c in args.connections.split(",")]
-        report(targets, token, connection_counts, args.duration, processes["gateway"].pid)
-    finally:
-        stop_processes(processes)
-        redis_process.terminate()
-        redis_process.wait()
+        haproxy: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            if args.haproxy:
+                haproxy["haproxy"], targets["haproxy"] = start_haproxy(stack)
+            token = login(stack)
+            connection_counts = [int(c) for c in args.connections.split(",")]
+            gateway_pid = stack.processes["gateway"].pid
+            report(targets, token, connection_counts, args.duration, gateway_pid)
+        finally:
+            stop_processes(haproxy)
 
 
-def stack_for_gateway(stack: Stack, args: argparse.Namespace) -> Stack:
-    """The same stack, with the gateway's own gunicorn worker and thread counts if given."""
-    overrides = {
+def gateway_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The gateway's own gunicorn worker and thread counts, where given."""
+    return {
         name: value
         for name, value in (
             ("GUNICORN_WORKERS", args.gateway_workers),
@@ -134,11 +120,11 @@ def stack_for_gateway(stack: Stack, args: argparse.Namespace) -> Stack:
         )
         if value
     }
-    return replace(stack, environment={**stack.environment, **overrides})
 
 
-def start_haproxy(stack: Stack, var: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_haproxy(stack: RunningStack) -> tuple[subprocess.Popen[bytes], str]:
     """HAProxy in front of auth_service, verifying tokens with auth's public key."""
+    var = stack.var
     private_pem = sorted((var / "keys").glob("*.pem"))[-1].read_bytes()
     public_key = serialization.load_pem_private_key(private_pem, password=None).public_key()
     key_file = var / "haproxy-public.pem"
@@ -162,7 +148,7 @@ def start_haproxy(stack: Stack, var: Path) -> tuple[subprocess.Popen[bytes], str
     return process, url
 
 
-def login(stack: Stack) -> str:
+def login(stack: RunningStack) -> str:
     password = stack.environment["ADMIN_PASSWORD"]
     response = requests.post(
         stack.url("gateway") + "/auth/token/",

@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -43,17 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from wrk_runner import Result, run_wrk
 
-from servicekit.config import REPO_ROOT, SERVICE_PORTS
-from servicekit.devstack import (
-    PACKAGES,
-    RATE_LIMITS_OFF,
-    Stack,
-    create_admin,
-    start_processes,
-    stop_processes,
-    wait_until_ready,
-)
-from servicekit.redisserver import free_port, start_redis
+from devstack.stack import RATE_LIMITS_OFF, Stack, running_stack
 
 MIB = 1024 * 1024
 PROCESSES = ["auth", "media", "gateway"]
@@ -95,21 +83,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-# The stack
-
-
-def migrate(stack: Stack) -> None:
-    """Migrate the two services the run uses and create the admin (the rest never start)."""
-    flask = str(Path(sys.executable).parent / "flask")
-    for name in ("auth", "media"):
-        subprocess.run(
-            [flask, "--app", PACKAGES[name], "db", "upgrade"],
-            cwd=REPO_ROOT,
-            env=stack.env(),
-            check=True,
-            capture_output=True,
-        )
-    create_admin(stack.env())
+# The clients
 
 
 def register(gateway: str) -> str:
@@ -278,24 +252,8 @@ def report(
     print(f"(decoded pixels: {LARGE_SIDE * LARGE_SIDE * 4 / MIB:.0f} MiB)")
 
 
-def run(args: argparse.Namespace, var: Path) -> None:
-    redis_process, redis_url = start_redis(var / "redis")
-    stack = Stack(
-        var=var,
-        ports={name: free_port() for name in SERVICE_PORTS},
-        environment={
-            "REDIS_URL": redis_url,
-            "ADMIN_PASSWORD": secrets.token_urlsafe(12),
-            "SERVICE_SECRET": secrets.token_urlsafe(12),
-            "MEDIA_URL_SECRET": secrets.token_urlsafe(18),
-            **SETTINGS,
-        },
-    )
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        migrate(stack)
-        processes = start_processes(stack, PROCESSES)
-        wait_until_ready(stack, PROCESSES)
+def run(args: argparse.Namespace) -> None:
+    with running_stack(PROCESSES, settings=SETTINGS) as stack:
         gateway = stack.url("gateway")
         photo = photo_jpeg()
         uploads = [
@@ -307,12 +265,8 @@ def run(args: argparse.Namespace, var: Path) -> None:
         read = upload(session, gateway, photo, "read.jpg")
         connections = [int(count) for count in args.connections.split(",")]
         reads = measure_reads(stack, read["url"], connections, args.read_duration)
-        large = measure_large(gateway, processes, var)
+        large = measure_large(gateway, stack.processes, stack.var)
         report(photo, read["size"], uploads, reads, large)
-    finally:
-        stop_processes(processes)
-        redis_process.terminate()
-        redis_process.wait()
 
 
 def main() -> int:
@@ -325,8 +279,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("missing: wrk (apt-get install wrk)", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as scratch:
-        run(args, Path(scratch))
+    run(args)
     return 0
 
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,18 +26,14 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from servicekit.config import REPO_ROOT, SERVICE_PORTS
-from servicekit.devstack import (
-    Stack,
-    create_admin,
-    start_processes,
-    stop_processes,
-    wait_until_ready,
-)
-from servicekit.redisserver import free_port, start_redis
+from devstack.stack import RunningStack, running_stack
 
-ADMIN_PASSWORD = "bench-admin-password"
-PROCESSES = ["auth", "scheduler", "gateway"]
+PROCESSES = ["auth", "scheduler", "gateway", "worker"]
+SETTINGS = {
+    "LOG_LEVEL": "WARNING",
+    # The admin's login is not measured: its password hash may be a cheap one.
+    "PASSWORD_HASH_TIME_COST": "1",
+}
 
 
 class Arrivals:
@@ -161,23 +155,10 @@ def measure_bulk(gateway: str, token: str, url: str, count: int) -> float:
     return elapsed
 
 
-def migrate(stack: Stack) -> None:
-    flask = str(Path(sys.executable).parent / "flask")
-    for package in ("auth_service", "scheduler_service"):
-        subprocess.run(
-            [flask, "--app", package, "db", "upgrade"],
-            cwd=REPO_ROOT,
-            env=stack.env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-
-def login(stack: Stack) -> str:
+def login(stack: RunningStack) -> str:
     response = requests.post(
         stack.url("gateway") + "/auth/token/",
-        json={"username": "admin", "password": ADMIN_PASSWORD},
+        json={"username": "admin", "password": stack.environment["ADMIN_PASSWORD"]},
         timeout=10,
     )
     response.raise_for_status()
@@ -193,35 +174,16 @@ def main() -> int:
     arrivals = Arrivals()
     target = target_server(arrivals)
     url = f"http://127.0.0.1:{target.server_port}/hook"
-    with tempfile.TemporaryDirectory() as scratch:
-        var = Path(scratch)
-        redis_process, redis_url = start_redis(var / "redis")
-        environment = {
-            "REDIS_URL": redis_url,
-            "ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "SERVICE_SECRET": "bench-service-secret",
-            "LOG_LEVEL": "WARNING",
-            "SCHEDULER_CALL_LOG": str(var / "logs" / "api_calls.log"),
-        }
-        ports = {name: free_port() for name in SERVICE_PORTS}
-        stack = Stack(var=var, ports=ports, environment=environment)
-        processes = {}
-        try:
-            migrate(stack)
-            create_admin({**stack.env(), "PASSWORD_HASH_TIME_COST": "1"})
-            processes = start_processes(stack, [*PROCESSES, "worker"])
-            wait_until_ready(stack, PROCESSES)
+    try:
+        with running_stack(PROCESSES, settings=SETTINGS) as stack:
             token = login(stack)
-            time.sleep(2)  # the worker's start-up
+            time.sleep(2)  # the worker's scheduler process starts after the worker registers
             load = os.getloadavg()[0]
             singles = measure_singles(stack.url("gateway"), token, url, arrivals, args.singles)
             burst = measure_burst(stack.url("gateway"), token, url, arrivals, args.burst)
             bulk = measure_bulk(stack.url("gateway"), token, url, args.bulk)
-        finally:
-            stop_processes(processes)
-            redis_process.terminate()
-            redis_process.wait()
-            target.shutdown()
+    finally:
+        target.shutdown()
     print(f"load average before: {load:.2f}; cores: {os.cpu_count()}")
     print("| case | calls | fired | duplicates | lateness p50 | p99 | max |")
     print("|---|---|---|---|---|---|---|")

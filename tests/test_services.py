@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
+from devstack.stack import PACKAGES
 from gateway.routemap import render
-from servicekit.devstack import PACKAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 

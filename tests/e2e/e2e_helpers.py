@@ -1,10 +1,19 @@
-"""What every end-to-end test does as a client: register users, log in, send tokens."""
+"""The stack every end-to-end test runs on, and what each does as a client: register users,
+log in, send tokens."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 import requests
+from sqlalchemy.engine import make_url
+
+from devstack.stack import RunningStack, databases_of, running_stack
+from servicekit.testing import recreate_postgres_database
 
 PASSWORD = "correct horse battery"
 ADMIN_PASSWORD = "e2e-admin-password"  # the stack's bootstrap superuser
@@ -13,6 +22,8 @@ TIMEOUT = 10
 STACK_SETTINGS = {
     "ADMIN_PASSWORD": ADMIN_PASSWORD,
     "LOG_LEVEL": "WARNING",
+    # One worker a process: light on a small machine, and a request's memory is one worker's.
+    "GUNICORN_WORKERS": "1",
     "PASSWORD_HASH_TIME_COST": "1",
     "PASSWORD_HASH_MEMORY_KIB": "1024",
     # Every test logs in from 127.0.0.1: the limits are tested on their own.
@@ -21,6 +32,39 @@ STACK_SETTINGS = {
     "GATEWAY_RATE_LIMIT": "100000/minute",
     "GATEWAY_USER_RATE_LIMIT": "100000/minute",
 }
+
+
+@contextmanager
+def e2e_stack(
+    var: Path,
+    processes: Collection[str],
+    *,
+    label: str,
+    redis_url: str | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[RunningStack]:
+    """`running_stack` with the tests' settings, on PostgreSQL databases of its own when
+    TEST_DATABASE_URL names a server (`label` tells them apart), else on SQLite files."""
+    databases = postgres_databases(databases_of(processes), label)
+    environment = {**STACK_SETTINGS, **databases, **(settings or {})}
+    with running_stack(processes, settings=environment, redis_url=redis_url, var=var) as stack:
+        yield stack
+
+
+def postgres_databases(services: Collection[str], label: str) -> dict[str, str]:
+    """`<NAME>_DATABASE_URL` of a fresh `<database>_<label>_<name>` per service on the
+    TEST_DATABASE_URL server; nothing without one."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        return {}
+    base = make_url(server)
+    urls = {}
+    for name in services:
+        database = f"{base.database or 'flotilla_test'}_{label}_{name}"
+        recreate_postgres_database(server, database)
+        url = base.set(database=database).render_as_string(hide_password=False)
+        urls[f"{name.upper()}_DATABASE_URL"] = url
+    return urls
 
 
 def bearer(token: str) -> dict[str, str]:

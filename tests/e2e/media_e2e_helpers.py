@@ -1,39 +1,24 @@
 """What the image API's end-to-end tests share: the document's client calls, pictures,
-a small stack of its own for the large upload, and gunicorn workers' peak memory."""
+and gunicorn workers' peak memory."""
 
 from __future__ import annotations
 
 import io
 import os
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import psutil
 import requests
-from e2e_helpers import PASSWORD, STACK_SETTINGS, TIMEOUT
 from PIL import Image
-from sqlalchemy.engine import make_url
 
-from servicekit.config import REPO_ROOT, SERVICE_PORTS
-from servicekit.devstack import (
-    PACKAGES,
-    Stack,
-    create_admin,
-    start_processes,
-    stop_processes,
-    wait_until_ready,
-)
-from servicekit.redisserver import free_port
-from servicekit.testing import recreate_postgres_database
+from tests.e2e.e2e_helpers import PASSWORD, TIMEOUT
 
 MIB = 1024 * 1024
 UPLOAD_TIMEOUT = 120
-SMALL_STACK = ["auth", "media", "gateway"]
 
 
 # The document's client
@@ -178,64 +163,3 @@ def restart_peak(pid: int) -> int:
     with suppress(OSError):
         Path(f"/proc/{pid}/clear_refs").write_text("5")
     return status_kib(pid)["VmRSS"]
-
-
-# A small stack of its own (auth, media, gateway) with different media settings
-
-
-def small_stack_databases(var: Path, suffix: str) -> dict[str, str]:
-    """SQLite files in the stack's folder, or fresh PostgreSQL databases of its own."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    urls: dict[str, str] = {}
-    for name in ("auth", "media"):
-        if server:
-            base = make_url(server)
-            database = f"{base.database or 'flotilla_test'}_e2e_{suffix}_{name}"
-            recreate_postgres_database(server, database)
-            urls[f"{name.upper()}_DATABASE_URL"] = base.set(database=database).render_as_string(
-                hide_password=False
-            )
-        else:
-            urls[f"{name.upper()}_DATABASE_URL"] = f"sqlite:///{var / f'{name}.db'}"
-    return urls
-
-
-def migrate(stack: Stack, names: list[str]) -> None:
-    flask = str(Path(sys.executable).parent / "flask")
-    for name in names:
-        subprocess.run(
-            [flask, "--app", PACKAGES[name], "db", "upgrade"],
-            cwd=REPO_ROOT,
-            env=stack.env(),
-            check=True,
-            capture_output=True,
-        )
-
-
-@contextmanager
-def small_stack(
-    var: Path, redis_url: str, settings: Mapping[str, str], suffix: str
-) -> Iterator[tuple[Stack, dict[str, subprocess.Popen[bytes]]]]:
-    """auth_service, media_service and the gateway under gunicorn, one worker each (so a
-    request's memory is the one worker's), with `settings` added to their environment."""
-    environment = {
-        **STACK_SETTINGS,
-        "REDIS_URL": redis_url,
-        "SERVICE_SECRET": f"e2e-{suffix}-service-secret",
-        "MEDIA_URL_SECRET": f"e2e-{suffix}-media-url-secret",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "4",
-        **small_stack_databases(var, suffix),
-        **settings,
-    }
-    stack = Stack(
-        var=var, ports={name: free_port() for name in SERVICE_PORTS}, environment=environment
-    )
-    migrate(stack, ["auth", "media"])
-    create_admin(stack.env())
-    processes = start_processes(stack, SMALL_STACK)
-    try:
-        wait_until_ready(stack, SMALL_STACK)
-        yield stack, processes
-    finally:
-        stop_processes(processes)

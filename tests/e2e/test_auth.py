@@ -16,7 +16,7 @@ import requests
 from e2e_helpers import PASSWORD, TIMEOUT, bearer, login, new_user
 from PIL import Image
 
-from servicekit.devstack import Stack
+from devstack.stack import Stack
 
 USER_KEYS = {
     "publicId", "username", "firstName", "lastName", "email", "phoneNumber",

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
-from e2e_helpers import PASSWORD, TIMEOUT, bearer
+from e2e_helpers import PASSWORD, TIMEOUT, bearer, e2e_stack
 from media_e2e_helpers import (
     MIB,
     decoded,
@@ -22,14 +22,13 @@ from media_e2e_helpers import (
     restart_peak,
     send_file,
     send_image,
-    small_stack,
     status_kib,
     token_header,
     worker_pids,
 )
 from PIL import Image
 
-from servicekit.devstack import Stack
+from devstack.stack import RunningStack
 
 STORED_KEYS = {
     "id", "image", "url", "thumbnail_url", "name", "content_type", "size",
@@ -357,10 +356,15 @@ GATEWAY_GROWTH = 16 * MIB
 
 
 @pytest.fixture
-def large_stack(stack: Stack, tmp_path: Path) -> Iterator[tuple[Stack, dict[str, Any]]]:
+def large_stack(stack: RunningStack, tmp_path: Path) -> Iterator[RunningStack]:
     """auth, media and the gateway of their own: media accepts 50 MB files."""
-    redis_url = stack.environment["REDIS_URL"]
-    with small_stack(tmp_path / "stack", redis_url, LARGE_LIMITS, "large") as started:
+    with e2e_stack(
+        tmp_path / "stack",
+        ("auth", "media", "gateway"),
+        label="e2e_large",
+        redis_url=stack.environment["REDIS_URL"],
+        settings=LARGE_LIMITS,
+    ) as started:
         yield started
 
 
@@ -369,17 +373,16 @@ def peak_growth(pid: int, baseline_kib: int) -> int:
 
 
 def test_a_40_mb_upload_is_streamed_and_memory_stays_bounded(
-    large_stack: tuple[Stack, dict[str, Any]], tmp_path: Path
+    large_stack: RunningStack, tmp_path: Path
 ) -> None:
-    stack, processes = large_stack
-    gateway = stack.url("gateway")
+    gateway = large_stack.url("gateway")
     source = tmp_path / "noise.png"
     file_size = noise_png(source, LARGE_SIDE)
     assert 40 * 10**6 < file_size < 50 * MIB
     _, token = register(gateway)
     uploaded(gateway, token, photo())  # first request: imports and connections warm
-    [media_worker] = worker_pids(processes["media"])
-    [gateway_worker] = worker_pids(processes["gateway"])
+    [media_worker] = worker_pids(large_stack.processes["media"])
+    [gateway_worker] = worker_pids(large_stack.processes["gateway"])
     media_baseline = restart_peak(media_worker)
     gateway_baseline = restart_peak(gateway_worker)
 

@@ -4,9 +4,6 @@ of its own, with its own Redis server, so the flush touches nobody else."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,15 +14,11 @@ from typing import Any
 import pytest
 import redis
 import requests
-from e2e_helpers import ADMIN_PASSWORD, bearer, login, new_user
-from sqlalchemy.engine import make_url
+from e2e_helpers import ADMIN_PASSWORD, bearer, e2e_stack, login, new_user
 
+from devstack.stack import RunningStack
 from scheduler_service.timestamps import render
-from servicekit.config import REPO_ROOT, SERVICE_PORTS
-from servicekit.devstack import Stack, create_admin, start_processes, stop_processes
-from servicekit.devstack import wait_until_ready as wait_for_processes
-from servicekit.redisserver import free_port, start_redis
-from servicekit.testing import recreate_postgres_database, serve_wsgi
+from servicekit.testing import serve_wsgi
 from tests.scheduler_service.scheduler_helpers import (
     TargetServer,
     WorkerProcess,
@@ -153,7 +146,7 @@ def test_a_staff_member_sees_the_calls_and_cancels_one_in_a_browser(
 
 @dataclass
 class DrillStack:
-    stack: Stack
+    stack: RunningStack
     redis_url: str
     worker: WorkerProcess
 
@@ -162,63 +155,19 @@ class DrillStack:
         return self.stack.url("gateway")
 
 
-def drill_databases(var: Path) -> dict[str, str]:
-    """SQLite files of its own, or PostgreSQL databases of its own when configured."""
-    server = os.environ.get("TEST_DATABASE_URL")
-    urls: dict[str, str] = {}
-    for name in ("auth", "scheduler"):
-        if server:
-            base = make_url(server)
-            database = f"{base.database or 'flotilla_test'}_drill_{name}"
-            recreate_postgres_database(server, database)
-            urls[name] = base.set(database=database).render_as_string(hide_password=False)
-        else:
-            urls[name] = f"sqlite:///{var / f'{name}.db'}"
-    return {f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()}
-
-
-def migrate(env: dict[str, str], packages: tuple[str, ...]) -> None:
-    flask = str(Path(sys.executable).parent / "flask")
-    for package in packages:
-        subprocess.run(
-            [flask, "--app", package, "db", "upgrade"], cwd=REPO_ROOT, env=env, check=True
-        )
-
-
 @pytest.fixture
 def drill(tmp_path: Path) -> Iterator[DrillStack]:
-    """auth, the scheduler, the gateway and a worker on free ports, with a private Redis."""
-    redis_process, redis_url = start_redis(tmp_path / "redis")
-    var = tmp_path / "stack"
-    var.mkdir()
-    environment = {
-        "REDIS_URL": redis_url,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "SERVICE_SECRET": "drill-service-secret",
-        "GUNICORN_WORKERS": "1",
-        "LOG_LEVEL": "WARNING",
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "1024",
-        "SCHEDULER_CALL_LOG": str(var / "logs" / "api_calls.log"),
-        **drill_databases(var),
-    }
-    stack = Stack(
-        var=var, ports={name: free_port() for name in SERVICE_PORTS}, environment=environment
-    )
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    worker = WorkerProcess(redis_url, environment, var / "worker.log")
-    try:
-        migrate(stack.env(), ("auth_service", "scheduler_service"))
-        create_admin(stack.env())
-        processes = start_processes(stack, ["auth", "scheduler", "gateway"])
-        wait_for_processes(stack, ["auth", "scheduler", "gateway"])
-        worker.start()
-        yield DrillStack(stack, redis_url, worker)
-    finally:
-        worker.stop()
-        stop_processes(processes)
-        redis_process.terminate()
-        redis_process.wait(timeout=10)
+    """auth, the scheduler and the gateway on free ports with a Redis of their own, and the
+    worker as a process the test kills and restarts."""
+    processes = ("auth", "scheduler", "gateway")
+    with e2e_stack(tmp_path / "stack", processes, label="drill") as stack:
+        redis_url = stack.environment["REDIS_URL"]
+        worker = WorkerProcess(redis_url, stack.env(), stack.var / "worker.log")
+        try:
+            worker.start()
+            yield DrillStack(stack, redis_url, worker)
+        finally:
+            worker.stop()
 
 
 def test_durability_drill_kill_the_worker_and_flush_redis_then_every_call_fires_once(

@@ -7,7 +7,7 @@ import requests
 from e2e_helpers import PASSWORD, bearer, login, new_user
 from rq import Worker
 
-from servicekit.devstack import PACKAGES, Stack
+from devstack.stack import PACKAGES, Stack
 from servicekit.revocation import revoke_user_tokens
 
 

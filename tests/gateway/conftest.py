@@ -9,10 +9,10 @@ import pytest
 import redis
 from werkzeug.test import Client
 
+from devstack.redis_server import free_port
 from gateway.app import Gateway, create_app
 from gateway.config import GatewayConfig
 from servicekit.config import UPSTREAMS
-from servicekit.redisserver import free_port
 from servicekit.testing import TestKeys, serve_wsgi
 from tests.gateway.gateway_harness import MIB, EchoUpstream
 

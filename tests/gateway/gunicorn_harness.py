@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import requests
 
+from devstack.redis_server import free_port
 from servicekit.config import UPSTREAMS
-from servicekit.redisserver import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pytest
 import redis
 from werkzeug.test import Client, TestResponse
 
+from devstack.redis_server import free_port
 from gateway.app import Gateway
-from servicekit.redisserver import free_port
 from servicekit.revocation import revoke_token, revoke_user_tokens
 from servicekit.testing import TestKeys
 from tests.gateway.gateway_harness import EchoUpstream, craft_token, token_parts, with_claims

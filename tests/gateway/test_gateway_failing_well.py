@@ -14,10 +14,10 @@ import redis
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
+from devstack.redis_server import free_port
 from gateway.breaker import CircuitBreaker, State
 from gateway.errors import GatewayError
 from servicekit.config import UPSTREAMS
-from servicekit.redisserver import free_port
 from servicekit.revocation import revoke_token
 from servicekit.testing import TestKeys
 from tests.gateway.gateway_harness import EchoUpstream

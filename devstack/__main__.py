@@ -1,0 +1,3 @@
+from devstack.launcher import main
+
+raise SystemExit(main())

@@ -1,0 +1,263 @@
+"""The suite's processes on one machine: their commands and environment, started and stopped.
+
+`running_stack` starts all of the suite, or part of it, on free loopback ports with a
+database folder of its own: the end-to-end tests and the benchmarks run on it. `make run`
+(`devstack.launcher`) runs the same commands on the suite's fixed ports under honcho.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import requests
+from rq import Worker
+
+from devstack.redis_server import free_port, running_redis
+from servicekit.config import REPO_ROOT, SERVICE_PORTS, UPSTREAMS
+
+PACKAGES = {name: f"{name}_service" for name in UPSTREAMS}
+WORKER = "worker"
+HTTP_PROCESSES = (*PACKAGES, "gateway")
+ALL_PROCESSES = (*HTTP_PROCESSES, WORKER)
+WORKER_QUEUE = "scheduler"
+# Fires calls at their exact instant and reconciles with the database (see its docstring).
+WORKER_CLASS = "scheduler_service.worker.CallWorker"
+# The dev stack's scheduled calls may target local servers; production allows none by default.
+DEV_ALLOWED_CALL_HOSTS = "127.0.0.1,localhost"
+RATE_LIMIT_SETTINGS = (
+    "GATEWAY_RATE_LIMIT",
+    "GATEWAY_USER_RATE_LIMIT",
+    "GATEWAY_LOGIN_RATE_LIMIT",
+    "GATEWAY_LOGIN_USER_RATE_LIMIT",
+)
+# For load generators and tests that are one client: limits would measure themselves.
+RATE_LIMITS_OFF = dict.fromkeys(RATE_LIMIT_SETTINGS, "off")
+SECRET_SETTINGS = ("SERVICE_SECRET", "ADMIN_PASSWORD", "MEDIA_URL_SECRET")
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+Processes = dict[str, subprocess.Popen[bytes]]
+
+
+@dataclass
+class Stack:
+    """Ports, paths and environment of one suite on this machine."""
+
+    var: Path
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    host: str = "127.0.0.1"
+    environment: dict[str, str] = field(default_factory=dict)
+    # Settings of one process only, by process name (e.g. the gateway's worker count).
+    process_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[name]}"
+
+    def env(self) -> dict[str, str]:
+        """The environment every process gets: var folder, service URLs, settings."""
+        env = {**os.environ, "FLOTILLA_VAR_DIR": str(self.var), **self.environment}
+        for name in PACKAGES:
+            env.setdefault(f"{name.upper()}_SERVICE_URL", self.url(name))
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault("SCHEDULER_ALLOWED_HOSTS", DEV_ALLOWED_CALL_HOSTS)
+        return env
+
+    def process_env(self, name: str) -> dict[str, str]:
+        """One process's environment: HTTP processes sum their gunicorn workers' metrics."""
+        env = {**self.env(), **self.process_settings.get(name, {})}
+        if name != WORKER:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir(name))
+        return env
+
+    def commands(self) -> dict[str, list[str]]:
+        """Every long-running process of the suite, by name."""
+        commands = {name: self._gunicorn(f"{pkg}.wsgi:app", name) for name, pkg in PACKAGES.items()}
+        commands["gateway"] = self._gunicorn("gateway.wsgi:app", "gateway")
+        commands[WORKER] = [
+            _tool("rq"), "worker", "--with-scheduler",
+            "--worker-class", WORKER_CLASS,
+            "--url", self.env()["REDIS_URL"],
+            "--serializer", "rq.serializers.JSONSerializer",
+            "--path", str(REPO_ROOT),
+            WORKER_QUEUE,
+        ]  # fmt: skip
+        return commands
+
+    def _gunicorn(self, app: str, name: str) -> list[str]:
+        return [
+            _tool("gunicorn"),
+            "--config", str(REPO_ROOT / "servicekit" / "gunicorn_conf.py"),
+            "--bind", f"{self.host}:{self.ports[name]}",
+            "--chdir", str(REPO_ROOT),
+            app,
+        ]  # fmt: skip
+
+    def metrics_dir(self, name: str) -> Path:
+        return self.var / "metrics" / name
+
+    def log_path(self, name: str) -> Path:
+        return self.var / "logs" / f"{name}.log"
+
+    def reset_metrics(self) -> None:
+        """Empty metrics folders: a process's files from an earlier run would be summed."""
+        shutil.rmtree(self.var / "metrics", ignore_errors=True)
+        for name in HTTP_PROCESSES:
+            self.metrics_dir(name).mkdir(parents=True)
+
+
+@dataclass
+class RunningStack(Stack):
+    """A stack whose processes are running, by name."""
+
+    processes: Processes = field(default_factory=dict)
+
+
+def _tool(name: str) -> str:
+    """A console script of this virtual environment."""
+    return str(Path(sys.executable).parent / name)
+
+
+def migrate(stack: Stack, names: Collection[str] = tuple(PACKAGES)) -> None:
+    """`flask db upgrade` for the named services, in parallel (each owns its database)."""
+    logs = stack.var / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+    for name in names:
+        log_path = logs / f"migrate-{name}.log"
+        with log_path.open("wb") as log_file:
+            command = [_tool("flask"), "--app", PACKAGES[name], "db", "upgrade"]
+            process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=stack.env(), stdout=log_file, stderr=subprocess.STDOUT
+            )
+        running[name] = (process, log_path)
+    failed = [log for process, log in running.values() if process.wait() != 0]
+    if failed:
+        raise RuntimeError("migrations failed:\n" + "\n".join(_tail(log) for log in failed))
+
+
+def _tail(log_path: Path, lines: int = 20) -> str:
+    return "\n".join([f"{log_path}:", *log_path.read_text(errors="replace").splitlines()[-lines:]])
+
+
+def create_admin(stack: Stack) -> None:
+    """The bootstrap superuser from ADMIN_USERNAME and ADMIN_PASSWORD, unless it exists."""
+    command = [_tool("flask"), "--app", "auth_service", "create-admin"]
+    subprocess.run(command, cwd=REPO_ROOT, env=stack.env(), check=True)
+
+
+def start_processes(stack: Stack, names: Collection[str]) -> Processes:
+    """Start the named processes in the background, each logging to var/logs/<name>.log."""
+    (stack.var / "logs").mkdir(parents=True, exist_ok=True)
+    commands = stack.commands()
+    started: Processes = {}
+    for name in names:
+        with stack.log_path(name).open("ab") as log_file:
+            started[name] = subprocess.Popen(
+                commands[name],
+                cwd=REPO_ROOT,
+                env=stack.process_env(name),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+    return started
+
+
+def wait_until_ready(stack: Stack, processes: Processes, timeout: float = READY_TIMEOUT) -> None:
+    """Block until every process serves: an HTTP process answers /ready (the gateway
+    /health), the worker has registered with RQ. Fails at once when one exits."""
+    deadline = time.monotonic() + timeout
+    for name, process in processes.items():
+        while not _is_ready(stack, name, process):
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}: see {stack.log_path(name)}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} was not ready within {timeout:.0f} s")
+            time.sleep(0.1)
+
+
+def _is_ready(stack: Stack, name: str, process: subprocess.Popen[bytes]) -> bool:
+    if name == WORKER:
+        return _worker_registered(stack.env()["REDIS_URL"], process.pid)
+    path = "/health" if name == "gateway" else "/ready"
+    try:
+        return requests.get(stack.url(name) + path, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _worker_registered(redis_url: str, pid: int) -> bool:
+    with redis.Redis.from_url(redis_url) as connection:
+        return any(worker.pid == pid for worker in Worker.all(connection=connection))
+
+
+def stop_processes(processes: Processes) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def databases_of(processes: Collection[str]) -> list[str]:
+    """The services whose databases the named processes use (the worker: the scheduler's)."""
+    used = {*processes, *(["scheduler"] if WORKER in processes else [])}
+    return [name for name in PACKAGES if name in used]
+
+
+@contextmanager
+def running_stack(
+    processes: Collection[str] = ALL_PROCESSES,
+    *,
+    settings: Mapping[str, str] | None = None,
+    process_settings: Mapping[str, Mapping[str, str]] | None = None,
+    redis_url: str | None = None,
+    var: Path | None = None,
+) -> Iterator[RunningStack]:
+    """The named processes on free loopback ports, migrated, with the admin account, and
+    ready to serve; stopped when the block ends.
+
+    `settings` go to every process and win over the defaults: random secrets, and SQLite
+    databases in `var` (a temporary folder unless given). Without `redis_url` the stack
+    gets a redis-server of its own.
+    """
+    with ExitStack() as cleanup:
+        if var is None:
+            var = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="flotilla-")))
+        if redis_url is None:
+            redis_url = cleanup.enter_context(running_redis(var / "redis"))
+        stack = RunningStack(
+            var=var,
+            ports={name: free_port() for name in SERVICE_PORTS},
+            environment={
+                **{name: secrets.token_urlsafe(18) for name in SECRET_SETTINGS},
+                "REDIS_URL": redis_url,
+                **(settings or {}),
+            },
+            process_settings=process_settings or {},
+        )
+        stack.var.mkdir(parents=True, exist_ok=True)
+        stack.reset_metrics()
+        migrate(stack, databases_of(processes))
+        if "auth" in processes:
+            create_admin(stack)
+        cleanup.callback(stop_processes, stack.processes)
+        stack.processes.update(start_processes(stack, processes))
+        wait_until_ready(stack, stack.processes)
+        yield stack
