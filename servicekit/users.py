@@ -288,11 +288,12 @@ class UserDirectory:
         self.forget(usernames=names, public_ids=[event.public_id])
 
     def _fetch(self, keys: list[CacheKey]) -> dict[CacheKey, DirectoryUser]:
-        body = {
-            "usernames": [name for kind, name in keys if kind == USERNAME],
-            "publicIds": [name for kind, name in keys if kind == PUBLIC_ID],
-        }
-        users = [DirectoryUser.from_wire(user) for user in self._post(body)["users"]]
+        users = self._request_users(
+            {
+                "usernames": [name for kind, name in keys if kind == USERNAME],
+                "publicIds": [name for kind, name in keys if kind == PUBLIC_ID],
+            }
+        )
         self.cache.put(users)
         found: dict[CacheKey, DirectoryUser] = {}
         for user in users:
@@ -300,7 +301,7 @@ class UserDirectory:
             found[(PUBLIC_ID, user.public_id)] = user
         return found
 
-    def _post(self, body: dict[str, list[str]]) -> dict[str, Any]:
+    def _request_users(self, body: dict[str, list[str]]) -> list[DirectoryUser]:
         try:
             response = self.client.post(LOOKUP_PATH, json=body)
         except (requests.RequestException, ValueError, KeyError) as exc:
@@ -312,12 +313,9 @@ class UserDirectory:
                 f"{response.text[:200]}"
             )
         try:
-            answer = response.json()
-            if not isinstance(answer.get("users"), list):
-                raise ValueError("no users list")
-        except (ValueError, AttributeError) as exc:
+            return [DirectoryUser.from_wire(user) for user in response.json()["users"]]
+        except (ValueError, KeyError, TypeError) as exc:
             raise DirectoryUnavailable(f"auth_service's lookup answer is malformed: {exc}") from exc
-        return dict(answer)
 
 
 def _answer(wanted: list[CacheKey], found: Mapping[CacheKey, DirectoryUser]) -> Lookup:

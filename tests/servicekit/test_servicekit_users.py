@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from werkzeug.wrappers import Request, Response
 
 import auth_service
 from auth_service import service
 from servicekit import Identity
+from servicekit.http import ServiceClient
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry
 from servicekit.testing import serve_wsgi
 from servicekit.users import (
@@ -32,6 +34,7 @@ from servicekit.users import (
     user_directory,
     user_stream,
 )
+from tests.servicekit.servicekit_harness import json_response
 
 SECRET = "directory-test-secret"
 TOKEN_PATH = "/internal/service-token"
@@ -300,6 +303,26 @@ def test_a_wrong_service_secret_is_directory_unavailable(auth: AuthServer) -> No
     with pytest.raises(DirectoryUnavailable):
         directory.lookup(["alice"])
     assert auth.recorder.count(LOOKUP_PATH) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, {"error": "down", "code": "service_unavailable"}),
+        (200, {"users": [{"username": "half a user"}]}),
+        (200, {"users": "none"}),
+        (200, ["not", "an", "object"]),
+    ],
+)
+def test_an_answer_that_is_not_a_lookup_is_directory_unavailable(status: int, body: Any) -> None:
+    @Request.application
+    def answer(_request: Request) -> Response:
+        return json_response(body, status)
+
+    with serve_wsgi(answer) as url:
+        directory = UserDirectory(ServiceClient("auth", base_url=url))
+        with pytest.raises(DirectoryUnavailable):
+            directory.lookup(["alice"])
 
 
 def test_a_service_app_gets_its_directory_from_its_settings(
