@@ -7,13 +7,14 @@ and the events go to the Redis Stream `USER_EVENTS_STREAM` after the commit.
   Redis is unavailable the rows wait); the relay (`relay.py`) publishes what is left.
 - One publisher at a time: a short Redis lock (`<stream>:relay-lock`) is held while rows
   are read, added to the stream (one MULTI/EXEC) and deleted. A publisher that does not
-  get the lock leaves the work to its holder, which reads again until nothing is left.
+  get the lock leaves its rows to the holder, or, when they came after the holder's
+  read, to the relay's next look (`USER_EVENTS_RELAY_INTERVAL`).
 - At-least-once: a publisher that dies (or loses the database) between the stream write
   and the delete leaves rows that are published again, with the same `eventId`;
   consumers deduplicate on it. Nothing is published twice otherwise.
-- Order: rows are published in the order of their ids. The user's row is written (and
-  so locked) before its event row, so the events of one user get ids in the order their
-  transactions commit, and reach the stream in that order.
+- Order: rows are published in the order of their ids. The user's row is locked
+  (SELECT ... FOR UPDATE) before its event row is written, so the events of one user
+  get ids in the order their transactions commit, and reach the stream in that order.
 - Retention: every XADD trims entries older than `USER_EVENTS_RETENTION` seconds
   (`MINID ~`).
 """
