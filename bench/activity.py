@@ -103,7 +103,7 @@ def activity_database(url: str | None) -> Iterator[dict[str, str]]:
 
 def worker_peaks(master: subprocess.Popen[bytes]) -> list[int]:
     """VmHWM in KiB of each gunicorn worker (the master's children)."""
-    peaks = []
+    peaks: list[int] = []
     for child in psutil.Process(master.pid).children():
         status = Path(f"/proc/{child.pid}/status").read_text()
         peaks.extend(

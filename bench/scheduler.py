@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from devstack.stack import RunningStack, running_stack
 
 PROCESSES = ["auth", "scheduler", "gateway", "worker"]
+Calls = dict[int, str]  # call id -> its instant, as the API renders it
+Figures = dict[str, float]
 SETTINGS = {
     "LOG_LEVEL": "WARNING",
     # The admin's login is not measured: its password hash may be a cheap one.
@@ -83,7 +85,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def schedule(gateway: str, token: str, instants: list[datetime], url: str) -> tuple[dict, float]:
+def schedule(gateway: str, token: str, instants: list[datetime], url: str) -> tuple[Calls, float]:
     body = {"timestamps": ", ".join(iso(moment) for moment in instants), "url": url}
     started = time.perf_counter()
     response = requests.post(
@@ -97,7 +99,7 @@ def schedule(gateway: str, token: str, instants: list[datetime], url: str) -> tu
     return {call["id"]: call["timestamp"] for call in response.json()}, elapsed
 
 
-def lateness(calls: dict, arrivals: list[tuple[float, str]]) -> list[float]:
+def lateness(calls: Calls, arrivals: list[tuple[float, str]]) -> list[float]:
     """Milliseconds between each call's instant and its first arrival."""
     first: dict[str, float] = {}
     for at, key in arrivals:
@@ -117,7 +119,7 @@ def wait_for(arrivals: Arrivals, keys: set[str], deadline: float) -> None:
         time.sleep(0.1)
 
 
-def measure_singles(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> dict:
+def measure_singles(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> Figures:
     start = datetime.now(UTC) + timedelta(seconds=3)
     instants = [start + timedelta(seconds=0.5 * index) for index in range(count)]
     calls, _ = schedule(gateway, token, instants, url)
@@ -126,7 +128,7 @@ def measure_singles(gateway: str, token: str, url: str, arrivals: Arrivals, coun
     return report(calls, arrivals.snapshot())
 
 
-def measure_burst(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> dict:
+def measure_burst(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> Figures:
     due = (datetime.now(UTC) + timedelta(seconds=12)).replace(microsecond=0)
     calls, _ = schedule(gateway, token, [due] * count, url)
     wait_for(arrivals, {str(i) for i in calls}, due.timestamp() + 30)
@@ -134,7 +136,7 @@ def measure_burst(gateway: str, token: str, url: str, arrivals: Arrivals, count:
     return report(calls, arrivals.snapshot())
 
 
-def report(calls: dict, arrivals: list[tuple[float, str]]) -> dict:
+def report(calls: Calls, arrivals: list[tuple[float, str]]) -> Figures:
     keys = Counter(key for _at, key in arrivals if key and int(key) in calls)
     late = lateness(calls, arrivals)
     return {

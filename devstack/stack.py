@@ -35,19 +35,23 @@ WORKER_QUEUE = "scheduler"
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
 # The dev stack's scheduled calls may target local servers; production allows none by default.
 DEV_ALLOWED_CALL_HOSTS = "127.0.0.1,localhost"
-RATE_LIMIT_SETTINGS = (
-    "GATEWAY_RATE_LIMIT",
-    "GATEWAY_USER_RATE_LIMIT",
-    "GATEWAY_LOGIN_RATE_LIMIT",
-    "GATEWAY_LOGIN_USER_RATE_LIMIT",
-)
 # For load generators and tests that are one client: limits would measure themselves.
-RATE_LIMITS_OFF = dict.fromkeys(RATE_LIMIT_SETTINGS, "off")
+RATE_LIMITS_OFF = dict.fromkeys(
+    (
+        "GATEWAY_RATE_LIMIT",
+        "GATEWAY_USER_RATE_LIMIT",
+        "GATEWAY_LOGIN_RATE_LIMIT",
+        "GATEWAY_LOGIN_USER_RATE_LIMIT",
+    ),
+    "off",
+)
+HOST = "127.0.0.1"
 SECRET_SETTINGS = ("SERVICE_SECRET", "ADMIN_PASSWORD", "MEDIA_URL_SECRET")
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
 Processes = dict[str, subprocess.Popen[bytes]]
+FlaskCommand = tuple[subprocess.Popen[bytes], Path]
 
 
 @dataclass
@@ -56,13 +60,12 @@ class Stack:
 
     var: Path
     ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
-    host: str = "127.0.0.1"
     environment: dict[str, str] = field(default_factory=dict)
     # Settings of one process only, by process name (e.g. the gateway's worker count).
     process_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
-        return f"http://{self.host}:{self.ports[name]}"
+        return f"http://{HOST}:{self.ports[name]}"
 
     def env(self) -> dict[str, str]:
         """The environment every process gets: var folder, service URLs, settings."""
@@ -98,7 +101,7 @@ class Stack:
         return [
             _tool("gunicorn"),
             "--config", str(REPO_ROOT / "servicekit" / "gunicorn_conf.py"),
-            "--bind", f"{self.host}:{self.ports[name]}",
+            "--bind", f"{HOST}:{self.ports[name]}",
             "--chdir", str(REPO_ROOT),
             app,
         ]  # fmt: skip
@@ -130,30 +133,38 @@ def _tool(name: str) -> str:
 
 def migrate(stack: Stack, names: Collection[str] = tuple(PACKAGES)) -> None:
     """`flask db upgrade` for the named services, in parallel (each owns its database)."""
-    logs = stack.var / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
-    for name in names:
-        log_path = logs / f"migrate-{name}.log"
-        with log_path.open("wb") as log_file:
-            command = [_tool("flask"), "--app", PACKAGES[name], "db", "upgrade"]
-            process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=stack.env(), stdout=log_file, stderr=subprocess.STDOUT
-            )
-        running[name] = (process, log_path)
-    failed = [log for process, log in running.values() if process.wait() != 0]
-    if failed:
-        raise RuntimeError("migrations failed:\n" + "\n".join(_tail(log) for log in failed))
-
-
-def _tail(log_path: Path, lines: int = 20) -> str:
-    return "\n".join([f"{log_path}:", *log_path.read_text(errors="replace").splitlines()[-lines:]])
+    running = [_flask(stack, f"migrate-{name}", PACKAGES[name], "db", "upgrade") for name in names]
+    _wait_for_commands(running, "migrations")
 
 
 def create_admin(stack: Stack) -> None:
     """The bootstrap superuser from ADMIN_USERNAME and ADMIN_PASSWORD, unless it exists."""
-    command = [_tool("flask"), "--app", "auth_service", "create-admin"]
-    subprocess.run(command, cwd=REPO_ROOT, env=stack.env(), check=True)
+    _wait_for_commands([_flask(stack, "create-admin", "auth_service", "create-admin")], "admin")
+
+
+def _flask(stack: Stack, log_name: str, app: str, *arguments: str) -> FlaskCommand:
+    """A `flask --app <app>` command started in the background, logging to var/logs."""
+    log_path = stack.log_path(log_name)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [_tool("flask"), "--app", app, *arguments],
+            cwd=REPO_ROOT,
+            env=stack.env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log_path
+
+
+def _wait_for_commands(commands: list[FlaskCommand], what: str) -> None:
+    failed = [log_path for process, log_path in commands if process.wait() != 0]
+    if failed:
+        raise RuntimeError(f"{what} failed:\n" + "\n".join(_tail(log) for log in failed))
+
+
+def _tail(log_path: Path, lines: int = 20) -> str:
+    return "\n".join([f"{log_path}:", *log_path.read_text(errors="replace").splitlines()[-lines:]])
 
 
 def start_processes(stack: Stack, names: Collection[str]) -> Processes:
@@ -234,8 +245,8 @@ def running_stack(
     ready to serve; stopped when the block ends.
 
     `settings` go to every process and win over the defaults: random secrets, and SQLite
-    databases in `var` (a temporary folder unless given). Without `redis_url` the stack
-    gets a redis-server of its own.
+    databases and logs in `var` (a temporary folder unless given). Without `redis_url` the
+    stack gets a redis-server of its own.
     """
     with ExitStack() as cleanup:
         if var is None:
@@ -248,6 +259,7 @@ def running_stack(
             environment={
                 **{name: secrets.token_urlsafe(18) for name in SECRET_SETTINGS},
                 "REDIS_URL": redis_url,
+                "SCHEDULER_CALL_LOG": str(var / "logs" / "api_calls.log"),
                 **(settings or {}),
             },
             process_settings=process_settings or {},

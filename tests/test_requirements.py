@@ -52,7 +52,7 @@ def read_lock(path: Path) -> dict[str, Pin]:
 
 def top_level(layer: str) -> set[str]:
     """The packages a .in file names itself (not those of the files it includes)."""
-    names = set()
+    names: set[str] = set()
     for line in logical_lines((ROOT / f"{layer}.in").read_text(encoding="utf-8")):
         if not line.startswith("-"):
             names.add(canonicalize_name(Requirement(line).name))
