@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 import requests
-from e2e_helpers import bearer, login, new_user
 
 from tests.activity_service.activity_helpers import seed_download, seed_payload
+from tests.e2e.e2e_helpers import bearer, login, new_user
 
 UPLOAD = "/sample/posts"
 DOWNLOAD = "/sample/gets"

@@ -13,10 +13,10 @@ from typing import Any
 
 import redis
 import requests
-from e2e_helpers import PASSWORD, TIMEOUT, bearer, login, new_user
 from PIL import Image
 
 from devstack.stack import Stack
+from tests.e2e.e2e_helpers import PASSWORD, TIMEOUT, bearer, login, new_user
 
 USER_KEYS = {
     "publicId", "username", "firstName", "lastName", "email", "phoneNumber",

@@ -12,8 +12,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
-from e2e_helpers import PASSWORD, TIMEOUT, bearer, e2e_stack
-from media_e2e_helpers import (
+from PIL import Image
+
+from devstack.stack import RunningStack
+from tests.e2e.e2e_helpers import PASSWORD, TIMEOUT, bearer, e2e_stack
+from tests.e2e.media_e2e_helpers import (
     MIB,
     decoded,
     noise_png,
@@ -26,9 +29,6 @@ from media_e2e_helpers import (
     token_header,
     worker_pids,
 )
-from PIL import Image
-
-from devstack.stack import RunningStack
 
 STORED_KEYS = {
     "id", "image", "url", "thumbnail_url", "name", "content_type", "size",

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import redis
 import requests
-from e2e_helpers import ADMIN_PASSWORD, bearer, e2e_stack, login, new_user
 
 from devstack.stack import RunningStack
 from scheduler_service.timestamps import render
 from servicekit.testing import serve_wsgi
+from tests.e2e.e2e_helpers import ADMIN_PASSWORD, bearer, e2e_stack, login, new_user
 from tests.scheduler_service.scheduler_helpers import (
     TargetServer,
     WorkerProcess,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e_helpers import bearer
+from tests.e2e.e2e_helpers import bearer
 
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 SPARED = r"^/(regenerateToken|auth/token)/?$"  # would revoke the caller's own token

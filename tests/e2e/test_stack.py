@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import redis
 import requests
-from e2e_helpers import PASSWORD, bearer, login, new_user
 from rq import Worker
 
 from devstack.stack import PACKAGES, Stack
 from servicekit.revocation import revoke_user_tokens
+from tests.e2e.e2e_helpers import PASSWORD, bearer, login, new_user
 
 
 def test_gateway_health_reports_every_upstream_ready(gateway_url: str) -> None:
