@@ -19,7 +19,7 @@ from scheduler_service import service
 from scheduler_service.api import call_page
 from scheduler_service.models import ScheduledCall
 from scheduler_service.schemas import CallPageSchema, CallQuerySchema, CallSchema
-from servicekit import ApiError, Blueprint, require_staff
+from servicekit import ApiError, Blueprint, redis_client, require_staff
 
 STATIC = Path(__file__).parent / "static"
 ASSETS = {"admin.js": "text/javascript", "admin.css": "text/css"}
@@ -86,7 +86,7 @@ def admin_calls(query: dict[str, Any]) -> dict[str, Any]:
 @admin_api_blp.response(200, CallSchema)
 def admin_cancel(call_id: int) -> ScheduledCall:
     """Cancel a Pending call (staff only; 409 once it ran)."""
-    return service.cancel_call(require_staff(), call_id)
+    return service.cancel_call(redis_client(), require_staff(), call_id)
 
 
 admin_blueprints = [admin_blp, admin_api_blp]

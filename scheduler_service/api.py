@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Flask, Response, jsonify, request
-from marshmallow import Schema, ValidationError
+from flask import Response, jsonify, request
 
 from scheduler_service import service
 from scheduler_service.models import ScheduledCall
@@ -18,11 +17,13 @@ from scheduler_service.schemas import (
     RescheduleSchema,
     ScheduleRequestSchema,
 )
-from servicekit import ApiError, Blueprint, Identity, require_identity
-from servicekit.errors import error_response, flatten_messages
+from scheduler_service.settings import SchedulerSettings
+from servicekit import Blueprint, Identity, redis_client, require_identity
+from servicekit.bodies import load_body
+from servicekit.pagination import Page, page_window
+from servicekit.settings import app_settings
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-SECURITY = [{"bearerAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 REQUEST_BODY = {
     "description": "A JSON object or a form with the same keys (a form's `headers` is JSON text).",
     "content": {
@@ -30,6 +31,8 @@ REQUEST_BODY = {
         "application/x-www-form-urlencoded": {"schema": ScheduleRequestSchema},
     },
 }
+# The query arguments a page's `next` and `previous` links keep.
+FILTERS = ("status", "since", "until", "owner", "ordering")
 
 blp = Blueprint(
     "scheduler",
@@ -52,8 +55,10 @@ def schedule_calls() -> tuple[Response, int]:
     """Schedule one call per timestamp (past timestamps are ignored)."""
     caller = require_identity()
     data = load_body(ScheduleRequestSchema())
-    target = service.Target(data["url"], data["method"], data["headers"], data["body"])
-    created = service.schedule_calls(caller.subject, data["timestamps"], target)
+    target = service.CallTarget(data["url"], data["method"], data["headers"], data["body"])
+    created = service.schedule_calls(
+        app_settings(SchedulerSettings), redis_client(), caller.subject, data["timestamps"], target
+    )
     return jsonify(created), 201
 
 
@@ -80,7 +85,7 @@ def get_call(call_id: int) -> ScheduledCall:
 def cancel_call(call_id: int) -> ScheduledCall:
     """Cancel a Pending call (409 once it ran)."""
     caller = require_identity()
-    service.cancel_call(caller, call_id)
+    service.cancel_call(redis_client(), caller, call_id)
     return service.visible_call(caller, call_id, with_history=True)
 
 
@@ -91,7 +96,9 @@ def reschedule_call(call_id: int) -> ScheduledCall:
     """Move a Pending call to a new `timestamp` (409 once it ran or was cancelled)."""
     caller = require_identity()
     data = load_body(RescheduleSchema())
-    service.reschedule_call(caller, call_id, data["timestamp"])
+    service.reschedule_call(
+        app_settings(SchedulerSettings), redis_client(), caller, call_id, data["timestamp"]
+    )
     return service.visible_call(caller, call_id, with_history=True)
 
 
@@ -107,70 +114,22 @@ def call_page(caller: Identity, query: dict[str, Any], path: str) -> dict[str, A
         owner=query.get("owner"),
         ordering=query["ordering"],
     )
-    page, page_size = query["page"], query["page_size"]
-    found = service.list_calls(caller, filters, page, page_size)
-    kept = {
-        key: value
-        for key, value in request.args.items()
-        if key not in ("page", "page_size") and key in CallQuerySchema().fields
-    }
-    next_link, previous_link = service.page_links(path, kept, page, page_size, found.count)
+    page = service.list_calls(caller, filters, page_window(query, "page_size"))
+    next_link, previous_link = page_links(path, page)
     return {
-        "count": found.count,
+        "count": page.total,
         "next": next_link,
         "previous": previous_link,
-        "results": found.calls,
+        "results": page.items,
     }
 
 
-def request_data() -> dict[str, Any]:
-    """The body as a dict: a JSON object, or a form (a repeated `timestamps` is a list)."""
-    if request.mimetype in FORM_TYPES:
-        return {
-            key: values if key == "timestamps" and len(values) > 1 else values[0]
-            for key, values in request.form.lists()
-        }
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        return {}
-    if request.mimetype and not request.is_json:
-        raise ApiError(415, "send a JSON object or a form", "unsupported_media_type")
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, "invalid JSON body", "invalid_json") from exc
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object", "validation_error")
-    return data
+def page_links(path: str, page: Page[Any]) -> tuple[str | None, str | None]:
+    """Relative `next` and `previous` links of a page, keeping the request's filters."""
+    kept = {key: value for key, value in request.args.items() if key in FILTERS}
 
+    def link(number: int) -> str:
+        return f"{path}?{urlencode({**kept, 'page': number, 'page_size': page.size})}"
 
-def load_body(schema: Schema) -> dict[str, Any]:
-    try:
-        return dict(schema.load(request_data()))
-    except ValidationError as exc:
-        raise ApiError(
-            400, "invalid input", "validation_error", errors=flatten_messages(exc.messages)
-        ) from exc
-
-
-# service.py's refusals as HTTP answers.
-def as_api_error(error: service.SchedulerError) -> ApiError:
-    if isinstance(error, service.NoTimestamps):
-        return ApiError(400, "No timestamps provided", "no_timestamps")
-    if isinstance(error, service.InvalidTimestamps):
-        return ApiError(400, error.message, "invalid_timestamps", errors=error.problems)
-    if isinstance(error, service.InvalidTarget):
-        return ApiError(400, f"url: {error.reason}", "invalid_target", errors={"url": error.reason})
-    if isinstance(error, service.CallNotPending):
-        message = f"the call is {error.status}: only a Pending call can be changed"
-        return ApiError.with_body(
-            409, {"error": message, "code": "conflict", "status": error.status}
-        )
-    return ApiError(404, "no such call", "not_found")
-
-
-def register_domain_errors(app: Flask) -> None:
-    def answer(error: service.SchedulerError) -> Response:
-        return error_response(as_api_error(error))
-
-    app.register_error_handler(service.SchedulerError, answer)
+    next_link = link(page.number + 1) if page.has_next else None
+    return next_link, link(page.number - 1) if page.number > 1 else None

@@ -26,11 +26,17 @@ from scheduler_service.models import (
     SUCCEEDED,
     CallAttempt,
     ScheduledCall,
+    changed_rows,
     db,
 )
-from scheduler_service.options import Options
-from scheduler_service.outbound import Outcome, Request, UnsafeTarget, parse_target
+from scheduler_service.outbound import (
+    OutboundRequest,
+    Outcome,
+    UnsafeTarget,
+    parse_destination,
+)
 from scheduler_service.queueing import chunked
+from scheduler_service.settings import SchedulerSettings
 
 CLAIM_CHUNK = 500
 RECOVER_BATCH = 500
@@ -46,7 +52,7 @@ class ClaimedCall:
     attempt: int
     max_attempts: int
     started_at: datetime
-    request: Request
+    request: OutboundRequest
 
 
 @dataclass(frozen=True)
@@ -94,26 +100,30 @@ def claim_due(
             )
         )
         for row in db.session.execute(statement):
-            request = Request(row.id, row.url, row.method, dict(row.headers or {}), row.body)
+            request = OutboundRequest(
+                row.id, row.url, row.method, dict(row.headers or {}), row.body
+            )
             claimed.append(ClaimedCall(row.id, row.attempts, row.max_attempts, now, request))
     db.session.commit()
     return claimed
 
 
-def retry_delay(attempt: int, outcome: Outcome, options: Options) -> float:
+def retry_delay(attempt: int, outcome: Outcome, settings: SchedulerSettings) -> float:
     """Exponential backoff with jitter, and never sooner than the target's `Retry-After`."""
-    backoff = min(options.retry_max, options.retry_base * 2 ** (attempt - 1))
+    backoff = min(settings.retry_max, settings.retry_base * 2 ** (attempt - 1))
     delay = random.uniform(backoff / 2, backoff)
     if outcome.retry_after is not None:
-        delay = max(delay, min(outcome.retry_after, options.retry_after_max))
+        delay = max(delay, min(outcome.retry_after, settings.retry_after_max))
     return delay
 
 
-def decide(claimed: ClaimedCall, outcome: Outcome, now: datetime, options: Options) -> Recorded:
+def decide(
+    claimed: ClaimedCall, outcome: Outcome, now: datetime, settings: SchedulerSettings
+) -> Recorded:
     if outcome.succeeded:
         return Recorded(claimed.id, claimed.attempt, outcome, SUCCEEDED, None)
     if outcome.retryable and claimed.attempt < claimed.max_attempts:
-        retry_at = now + timedelta(seconds=retry_delay(claimed.attempt, outcome, options))
+        retry_at = now + timedelta(seconds=retry_delay(claimed.attempt, outcome, settings))
         return Recorded(claimed.id, claimed.attempt, outcome, PENDING, retry_at)
     return Recorded(claimed.id, claimed.attempt, outcome, FAILED, None)
 
@@ -123,14 +133,14 @@ def record_outcomes(
     *,
     now: datetime,
     worker: str,
-    options: Options,
+    settings: SchedulerSettings,
 ) -> list[Recorded]:
     """Store a batch of attempts in one transaction; each status change is a CAS."""
     recorded: list[Recorded] = []
     history: list[dict[str, object]] = []
     for claimed, outcome in results:
-        decision = decide(claimed, outcome, now, options)
-        changed = db.session.execute(
+        decision = decide(claimed, outcome, now, settings)
+        changed = changed_rows(
             update(calls)
             .where(
                 calls.c.id == claimed.id,
@@ -139,7 +149,7 @@ def record_outcomes(
                 calls.c.attempts == claimed.attempt,
             )
             .values(_status_values(decision, now))
-        ).rowcount
+        )
         if changed != 1:
             recorded.append(_stale(decision))
             continue
@@ -215,7 +225,7 @@ def recover_lost(now: datetime) -> list[Recorded]:
         decision = Recorded(
             row.id, row.attempts, outcome, FAILED if final else PENDING, None if final else now
         )
-        changed = db.session.execute(
+        changed = changed_rows(
             update(calls)
             .where(
                 calls.c.id == row.id,
@@ -224,7 +234,7 @@ def recover_lost(now: datetime) -> list[Recorded]:
                 calls.c.lease_until < now,
             )
             .values(_status_values(decision, now))
-        ).rowcount
+        )
         if changed == 1:
             db.session.execute(
                 insert(attempts), [_attempt_values(row.id, row.attempts, started_at, outcome)]
@@ -236,7 +246,7 @@ def recover_lost(now: datetime) -> list[Recorded]:
 
 def _host_of(url: str) -> str:
     try:
-        return parse_target(url).host_header
+        return parse_destination(url).host_header
     except UnsafeTarget:
         return url[:100]
 

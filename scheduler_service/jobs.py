@@ -1,8 +1,9 @@
 """RQ jobs of the scheduler. The worker runs them: `rq worker --with-scheduler scheduler`
 (with `--worker-class scheduler_service.worker.CallWorker` for on-time firing).
 
-A worker process builds the scheduler app once (for its database) and keeps it, as
-microblog's `app/tasks.py` does. Job payloads are plain JSON: a call id and its instant.
+A worker process builds the scheduler app once (for its database) and loads the
+scheduler's settings once, and keeps both, as microblog's `app/tasks.py` keeps its app.
+Job payloads are plain JSON: a call id and its instant.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from rq import get_current_job
 
 from scheduler_service.queueing import QUEUE_NAME
 from scheduler_service.runner import CallRunner
+from scheduler_service.settings import SchedulerSettings
+from servicekit.settings import load_settings
 
 if TYPE_CHECKING:
     from redis import Redis
 
-__all__ = ["QUEUE_NAME", "dispatch_call", "install_dispatcher", "worker_app"]
+__all__ = ["QUEUE_NAME", "call_runner", "dispatch_call", "install_dispatcher", "worker_app"]
 
 
 class Holder(Protocol):
@@ -29,6 +32,7 @@ class Holder(Protocol):
 
 
 _app: Flask | None = None
+_settings: SchedulerSettings | None = None
 _dispatcher: Holder | None = None
 _runner: CallRunner | None = None
 _lock = threading.Lock()
@@ -43,6 +47,20 @@ def worker_app() -> Flask:
 
             _app = create_app()
         return _app
+
+
+def worker_settings() -> SchedulerSettings:
+    """This process's settings: the environment's, checked as the app's are."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = load_settings(SchedulerSettings)
+        return _settings
+
+
+def call_runner(connection: Redis, worker: str) -> CallRunner:
+    """A runner for this worker process, on its app's database."""
+    return CallRunner(worker_app(), worker_settings(), connection, worker)
 
 
 def install_dispatcher(dispatcher: Holder | None) -> None:
@@ -74,8 +92,7 @@ def _run_here(call_id: int, due_us: int) -> None:
 
 def _process_runner(connection: Redis, worker: str) -> CallRunner:
     global _runner
-    app = worker_app()
-    with _lock:
-        if _runner is None or _runner.worker != worker:
-            _runner = CallRunner(app, connection, worker)
-        return _runner
+    runner = _runner
+    if runner is None or runner.worker != worker:
+        runner = _runner = call_runner(connection, worker)
+    return runner

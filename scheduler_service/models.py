@@ -8,6 +8,7 @@ so two workers can never both run one call.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -19,7 +20,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from servicekit import make_db
@@ -35,7 +38,7 @@ CANCELLED = "Cancelled"
 STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 
 
-class ScheduledCall(db.Model):  # type: ignore[name-defined,misc]
+class ScheduledCall(db.Model):  # type: ignore[name-defined]
     """One outbound HTTP call, due at `timestamp`, owned by the token subject that asked."""
 
     __tablename__ = "scheduled_calls"
@@ -81,7 +84,7 @@ class ScheduledCall(db.Model):  # type: ignore[name-defined,misc]
         return f"<ScheduledCall {self.id} {self.status} at {self.timestamp.isoformat()}>"
 
 
-class CallAttempt(db.Model):  # type: ignore[name-defined,misc]
+class CallAttempt(db.Model):  # type: ignore[name-defined]
     """One try of a call: when, how long, and the status code or the error."""
 
     __tablename__ = "call_attempts"
@@ -99,3 +102,9 @@ class CallAttempt(db.Model):  # type: ignore[name-defined,misc]
     outcome: Mapped[str] = mapped_column(String(16))
 
     call: Mapped[ScheduledCall] = relationship(back_populates="history")
+
+
+def changed_rows(statement: Update) -> int:
+    """Run an UPDATE in the current transaction; how many rows it changed (the CAS check)."""
+    result = cast(CursorResult[Any], db.session.execute(statement))
+    return int(result.rowcount)

@@ -1,6 +1,6 @@
 """Outbound calls, and the guard that keeps them off internal addresses (SSRF).
 
-A target is `http` or `https`. Its host is resolved here and every address it resolves to
+A call's URL is `http` or `https`. Its host is resolved here and every address it resolves to
 must be public: not private, loopback, link-local (169.254.0.0/16: cloud metadata), CGNAT
 (100.64.0.0/10), multicast, reserved or unspecified, also when hidden in an IPv6 form
 (IPv4-mapped, 6to4, Teredo, NAT64). Hosts listed in `SCHEDULER_ALLOWED_HOSTS` are exempt.
@@ -52,7 +52,9 @@ class UnresolvableHost(UnsafeTarget):
 
 
 @dataclass(frozen=True)
-class Target:
+class Destination:
+    """Where a call goes, from its URL: what to connect to and what to send as `Host`."""
+
     scheme: str
     host: str  # lower-case name or IP literal, without brackets
     port: int
@@ -70,6 +72,8 @@ class Target:
 
 @dataclass(frozen=True)
 class TargetPolicy:
+    """What a call may reach (hosts exempt from the address checks), and its limits."""
+
     allowed_hosts: frozenset[str] = frozenset()
     connect_timeout: float = 5.0
     total_timeout: float = 30.0
@@ -77,7 +81,9 @@ class TargetPolicy:
 
 
 @dataclass(frozen=True)
-class Request:
+class OutboundRequest:
+    """The HTTP request of one call, as its worker sends it."""
+
     call_id: int
     url: str
     method: str
@@ -111,7 +117,8 @@ class Outcome:
         return self.status_code == 429 or self.status_code >= 500
 
 
-def parse_target(url: str) -> Target:
+def parse_destination(url: str) -> Destination:
+    """The destination of a call's URL; UnsafeTarget says why a URL cannot be called."""
     if not isinstance(url, str) or not url:
         raise UnsafeTarget("must be an http or https URL")
     if len(url) > URL_MAX_LENGTH:
@@ -143,7 +150,7 @@ def parse_target(url: str) -> Target:
         path += "?" + parts.query
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port in (None, default_port) else f"{shown}:{port}"
-    return Target(scheme, host, port or default_port, path, host_header)
+    return Destination(scheme, host, port or default_port, path, host_header)
 
 
 def _is_ip(host: str) -> bool:
@@ -188,42 +195,42 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
-def resolve(target: Target) -> list[str]:
+def resolve(destination: Destination) -> list[str]:
     """Every address the host resolves to (IPv4 first), without duplicates."""
     try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnresolvableHost(f"cannot resolve host {target.host!r}") from exc
+        raise UnresolvableHost(f"cannot resolve host {destination.host!r}") from exc
     addresses: list[str] = []
     for family, *_rest, sockaddr in sorted(infos, key=lambda info: info[0] != socket.AF_INET):
         address = str(sockaddr[0]).split("%", 1)[0] if family == socket.AF_INET6 else sockaddr[0]
         if address not in addresses:
             addresses.append(str(address))
     if not addresses:
-        raise UnresolvableHost(f"cannot resolve host {target.host!r}")
+        raise UnresolvableHost(f"cannot resolve host {destination.host!r}")
     return addresses
 
 
-def vetted_addresses(target: Target, allowed_hosts: frozenset[str]) -> list[str]:
+def vetted_addresses(destination: Destination, allowed_hosts: frozenset[str]) -> list[str]:
     """The addresses to connect to; UnsafeTarget when any of them is not public."""
-    addresses = resolve(target)
-    if target.host in allowed_hosts:
+    addresses = resolve(destination)
+    if destination.host in allowed_hosts:
         return addresses
     for address in addresses:
         reason = forbidden_reason(ipaddress.ip_address(address))
         if reason is None:
             continue
-        if target.is_ip_literal:
+        if destination.is_ip_literal:
             raise UnsafeTarget(f"{address} is a {reason} address")
-        raise UnsafeTarget(f"{target.host} resolves to {address}, a {reason} address")
+        raise UnsafeTarget(f"{destination.host} resolves to {address}, a {reason} address")
     return addresses
 
 
-def check_url(url: str, allowed_hosts: frozenset[str]) -> Target:
+def check_url(url: str, allowed_hosts: frozenset[str]) -> Destination:
     """Scheduling-time check: a callable URL whose host resolves to public addresses."""
-    target = parse_target(url)
-    vetted_addresses(target, allowed_hosts)
-    return target
+    destination = parse_destination(url)
+    vetted_addresses(destination, allowed_hosts)
+    return destination
 
 
 class ConnectionPools:
@@ -235,27 +242,27 @@ class ConnectionPools:
         self._pools: OrderedDict[tuple[str, str, int, str], HTTPConnectionPool] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, target: Target, address: str) -> HTTPConnectionPool:
-        key = (target.scheme, address, target.port, target.host)
+    def get(self, destination: Destination, address: str) -> HTTPConnectionPool:
+        key = (destination.scheme, address, destination.port, destination.host)
         with self._lock:
             pool = self._pools.get(key)
             if pool is not None:
                 self._pools.move_to_end(key)
                 return pool
-            pool = self._new_pool(target, address)
+            pool = self._new_pool(destination, address)
             self._pools[key] = pool
             while len(self._pools) > self.kept:
                 _key, evicted = self._pools.popitem(last=False)
                 evicted.close()
             return pool
 
-    def _new_pool(self, target: Target, address: str) -> HTTPConnectionPool:
-        if target.scheme == "http":
-            return HTTPConnectionPool(address, target.port, maxsize=self.size, block=False)
-        name = None if target.is_ip_literal else target.host
+    def _new_pool(self, destination: Destination, address: str) -> HTTPConnectionPool:
+        if destination.scheme == "http":
+            return HTTPConnectionPool(address, destination.port, maxsize=self.size, block=False)
+        name = None if destination.is_ip_literal else destination.host
         return HTTPSConnectionPool(
             address,
-            target.port,
+            destination.port,
             maxsize=self.size,
             block=False,
             cert_reqs="CERT_REQUIRED",
@@ -272,16 +279,16 @@ class ConnectionPools:
 
 
 def perform(
-    request: Request, policy: TargetPolicy, pools: ConnectionPools, started_at: float
+    request: OutboundRequest, policy: TargetPolicy, pools: ConnectionPools, started_at: float
 ) -> Outcome:
     """One attempt of `request`: never raises, the outcome says what happened."""
     began = time.monotonic()
     host = ""
     try:
-        target = parse_target(request.url)
-        host = target.host_header
-        addresses = vetted_addresses(target, policy.allowed_hosts)
-        status, retry_after = _exchange(request, target, addresses, policy, pools, began)
+        destination = parse_destination(request.url)
+        host = destination.host_header
+        addresses = vetted_addresses(destination, policy.allowed_hosts)
+        status, retry_after = _exchange(request, destination, addresses, policy, pools, began)
     except UnresolvableHost as exc:
         return _outcome(started_at, began, host, error=str(exc))
     except UnsafeTarget as exc:
@@ -304,8 +311,8 @@ class _CallError(Exception):
 
 
 def _exchange(
-    request: Request,
-    target: Target,
+    request: OutboundRequest,
+    destination: Destination,
     addresses: list[str],
     policy: TargetPolicy,
     pools: ConnectionPools,
@@ -316,7 +323,7 @@ def _exchange(
     headers = {
         "User-Agent": USER_AGENT,
         **request.headers,
-        "Host": target.host_header,
+        "Host": destination.host_header,
         "Idempotency-Key": str(request.call_id),
     }
     last_error = "no address to connect to"
@@ -326,9 +333,9 @@ def _exchange(
             break
         timeout = urllib3.Timeout(connect=min(policy.connect_timeout, remaining), read=remaining)
         try:
-            response = pools.get(target, address).urlopen(
+            response = pools.get(destination, address).urlopen(
                 request.method,
-                target.path,
+                destination.path,
                 body=body,
                 headers=headers,
                 retries=False,

@@ -24,9 +24,9 @@ from scheduler_service.execution import (
     record_outcomes,
     recover_lost,
 )
-from scheduler_service.options import Options, current_options
 from scheduler_service.outbound import ConnectionPools, Outcome, perform
 from scheduler_service.queueing import hand_over, known_calls
+from scheduler_service.settings import SchedulerSettings
 from scheduler_service.timestamps import from_seconds
 
 log = logging.getLogger("flotilla.scheduler.worker")
@@ -37,35 +37,31 @@ RECONCILE_PAGE = 500
 class CallRunner:
     """Claims, fires and records calls, and reconciles the database with Redis."""
 
-    def __init__(self, app: Flask, connection: Redis, worker: str) -> None:
-        self.app = app
+    def __init__(
+        self, app: Flask, settings: SchedulerSettings, connection: Redis, worker: str
+    ) -> None:
+        self.app = app  # for its database session
+        self.settings = settings
         self.connection = connection
         self.worker = worker
-        with app.app_context():
-            self.options: Options = current_options()
         self.clock = RedisClock(connection)
-        self.pools = ConnectionPools(self.options.worker_threads)
-        self.call_log = CallLog(self.options.call_log)
-
-    @property
-    def job_timeout(self) -> int:
-        """A dispatch job may wait for its instant and make the call itself (plain workers)."""
-        return int(self.options.handoff_lead + self.options.total_timeout + 60)
+        self.pools = ConnectionPools(settings.worker_threads)
+        self.call_log = CallLog(settings.call_log)
 
     def now(self) -> datetime:
         return from_seconds(self.clock.now())
 
     def claim(self, call_ids: Sequence[int]) -> list[ClaimedCall]:
         with self.app.app_context():
-            return claim_due(call_ids, self.now(), self.worker, self.options.lease_seconds)
+            return claim_due(call_ids, self.now(), self.worker, self.settings.lease_seconds)
 
     def fire(self, claimed: ClaimedCall) -> Outcome:
-        return perform(claimed.request, self.options.target_policy, self.pools, self.clock.now())
+        return perform(claimed.request, self.settings.target_policy, self.pools, self.clock.now())
 
     def record(self, results: Sequence[tuple[ClaimedCall, Outcome]]) -> list[Recorded]:
         with self.app.app_context():
             recorded = record_outcomes(
-                results, now=self.now(), worker=self.worker, options=self.options
+                results, now=self.now(), worker=self.worker, settings=self.settings
             )
         self._announce(recorded)
         return recorded
@@ -81,8 +77,8 @@ class CallRunner:
             self.connection,
             calls,
             now=self.now(),
-            lead=self.options.handoff_lead,
-            job_timeout=self.job_timeout,
+            lead=self.settings.handoff_lead,
+            job_timeout=self.settings.job_timeout,
         )
 
     def enqueue_missing(self, due_before: datetime | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
@@ -12,6 +13,8 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 from scheduler_service.models import STATUSES
 from scheduler_service.outbound import URL_MAX_LENGTH
 from scheduler_service.timestamps import InvalidTimestamp, parse_instant, render
+from servicekit import pagination
+from servicekit.bodies import InvalidJson, loads_json
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_HEADERS = 50
@@ -48,14 +51,16 @@ class Method(fields.String):
         return text
 
 
-class HeaderMap(fields.Field):
+class HeaderMap(fields.Field[dict[str, str]]):
     """An object of header names to string values (a JSON text of one in a form)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, str]:
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except ValueError as exc:
+                value = loads_json(value)
+            except InvalidJson as exc:
                 raise ValidationError("must be an object of header names to values") from exc
         if not isinstance(value, dict):
             raise ValidationError("must be an object of header names to values")
@@ -82,12 +87,12 @@ def _header_problem(name: Any, value: Any) -> str | None:
     return None
 
 
-class Body(fields.Field):
+class Body(fields.Field[dict[str, Any]]):
     """A string sent as it is, or any other JSON value sent as JSON."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if value is None:
-            return None
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
         is_json = not isinstance(value, str)
         text = json.dumps(value, separators=(",", ":")) if is_json else value
         if len(text.encode("utf-8")) > MAX_BODY:
@@ -124,18 +129,18 @@ class RescheduleSchema(Schema):
     timestamp = fields.Raw(required=True)
 
 
-class Instant(fields.Field):
+class Instant(fields.Field[datetime]):
     """An ISO 8601 instant in a query string (naive values are UTC)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         try:
             return parse_instant(value)
         except InvalidTimestamp as exc:
             raise ValidationError(str(exc)) from exc
 
 
-class CallQuerySchema(Schema):
-    """Filters and the page of a call listing."""
+class CallQuerySchema(pagination.PageArgs):
+    """Filters and the page of a call listing (`page`, 1-based, and `page_size`)."""
 
     status = fields.String(validate=validate.OneOf(STATUSES))
     since = Instant(metadata={"description": "calls due at or after this instant"})
@@ -146,13 +151,10 @@ class CallQuerySchema(Schema):
     ordering = fields.String(
         load_default="timestamp", validate=validate.OneOf(("timestamp", "-timestamp", "id", "-id"))
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    page_size = fields.Integer(
-        load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE)
-    )
+    page_size = pagination.page_size(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-class UtcInstant(fields.Field):
+class UtcInstant(fields.Field[datetime]):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return render(value)
 

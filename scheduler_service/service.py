@@ -1,31 +1,34 @@
 """scheduler_service's domain logic: scheduling, listing, cancelling and rescheduling calls.
 
-Errors are the exceptions below; api.py turns them into HTTP answers. Every write is one
-transaction; the RQ hand-over comes after the commit and may fail without losing anything
-(the worker's reconciler hands over every Pending call RQ does not know).
+Refusals are the exceptions below; each carries its HTTP answer (servicekit.errors). The
+settings and the Redis connection (RQ's, and the clock) are given by the caller. Every
+write is one transaction; the RQ hand-over comes after the commit and may fail without
+losing anything (the worker's reconciler hands over every Pending call RQ does not know).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
+from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from scheduler_service.clock import redis_now
-from scheduler_service.models import CANCELLED, PENDING, ScheduledCall, db
-from scheduler_service.options import Options, current_options
+from scheduler_service.models import CANCELLED, PENDING, ScheduledCall, changed_rows, db
 from scheduler_service.outbound import UnsafeTarget, check_url
 from scheduler_service.queueing import forget, hand_over
+from scheduler_service.settings import SchedulerSettings
 from scheduler_service.timestamps import InvalidTimestamp, parse_instant, render
-from servicekit.app import redis_client
+from servicekit.errors import DomainError
 from servicekit.identity import Identity
+from servicekit.pagination import Page, Window, paginate
 
 log = logging.getLogger("flotilla.scheduler")
 
@@ -35,41 +38,48 @@ MAX_ID = 2**31 - 1  # the id column is a 32-bit integer
 calls_table = ScheduledCall.__table__
 
 
-class SchedulerError(Exception):
-    """A request scheduler_service refuses; the subclass says why."""
+class NoTimestamps(DomainError):
+    status, code, message = 400, "no_timestamps", "No timestamps provided"
 
 
-class NoTimestamps(SchedulerError):
-    pass
+class InvalidTimestamps(DomainError):
+    """Some values are not instants, or are out of bounds: `errors` names each of them."""
 
-
-class InvalidTimestamps(SchedulerError):
-    """Some values are not instants, or are out of bounds: `problems` names each of them."""
+    status, code = 400, "invalid_timestamps"
 
     def __init__(self, message: str, problems: dict[str, str]) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems = problems
+        super().__init__(message, errors=problems)
 
 
-class InvalidTarget(SchedulerError):
+class InvalidTarget(DomainError):
+    """A `url` the scheduler will not call: malformed, or an internal address."""
+
+    status, code = 400, "invalid_target"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(f"url: {reason}", errors={"url": reason})
 
 
-class CallNotFound(SchedulerError):
-    pass
+class CallNotFound(DomainError):
+    """No such call, or another user's: the two are not told apart."""
+
+    status, code, message = 404, "not_found", "no such call"
 
 
-class CallNotPending(SchedulerError):
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
+class CallNotPending(DomainError):
+    """The call ran or was cancelled; the body says which status it has."""
+
+    status, code = 409, "conflict"
+
+    def __init__(self, call_status: str) -> None:
+        message = f"the call is {call_status}: only a Pending call can be changed"
+        super().__init__(message, status=call_status)
 
 
 @dataclass(frozen=True)
-class Target:
+class CallTarget:
+    """The request a user schedules; without a URL, the call goes to the default one."""
+
     url: str | None = None
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=dict)
@@ -85,18 +95,7 @@ class CallFilters:
     ordering: str = "timestamp"
 
 
-@dataclass(frozen=True)
-class CallPage:
-    count: int
-    calls: list[ScheduledCall]
-
-
 # Scheduling
-
-
-def now() -> datetime:
-    """Redis's clock: the one the workers fire by."""
-    return redis_now(redis_client())
 
 
 def split_timestamps(raw: Any) -> list[Any]:
@@ -112,13 +111,13 @@ def split_timestamps(raw: Any) -> list[Any]:
     return [raw]  # a number, an object: reported as a bad value
 
 
-def parse_timestamps(values: Sequence[Any], options: Options) -> list[datetime]:
+def parse_timestamps(values: Sequence[Any], settings: SchedulerSettings) -> list[datetime]:
     if not values:
         raise NoTimestamps()
-    if len(values) > options.max_timestamps:
+    if len(values) > settings.max_timestamps:
         raise InvalidTimestamps(
-            f"at most {options.max_timestamps} timestamps per request, got {len(values)}",
-            {"timestamps": f"at most {options.max_timestamps} values"},
+            f"at most {settings.max_timestamps} timestamps per request, got {len(values)}",
+            {"timestamps": f"at most {settings.max_timestamps} values"},
         )
     parsed: list[datetime] = []
     problems: dict[str, str] = {}
@@ -133,10 +132,13 @@ def parse_timestamps(values: Sequence[Any], options: Options) -> list[datetime]:
 
 
 def upcoming(
-    instants: Sequence[datetime], current: datetime, options: Options, name: str = "timestamps"
+    instants: Sequence[datetime],
+    current: datetime,
+    settings: SchedulerSettings,
+    name: str = "timestamps",
 ) -> list[int]:
     """Indexes of the instants still to come (the past is ignored); horizon enforced."""
-    horizon = current + timedelta(seconds=options.max_horizon)
+    horizon = current + timedelta(seconds=settings.max_horizon)
     beyond = {
         _field(name, index): f"{render(instant)} is beyond the horizon ({render(horizon)})"
         for index, instant in enumerate(instants)
@@ -166,36 +168,41 @@ def _bounded(problems: dict[str, str]) -> dict[str, str]:
     return dict(list(problems.items())[:MAX_REPORTED_PROBLEMS])
 
 
-def checked_target(target: Target, options: Options) -> Target:
+def checked_target(target: CallTarget, settings: SchedulerSettings) -> CallTarget:
     """The default URL when none is given; a given one must be callable (SSRF guard)."""
     if target.url is None:
-        return Target(options.default_url, target.method, target.headers, target.body)
+        return dataclasses.replace(target, url=settings.default_url)
     try:
-        check_url(target.url, options.allowed_hosts)
+        check_url(target.url, settings.allowed_host_names)
     except UnsafeTarget as exc:
         raise InvalidTarget(str(exc)) from exc
     return target
 
 
-def schedule_calls(owner: str, raw_timestamps: Any, target: Target) -> list[dict[str, Any]]:
+def schedule_calls(
+    settings: SchedulerSettings,
+    connection: Redis,
+    owner: str,
+    raw_timestamps: Any,
+    target: CallTarget,
+) -> list[dict[str, Any]]:
     """Create one Pending call per upcoming timestamp; the document's 201 body."""
-    options = current_options()
-    instants = parse_timestamps(split_timestamps(raw_timestamps), options)
-    target = checked_target(target, options)
-    current = now()
-    kept = [instants[index] for index in upcoming(instants, current, options)]
-    ids = _insert_calls(owner, kept, target, options, current)
+    instants = parse_timestamps(split_timestamps(raw_timestamps), settings)
+    target = checked_target(target, settings)
+    current = redis_now(connection)
+    kept = [instants[index] for index in upcoming(instants, current, settings)]
+    ids = _insert_calls(owner, kept, target, settings.max_attempts, current)
     db.session.commit()
     created = list(zip(ids, kept, strict=True))
-    _hand_over(created, current, fresh=True)
+    _hand_over(connection, settings, created, current, fresh=True)
     return [{"id": i, "timestamp": render(t), "status": PENDING} for i, t in created]
 
 
 def _insert_calls(
     owner: str,
     instants: Sequence[datetime],
-    target: Target,
-    options: Options,
+    target: CallTarget,
+    max_attempts: int,
     created: datetime,
 ) -> list[int]:
     """One multi-row insert (per chunk) returning the ids in the order given."""
@@ -212,7 +219,7 @@ def _insert_calls(
                 "headers": target.headers,
                 "body": target.body,
                 "attempts": 0,
-                "max_attempts": options.max_attempts,
+                "max_attempts": max_attempts,
                 "created_at": created,
                 "updated_at": created,
             }
@@ -225,17 +232,23 @@ def _insert_calls(
     return ids
 
 
-def _hand_over(calls: list[tuple[int, datetime]], current: datetime, *, fresh: bool) -> None:
+def _hand_over(
+    connection: Redis,
+    settings: SchedulerSettings,
+    calls: list[tuple[int, datetime]],
+    current: datetime,
+    *,
+    fresh: bool,
+) -> None:
     if not calls:
         return
-    options = current_options()
     try:
         hand_over(
-            redis_client(),
+            connection,
             calls,
             now=current,
-            lead=options.handoff_lead,
-            job_timeout=int(options.handoff_lead + options.total_timeout + 60),
+            lead=settings.handoff_lead,
+            job_timeout=settings.job_timeout,
             fresh=fresh,
         )
     except RedisError:
@@ -248,17 +261,27 @@ def _hand_over(calls: list[tuple[int, datetime]], current: datetime, *, fresh: b
 def visible_call(caller: Identity, call_id: int, *, with_history: bool = False) -> ScheduledCall:
     """The call if the caller owns it or is staff; otherwise, as if it did not exist."""
     if not 0 < call_id <= MAX_ID:
-        raise CallNotFound(call_id)
+        raise CallNotFound()
     query = select(ScheduledCall).where(ScheduledCall.id == call_id)
     if with_history:
         query = query.options(selectinload(ScheduledCall.history))
-    call = db.session.scalar(query)
+    call: ScheduledCall | None = db.session.scalar(query)
     if call is None or not (caller.is_staff or call.owner == caller.subject):
-        raise CallNotFound(call_id)
+        raise CallNotFound()
     return call
 
 
-def list_calls(caller: Identity, filters: CallFilters, page: int, page_size: int) -> CallPage:
+def list_calls(caller: Identity, filters: CallFilters, window: Window) -> Page[ScheduledCall]:
+    """One page of the calls the caller may see (all of them for staff), filtered."""
+    statement = (
+        select(ScheduledCall)
+        .where(*_conditions(caller, filters))
+        .order_by(*_order(filters.ordering))
+    )
+    return paginate(db.session, statement, window)
+
+
+def _conditions(caller: Identity, filters: CallFilters) -> list[ColumnElement[bool]]:
     conditions = []
     if not caller.is_staff:
         conditions.append(ScheduledCall.owner == caller.subject)
@@ -270,66 +293,67 @@ def list_calls(caller: Identity, filters: CallFilters, page: int, page_size: int
         conditions.append(ScheduledCall.timestamp >= filters.since)
     if filters.until is not None:
         conditions.append(ScheduledCall.timestamp < filters.until)
-    count = db.session.scalar(select(func.count()).select_from(ScheduledCall).where(*conditions))
-    column = ScheduledCall.id if filters.ordering.lstrip("-") == "id" else ScheduledCall.timestamp
-    order = [column.desc(), ScheduledCall.id.desc()]
-    if not filters.ordering.startswith("-"):
-        order = [column.asc(), ScheduledCall.id.asc()]
-    query = (
-        select(ScheduledCall)
-        .where(*conditions)
-        .order_by(*order)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    return CallPage(int(count or 0), list(db.session.scalars(query)))
+    return conditions
+
+
+def _order(ordering: str) -> list[ColumnElement[Any]]:
+    """`timestamp`, `id`, or either descending (`-id`); the id breaks ties."""
+    column = ScheduledCall.id if ordering.lstrip("-") == "id" else ScheduledCall.timestamp
+    if ordering.startswith("-"):
+        return [column.desc(), ScheduledCall.id.desc()]
+    return [column.asc(), ScheduledCall.id.asc()]
 
 
 # Changing
 
 
-def cancel_call(caller: Identity, call_id: int) -> ScheduledCall:
+def cancel_call(connection: Redis, caller: Identity, call_id: int) -> ScheduledCall:
     """Pending -> Cancelled (compare-and-set); cancelling twice is harmless; 409 once it ran."""
     call = visible_call(caller, call_id)
-    current = now()
-    changed = db.session.execute(
+    current = redis_now(connection)
+    changed = changed_rows(
         update(calls_table)
         .where(calls_table.c.id == call_id, calls_table.c.status == PENDING)
         .values(status=CANCELLED, finished_at=current, updated_at=current)
-    ).rowcount
+    )
     db.session.commit()
     db.session.refresh(call)
     if changed != 1 and call.status != CANCELLED:
         raise CallNotPending(call.status)
     if changed == 1:
         try:
-            forget(redis_client(), [call_id])
+            forget(connection, [call_id])
         except RedisError:
             log.warning("could not drop the job of a cancelled call", extra={"call_id": call_id})
     return call
 
 
-def reschedule_call(caller: Identity, call_id: int, raw_timestamp: Any) -> ScheduledCall:
+def reschedule_call(
+    settings: SchedulerSettings,
+    connection: Redis,
+    caller: Identity,
+    call_id: int,
+    raw_timestamp: Any,
+) -> ScheduledCall:
     """A Pending call's new instant (compare-and-set); 409 once it ran or was cancelled."""
-    options = current_options()
     call = visible_call(caller, call_id)
     instant = _parse_one(raw_timestamp)
-    current = now()
+    current = redis_now(connection)
     if instant <= current:
         raise InvalidTimestamps(
             "timestamp is in the past", {"timestamp": f"{render(instant)} is in the past"}
         )
-    upcoming([instant], current, options, name="timestamp")
-    changed = db.session.execute(
+    upcoming([instant], current, settings, name="timestamp")
+    changed = changed_rows(
         update(calls_table)
         .where(calls_table.c.id == call_id, calls_table.c.status == PENDING)
         .values(timestamp=instant, next_attempt_at=instant, updated_at=current)
-    ).rowcount
+    )
     db.session.commit()
     db.session.refresh(call)
     if changed != 1:
         raise CallNotPending(call.status)
-    _hand_over([(call_id, instant)], current, fresh=False)
+    _hand_over(connection, settings, [(call_id, instant)], current, fresh=False)
     return call
 
 
@@ -340,15 +364,3 @@ def _parse_one(value: Any) -> datetime:
         raise InvalidTimestamps(
             f"invalid timestamp: {_shown(value)} {exc}", {"timestamp": f"{_shown(value)} {exc}"}
         ) from exc
-
-
-def page_links(
-    path: str, query: dict[str, Any], page: int, page_size: int, count: int
-) -> tuple[str | None, str | None]:
-    """Relative `next` and `previous` links of a page, keeping the filters."""
-
-    def link(number: int) -> str:
-        return f"{path}?{urlencode({**query, 'page': number, 'page_size': page_size})}"
-
-    last = max(1, -(-count // page_size))
-    return (link(page + 1) if page < last else None, link(page - 1) if page > 1 else None)

@@ -71,7 +71,7 @@ class Dispatcher:
         self._firing_lock = threading.Lock()
         self._last_beat = 0.0
         self._pool = ThreadPoolExecutor(
-            runner.options.worker_threads, thread_name_prefix="scheduler-call"
+            runner.settings.worker_threads, thread_name_prefix="scheduler-call"
         )
         self._timer = threading.Thread(target=self._run_timer, name="scheduler-timer")
         self._recorder = threading.Thread(target=self._run_recorder, name="scheduler-recorder")
@@ -89,7 +89,7 @@ class Dispatcher:
             self.runner.connection,
             call_id,
             self.runner.worker,
-            seconds_left + self.runner.options.lease_grace,
+            seconds_left + self.runner.settings.lease_grace,
         )
         with self._condition:
             heapq.heappush(self._heap, (due_us, call_id))
@@ -237,7 +237,7 @@ class Reconciler:
     def _run(self) -> None:
         full = True  # the first pass looks at every Pending call, later ones at the near future
         while not self._stop.is_set():
-            interval = self.runner.options.reconcile_interval
+            interval = self.runner.settings.reconcile_interval
             try:
                 if full or take_reconcile_turn(
                     self.runner.connection, self.runner.worker, interval * 0.9
@@ -250,7 +250,7 @@ class Reconciler:
 
     def reconcile(self, full: bool) -> None:
         recovered = self.runner.recover_lost()
-        window = None if full else timedelta(seconds=self.runner.options.reconcile_window)
+        window = None if full else timedelta(seconds=self.runner.settings.reconcile_window)
         handed = self.runner.enqueue_missing(None if window is None else self.runner.now() + window)
         if recovered or handed:
             log.warning(
@@ -275,7 +275,7 @@ class CallWorker(SimpleWorker):
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         super().bootstrap(*args, **kwargs)
-        runner = CallRunner(jobs.worker_app(), self.connection, self.name)
+        runner = jobs.call_runner(self.connection, self.name)
         self.dispatcher = Dispatcher(runner)
         self.dispatcher.start()
         jobs.install_dispatcher(self.dispatcher)
@@ -289,4 +289,4 @@ class CallWorker(SimpleWorker):
             jobs.install_dispatcher(None)
             self.dispatcher.stop()
             self.dispatcher.runner.close()
-        super().teardown()
+        super().teardown()  # type: ignore[no-untyped-call]  # rq leaves it unannotated

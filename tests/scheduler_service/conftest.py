@@ -1,19 +1,18 @@
-"""Fixtures for scheduler_service's tests: the app on a fresh database and a clean Redis,
-a recording target server on loopback, tokens, and the real RQ worker as a process."""
+"""Fixtures for scheduler_service's tests: the service under test (servicekit.testing
+builds its app on a fresh database), a clean Redis, a recording target server on
+loopback, tokens, and the real RQ worker as a process."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 from flask import Flask
-from flask.testing import FlaskClient
 
 import scheduler_service
-from servicekit.testing import TestKeys, serve_wsgi
+from servicekit.testing import ServiceUnderTest, TestKeys, serve_wsgi
 from tests.scheduler_service.scheduler_helpers import TargetServer, WorkerProcess
 
 OWNER = "owner-0001"
@@ -33,40 +32,20 @@ def target() -> Iterator[tuple[TargetServer, str]]:
 
 
 @pytest.fixture
-def make_app(
-    service_app: Callable[..., Flask],
-    redis_client: redis.Redis,
-    call_log: Path,
-    target: tuple[TargetServer, str],
-) -> Callable[..., Flask]:
-    """Scheduler apps on this test's database; Redis is flushed first."""
-
-    def make(**config: Any) -> Flask:
-        settings = {
+def service_under_test(
+    redis_client: redis.Redis, call_log: Path, target: tuple[TargetServer, str]
+) -> ServiceUnderTest:
+    """The scheduler, calling loopback servers and logging to this test's file; every
+    app of a test starts on a flushed Redis (`redis_client` empties it)."""
+    return ServiceUnderTest(
+        "scheduler",
+        scheduler_service.create_app,
+        {
             "SCHEDULER_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SCHEDULER_DEFAULT_URL": f"{target[1]}/default",
             "SCHEDULER_CALL_LOG": str(call_log),
-            **config,
-        }
-        return service_app("scheduler", scheduler_service.create_app, **settings)
-
-    return make
-
-
-@pytest.fixture
-def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Settings of this test's app: `parametrize("app_config", [{...}], indirect=True)`."""
-    return dict(getattr(request, "param", {}))
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask], app_config: dict[str, Any]) -> Flask:
-    return make_app(**app_config)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+        },
+    )
 
 
 @pytest.fixture

@@ -19,11 +19,15 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from scheduler_service.models import ScheduledCall, db
+from scheduler_service.settings import SchedulerSettings
 from scheduler_service.timestamps import render
+from servicekit.settings import SettingsError, app_settings, load_settings
 from tests.scheduler_service.scheduler_helpers import OTHER, STAFF
 
 Auth = Callable[..., dict[str, str]]
 URL = "/api/schedule-api/"
+DEEP = "[" * 10_000 + "]" * 10_000
+HUGE_INTEGER = "9" * 5000
 
 
 def ahead(**delta: float) -> datetime:
@@ -41,6 +45,27 @@ def call_count(app: Flask) -> int:
 
 def post(client: FlaskClient, auth: Auth, body: Any, **kwargs: Any) -> Any:
     return client.post(URL, json=body, headers=auth(), **kwargs)
+
+
+def settings_of(app: Flask) -> SchedulerSettings:
+    with app.app_context():
+        return app_settings(SchedulerSettings)
+
+
+def test_settings_are_checked_at_start(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(SettingsError) as refused:
+        make_app(SCHEDULER_MAX_ATTEMPTS=0, SCHEDULER_DEFAULT_URL="ftp://example.org/")
+    message = str(refused.value)
+    assert "SCHEDULER_MAX_ATTEMPTS: must be at least 1, got 0" in message
+    assert "SCHEDULER_DEFAULT_URL: must be a URL the scheduler can call" in message
+
+
+def test_allowed_hosts_are_read_as_urls_name_them() -> None:
+    settings = load_settings(
+        SchedulerSettings, {"SCHEDULER_ALLOWED_HOSTS": " [::1], Hooks.Example.ORG., ,"}
+    )
+    assert settings.allowed_host_names == frozenset({"::1", "hooks.example.org"})
+    assert settings.target_policy.allowed_hosts == settings.allowed_host_names
 
 
 def test_the_documents_request_shape_schedules_calls(client: FlaskClient, auth: Auth) -> None:
@@ -82,6 +107,27 @@ def test_past_timestamps_are_ignored_and_the_rest_scheduled(
     assert response.status_code == 201
     assert [item["timestamp"] for item in response.get_json()] == [iso(future)]
     assert call_count(app) == 1
+
+
+def test_a_repeated_form_timestamps_field_is_a_list(client: FlaskClient, auth: Auth) -> None:
+    first, second = ahead(hours=1), ahead(hours=2)
+    response = client.post(URL, data={"timestamps": [iso(first), iso(second)]}, headers=auth())
+    assert response.status_code == 201, response.get_json()
+    assert [item["timestamp"] for item in response.get_json()] == [iso(first), iso(second)]
+
+
+def test_a_form_header_map_that_is_not_json_is_refused(
+    app: Flask, client: FlaskClient, auth: Auth
+) -> None:
+    for headers in (DEEP, "{not json", '{"X-A": ' + HUGE_INTEGER + "}"):
+        response = client.post(
+            URL, data={"timestamps": iso(ahead(hours=1)), "headers": headers}, headers=auth()
+        )
+        assert response.status_code == 400
+        body = response.get_json()
+        assert body["code"] == "validation_error"
+        assert body["errors"] == {"headers": "must be an object of header names to values"}
+    assert call_count(app) == 0
 
 
 def test_a_form_body_is_accepted(client: FlaskClient, auth: Auth) -> None:
@@ -216,12 +262,46 @@ def test_a_name_resolving_to_loopback_is_refused_unless_allowed(
 
 def test_invalid_bodies(client: FlaskClient, auth: Auth) -> None:
     headers = {**auth(), "Content-Type": "application/json"}
-    broken = client.post(URL, data="{not json", headers=headers)
-    assert broken.status_code == 400 and broken.get_json()["code"] == "invalid_json"
     listed = client.post(URL, data="[1, 2]", headers=headers)
     assert listed.status_code == 400
+    assert listed.get_json() == {
+        "error": "the body must be a JSON object",
+        "code": "validation_error",
+    }
     text = client.post(URL, data="hello", headers={**auth(), "Content-Type": "text/plain"})
     assert text.status_code == 415
+    assert text.get_json() == {
+        "error": "send a JSON object or a form",
+        "code": "unsupported_media_type",
+    }
+    untyped = client.post(URL, data=b'{"timestamps": "2031-01-01T00:00:00Z"}', headers=auth())
+    assert untyped.status_code == 415
+    assert untyped.get_json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        DEEP,
+        '{"timestamps": [' + HUGE_INTEGER + '], "timestamp": ' + HUGE_INTEGER + "}",
+        '{"timestamps": "2030-01-01T00:00:00Z", "timestamp": ',
+    ],
+    ids=["deep", "huge-integer", "malformed"],
+)
+def test_a_body_that_is_not_json_is_400_invalid_json(
+    app: Flask, client: FlaskClient, auth: Auth, method: str, payload: str
+) -> None:
+    (call,) = post(client, auth, {"timestamps": iso(ahead(hours=1))}).get_json()
+    path = URL if method == "POST" else f"{URL}{call['id']}/"
+    response = client.open(
+        path, method=method, data=payload, content_type="application/json", headers=auth()
+    )
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "invalid_json"
+    assert call_count(app) == 1
+    unchanged = client.get(f"{URL}{call['id']}/", headers=auth()).get_json()
+    assert unchanged["timestamp"] == call["timestamp"]
 
 
 def test_every_route_needs_a_token(client: FlaskClient, app: Flask) -> None:
@@ -252,7 +332,7 @@ def test_the_job_is_the_call_in_json_handed_to_rq_before_its_instant(
     payload = json.loads(zlib.decompress(redis_client.hget(job.key, "data")))
     assert payload[0] == "scheduler_service.jobs.dispatch_call"
     registry = Queue("scheduler", connection=redis_client).scheduled_job_registry
-    lead = app.config["SCHEDULER_HANDOFF_LEAD"]
+    lead = settings_of(app).handoff_lead
     assert registry.get_scheduled_time(job).timestamp() == int(moment.timestamp() - lead)
 
 
@@ -394,7 +474,7 @@ def test_reschedule_a_pending_call(
     assert job.args == [call["id"], int(later.timestamp()) * 1_000_000]
     registry = Queue("scheduler", connection=redis_client).scheduled_job_registry
     assert registry.get_job_ids() == [str(call["id"])]
-    lead = app.config["SCHEDULER_HANDOFF_LEAD"]
+    lead = settings_of(app).handoff_lead
     assert registry.get_scheduled_time(job).timestamp() == int(later.timestamp() - lead)
 
 

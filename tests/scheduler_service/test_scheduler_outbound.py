@@ -12,14 +12,14 @@ import pytest
 from scheduler_service.calllog import CallLog, outcome_message
 from scheduler_service.outbound import (
     ConnectionPools,
+    OutboundRequest,
     Outcome,
-    Request,
     TargetPolicy,
     UnsafeTarget,
     _retry_after,
     check_url,
     forbidden_reason,
-    parse_target,
+    parse_destination,
     perform,
 )
 from servicekit.testing import serve_wsgi
@@ -77,14 +77,18 @@ def test_public_addresses_are_allowed(address: str) -> None:
 )
 def test_malformed_urls(url: str, message: str) -> None:
     with pytest.raises(UnsafeTarget, match=message):
-        parse_target(url)
+        parse_destination(url)
 
 
-def test_targets_keep_their_host_for_the_host_header() -> None:
-    target = parse_target("HTTPS://Example.ORG.:8443/a/b?c=d")
-    assert (target.scheme, target.host, target.port) == ("https", "example.org", 8443)
-    assert target.path == "/a/b?c=d" and target.host_header == "example.org:8443"
-    assert parse_target("http://[::1]:80").host_header == "[::1]"
+def test_destinations_keep_their_host_for_the_host_header() -> None:
+    destination = parse_destination("HTTPS://Example.ORG.:8443/a/b?c=d")
+    assert (destination.scheme, destination.host, destination.port) == (
+        "https",
+        "example.org",
+        8443,
+    )
+    assert destination.path == "/a/b?c=d" and destination.host_header == "example.org:8443"
+    assert parse_destination("http://[::1]:80").host_header == "[::1]"
 
 
 def test_an_allowed_host_is_exempt_and_others_are_not() -> None:
@@ -98,7 +102,9 @@ def test_an_allowed_host_is_exempt_and_others_are_not() -> None:
 def test_the_request_carries_the_idempotency_key_and_the_callers_headers() -> None:
     server = TargetServer()
     with serve_wsgi(server) as url:
-        request = Request(7, f"{url}/x?y=1", "PUT", {"X-Trace": "t", "User-Agent": "mine"}, "hi")
+        request = OutboundRequest(
+            7, f"{url}/x?y=1", "PUT", {"X-Trace": "t", "User-Agent": "mine"}, "hi"
+        )
         outcome = perform(request, LOCAL, ConnectionPools(2), time.time())
     assert outcome.succeeded and outcome.status_code == 200 and outcome.error is None
     (received,) = server.received
@@ -111,7 +117,7 @@ def test_the_request_carries_the_idempotency_key_and_the_callers_headers() -> No
 def test_redirects_are_not_followed() -> None:
     server = TargetServer(default=(302, [("Location", "http://169.254.169.254/")], b""))
     with serve_wsgi(server) as url:
-        outcome = perform(Request(1, url, "GET"), LOCAL, ConnectionPools(2), time.time())
+        outcome = perform(OutboundRequest(1, url, "GET"), LOCAL, ConnectionPools(2), time.time())
     assert outcome.status_code == 302 and not outcome.succeeded and not outcome.retryable
     assert len(server.received) == 1
 
@@ -121,7 +127,7 @@ def test_the_body_read_is_capped() -> None:
     policy = TargetPolicy(frozenset({"127.0.0.1"}), 2, 10, max_response_bytes=1024 * 1024)
     with serve_wsgi(server) as url:
         started = time.monotonic()
-        outcome = perform(Request(1, url, "GET"), policy, ConnectionPools(2), time.time())
+        outcome = perform(OutboundRequest(1, url, "GET"), policy, ConnectionPools(2), time.time())
         elapsed = time.monotonic() - started
         time.sleep(0.2)
     assert outcome.status_code == 200
@@ -134,7 +140,7 @@ def test_a_slow_target_times_out_within_the_total_timeout() -> None:
     policy = TargetPolicy(frozenset({"127.0.0.1"}), connect_timeout=1, total_timeout=1)
     with serve_wsgi(server) as url:
         started = time.monotonic()
-        outcome = perform(Request(1, url, "GET"), policy, ConnectionPools(2), time.time())
+        outcome = perform(OutboundRequest(1, url, "GET"), policy, ConnectionPools(2), time.time())
         elapsed = time.monotonic() - started
     assert outcome.status_code is None and outcome.retryable
     assert outcome.error == "no answer within 1 s"
@@ -142,7 +148,9 @@ def test_a_slow_target_times_out_within_the_total_timeout() -> None:
 
 
 def test_an_address_refused_at_call_time_is_not_retried() -> None:
-    outcome = perform(Request(1, "http://10.0.0.1/", "GET"), LOCAL, ConnectionPools(2), time.time())
+    outcome = perform(
+        OutboundRequest(1, "http://10.0.0.1/", "GET"), LOCAL, ConnectionPools(2), time.time()
+    )
     assert outcome.unsafe and not outcome.retryable
     assert outcome.error == "refused: 10.0.0.1 is a private address"
 

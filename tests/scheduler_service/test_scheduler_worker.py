@@ -346,7 +346,11 @@ def test_a_stock_rq_worker_runs_the_job_itself_at_its_instant(
     (call,) = schedule(client, auth, [due], url=url)
     stock = WorkerProcess(
         redis_url,
-        {"SCHEDULER_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "LOG_LEVEL": "WARNING"},
+        {
+            "SCHEDULER_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SCHEDULER_CALL_LOG": str(tmp_path / "logs" / "api_calls.log"),
+            "LOG_LEVEL": "WARNING",
+        },
         tmp_path / "stock-worker.log",
     )
     command = [part for part in stock.command if part not in ("--worker-class", WORKER_CLASS)]

@@ -1,0 +1,82 @@
+"""scheduler_service's settings (servicekit.settings loads and checks them at start).
+
+The API and the worker read the same variables: the app loads them in `create_app`, the
+worker process in `scheduler_service.jobs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from scheduler_service.outbound import TargetPolicy, UnsafeTarget, parse_destination
+from servicekit.config import REPO_ROOT
+from servicekit.settings import setting
+
+DEFAULT_URL = "https://ifconfig.co"
+# The job of a call waits at most the lead and the call itself; the rest is slack.
+JOB_TIMEOUT_SLACK = 60
+
+
+def callable_url(value: str) -> str | None:
+    """Why `value` cannot be a call's target URL, or None (its address is not checked)."""
+    try:
+        parse_destination(value)
+    except UnsafeTarget as exc:
+        return f"must be a URL the scheduler can call: {exc}"
+    return None
+
+
+def positive(value: float) -> str | None:
+    return None if value > 0 else f"must be more than 0, got {value!r}"
+
+
+def host_name(entry: str) -> str:
+    """An allowed host as URLs name it: `[::1]` -> `::1`, `Example.ORG.` -> `example.org`."""
+    return entry.strip().lower().strip("[]").rstrip(".")
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    default_url: str = setting("SCHEDULER_DEFAULT_URL", DEFAULT_URL, check=callable_url)
+    # Hosts exempt from the address checks (SSRF guard), comma-separated.
+    allowed_hosts: tuple[str, ...] = setting("SCHEDULER_ALLOWED_HOSTS", ())
+    call_log: Path = setting("SCHEDULER_CALL_LOG", lambda: REPO_ROOT / "logs" / "api_calls.log")
+    max_timestamps: int = setting("SCHEDULER_MAX_TIMESTAMPS", 10_000, minimum=1)
+    max_horizon: float = setting("SCHEDULER_MAX_HORIZON", 365 * 24 * 3600.0, minimum=1)
+    max_attempts: int = setting("SCHEDULER_MAX_ATTEMPTS", 5, minimum=1)
+    retry_base: float = setting("SCHEDULER_RETRY_BASE", 2.0, minimum=0)
+    retry_max: float = setting("SCHEDULER_RETRY_MAX", 300.0, minimum=0)
+    retry_after_max: float = setting("SCHEDULER_RETRY_AFTER_MAX", 3600.0, minimum=0)
+    connect_timeout: float = setting("SCHEDULER_CONNECT_TIMEOUT", 5.0, check=positive)
+    total_timeout: float = setting("SCHEDULER_TIMEOUT", 30.0, check=positive)
+    max_response_bytes: int = setting("SCHEDULER_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=0)
+    handoff_lead: float = setting("SCHEDULER_HANDOFF_LEAD", 10.0, minimum=0)
+    reconcile_interval: float = setting("SCHEDULER_RECONCILE_INTERVAL", 15.0, check=positive)
+    reconcile_window: float = setting("SCHEDULER_RECONCILE_WINDOW", 600.0, minimum=0)
+    lease_grace: float = setting("SCHEDULER_LEASE_GRACE", 30.0, minimum=0)
+    worker_threads: int = setting("SCHEDULER_WORKER_THREADS", 32, minimum=1)
+
+    @cached_property
+    def allowed_host_names(self) -> frozenset[str]:
+        return frozenset(name for name in map(host_name, self.allowed_hosts) if name)
+
+    @cached_property
+    def target_policy(self) -> TargetPolicy:
+        return TargetPolicy(
+            allowed_hosts=self.allowed_host_names,
+            connect_timeout=self.connect_timeout,
+            total_timeout=self.total_timeout,
+            max_response_bytes=self.max_response_bytes,
+        )
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a Running call may stay with one worker before it counts as lost."""
+        return self.total_timeout + self.lease_grace
+
+    @property
+    def job_timeout(self) -> int:
+        """An RQ job may wait for its instant and make the call itself (stock workers)."""
+        return int(self.handoff_lead + self.total_timeout + JOB_TIMEOUT_SLACK)
