@@ -104,8 +104,8 @@ class Gateway:
             return self._error(start_response, record, error, extra)
         except Exception:
             log.exception("gateway failure", extra={"request_id": request_id})
-            error = GatewayError(500, "internal_error", "internal gateway error")
-            return self._error(start_response, record, error, extra)
+            internal = GatewayError(500, "internal_error", "internal gateway error")
+            return self._error(start_response, record, internal, extra)
 
     def _own_answer(self, path: str) -> Callable[[], Answer] | None:
         """The gateway's own pages: health, metrics, the API document and its viewer."""
@@ -297,8 +297,8 @@ def _username_from(data: bytes, environ: dict[str, Any]) -> str | None:
     content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     try:
         if content_type == "application/x-www-form-urlencoded":
-            values = parse_qs(data.decode("utf-8")).get("username") or [None]
-            value: Any = values[0]
+            values = parse_qs(data.decode("utf-8")).get("username")
+            value: object = values[0] if values else None
         else:
             parsed = json.loads(data or b"null")
             value = parsed.get("username") if isinstance(parsed, dict) else None
@@ -365,7 +365,7 @@ def create_app(
 def skip_unused_log_record_fields() -> None:
     """The JSON log lines never show a record's caller, thread or process: do not look
     them up for every line (the logging module's documented optimisations)."""
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
