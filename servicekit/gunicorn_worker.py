@@ -32,11 +32,19 @@ import selectors
 import socket
 import threading
 import time
+from concurrent.futures import Future
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
+from gunicorn.http.parser import Parser
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+if TYPE_CHECKING:
+    from gunicorn._types import _AddressType
+    from gunicorn.config import Config
+    from gunicorn.http import Request
+    from gunicorn.http.unreader import Unreader
 
 CLIENT_TIMEOUT_VARIABLE = "GUNICORN_CLIENT_TIMEOUT"
 DEFAULT_CLIENT_TIMEOUT = 30.0
@@ -92,12 +100,26 @@ def _readable_within(sock: socket.socket, seconds: float) -> bool:
     return bool(poller.poll(seconds * 1000))
 
 
+def _bounded(conn: TConn) -> BoundedConnection:
+    """`conn` as the worker made it: BoundedThreadWorker.accept makes every connection."""
+    if not isinstance(conn, BoundedConnection):
+        raise TypeError(f"not a connection of this worker: {conn!r}")
+    return conn
+
+
 class BoundedConnection(TConn):
     """A client connection: bytes read on the poller wait here for the request parser."""
 
-    def __init__(self, cfg: Any, sock: socket.socket, client: Any, server: Any, worker: Any):
+    def __init__(
+        self,
+        cfg: Config,
+        sock: socket.socket,
+        client: _AddressType,
+        server: _AddressType,
+        worker: BoundedThreadWorker,
+    ) -> None:
         super().__init__(cfg, sock, client, server)
-        self.worker: BoundedThreadWorker = worker
+        self.worker = worker
         self.received = bytearray()
         self.drained = 0
 
@@ -107,9 +129,15 @@ class BoundedConnection(TConn):
         super().init()
         self.sock.settimeout(self.worker.client_timeout)
         if self.received:
-            unreader = self.parser.unreader
+            unreader = self.unreader()
             unreader.unread(unreader.take_buffered() + bytes(self.received))
             self.received.clear()
+
+    def unreader(self) -> Unreader:
+        """The HTTP/1.x parser's buffer of bytes read ahead (init has made the parser)."""
+        if not isinstance(self.parser, Parser):
+            raise TypeError(f"no HTTP/1.x parser on {self!r}")
+        return self.parser.unreader
 
     def close(self, graceful: bool = False) -> None:
         if graceful:
@@ -141,7 +169,7 @@ class BoundedThreadWorker(ThreadWorker):
             self._next_notify = now + min(NOTIFY_INTERVAL, self.timeout / 4)
             super().notify()
 
-    def accept(self, listener: Any) -> None:
+    def accept(self, listener: socket.socket) -> None:
         try:
             sock, address = listener.accept()
         except OSError as exc:
@@ -153,14 +181,15 @@ class BoundedThreadWorker(ThreadWorker):
         self.reading[conn] = time.monotonic() + self.client_timeout
         self.poller.register(sock, selectors.EVENT_READ, partial(self.on_request_bytes, conn))
 
-    def on_client_socket_readable(self, conn: BoundedConnection, client: Any) -> None:
+    def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         """A kept-alive connection has the start of its next request: gather the rest."""
         self.keepalived_conns.remove(conn)
-        self.reading[conn] = time.monotonic() + self.client_timeout
-        self.poller.modify(client, selectors.EVENT_READ, partial(self.on_request_bytes, conn))
-        self.on_request_bytes(conn, client)
+        bounded = _bounded(conn)
+        self.reading[bounded] = time.monotonic() + self.client_timeout
+        self.poller.modify(client, selectors.EVENT_READ, partial(self.on_request_bytes, bounded))
+        self.on_request_bytes(bounded, client)
 
-    def on_request_bytes(self, conn: BoundedConnection, sock: Any) -> None:
+    def on_request_bytes(self, conn: BoundedConnection, sock: socket.socket) -> None:
         if self.cfg.is_ssl:  # TLS records: the thread decrypts them
             self._dispatch(conn)
             return
@@ -205,7 +234,7 @@ class BoundedThreadWorker(ThreadWorker):
         self.lingering[conn] = time.monotonic() + LINGER_SECONDS
         self.poller.register(sock, selectors.EVENT_READ, partial(self._drain, conn))
 
-    def _drain(self, conn: BoundedConnection, sock: Any) -> None:
+    def _drain(self, conn: BoundedConnection, sock: socket.socket) -> None:
         try:
             data = sock.recv(LINGER_DRAIN_LIMIT)
         except (BlockingIOError, InterruptedError):
@@ -227,7 +256,8 @@ class BoundedThreadWorker(ThreadWorker):
         self._expire(time.monotonic())
 
     def murder_keepalived(self, force: bool = False) -> None:
-        super().murder_keepalived(force)
+        # types-gunicorn 26.2 predates the `force` parameter of gunicorn 27.
+        super().murder_keepalived(force)  # type: ignore[call-arg]
         if force:
             self._expire(float("inf"))
 
@@ -243,11 +273,13 @@ class BoundedThreadWorker(ThreadWorker):
                 break
             self._end_linger(conn)
 
-    def enqueue_req(self, conn: Any) -> None:
+    def enqueue_req(self, conn: TConn) -> None:
         self._submitted += 1
         super().enqueue_req(conn)
 
-    def handle(self, conn: Any) -> Any:
+    # The stubs type gthread's handle as returning a bool; gunicorn's own also returns a
+    # sentinel (_DEFER), and this one may return _GATHER: finish_request takes either.
+    def handle(self, conn: TConn) -> object:  # type: ignore[override]
         """gunicorn's handling, then, while the client is quick and no other connection
         waits for a thread, its next request on this same thread: a kept-alive client
         then does not pay two hand-offs between threads per request."""
@@ -255,7 +287,7 @@ class BoundedThreadWorker(ThreadWorker):
             self._started += 1
         result = super().handle(conn)
         while result is True:
-            following = self._next_request(conn)
+            following = self._next_request(_bounded(conn))
             if following is _PARTIAL:
                 return _GATHER  # the rest is gathered on the poller
             if following is not _READY:
@@ -270,7 +302,7 @@ class BoundedThreadWorker(ThreadWorker):
             not self.alive
             or self.cfg.is_ssl
             or self._submitted != self._started
-            or conn.parser.unreader.buf.getvalue()
+            or conn.unreader().buf.getvalue()
             or not _readable_within(conn.sock, NEXT_REQUEST_WAIT)
         ):
             return None
@@ -283,20 +315,23 @@ class BoundedThreadWorker(ThreadWorker):
         conn.received += data
         return _READY if request_is_ready(conn.received) else _PARTIAL
 
-    def finish_request(self, conn: Any, fs: Any) -> None:
+    def finish_request(self, conn: TConn, fs: Future[Any]) -> None:
+        """Called on the worker's loop when a thread has handled `conn`; `fs` holds what
+        handle returned (a bool to gunicorn's stubs, a sentinel at times: see handle)."""
         if not fs.cancelled() and fs.exception() is None and fs.result() is _GATHER:
             # The start of the next request arrived on the thread: gather the rest here.
-            conn.sock.setblocking(False)
-            self.reading[conn] = time.monotonic() + self.client_timeout
+            bounded = _bounded(conn)
+            bounded.sock.setblocking(False)
+            self.reading[bounded] = time.monotonic() + self.client_timeout
             self.poller.register(
-                conn.sock, selectors.EVENT_READ, partial(self.on_request_bytes, conn)
+                bounded.sock, selectors.EVENT_READ, partial(self.on_request_bytes, bounded)
             )
             return
         super().finish_request(conn, fs)
 
-    def handle_request(self, req: Any, conn: Any) -> bool:
+    def handle_request(self, req: Request, conn: TConn) -> bool:
         try:
-            return bool(super().handle_request(req, conn))
+            return super().handle_request(req, conn)
         except TimeoutError:
             # The client stopped reading its response (or sending its body) for the
             # client timeout; gunicorn would log this as a socket error.
