@@ -31,7 +31,8 @@ class GuardedInput:
         return line
 
     def readlines(self, *args: Any) -> list[bytes]:
-        return self._call(self.stream.readlines, *args)  # type: ignore[no-any-return]
+        lines: list[bytes] = self._call(self.stream.readlines, *args)
+        return lines
 
     def __iter__(self) -> Iterator[bytes]:
         while line := self.readline():

@@ -8,9 +8,16 @@ are read without a thread, and a client that stalls for `GUNICORN_CLIENT_TIMEOUT
 seconds is disconnected.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import multiprocess
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "servicekit.gunicorn_worker.BoundedThreadWorker"
@@ -27,6 +34,6 @@ limit_request_line = 8190
 control_socket_disable = True
 
 
-def child_exit(server, worker):  # type: ignore[no-untyped-def]
+def child_exit(server: Arbiter, worker: Worker) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(worker.pid)

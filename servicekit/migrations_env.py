@@ -7,10 +7,15 @@ the logic of running migrations is the same everywhere, only the database differ
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from alembic import context
 from flask import current_app
 from sqlalchemy import MetaData
+
+if TYPE_CHECKING:
+    from alembic.operations.ops import MigrationScript
+    from alembic.runtime.migration import MigrationContext
 
 log = logging.getLogger("alembic.env")
 
@@ -27,20 +32,23 @@ def _run_offline() -> None:
         context.run_migrations()
 
 
-def _run_online() -> None:
-    def skip_empty_autogenerate(ctx, revision, directives):  # type: ignore[no-untyped-def]
-        if getattr(context.config.cmd_opts, "autogenerate", False):
-            script = directives[0]
-            if script.upgrade_ops.is_empty():
-                directives[:] = []
-                log.info("No changes in schema detected.")
+def _skip_empty_autogenerate(
+    ctx: MigrationContext, revision: object, directives: list[MigrationScript]
+) -> None:
+    if getattr(context.config.cmd_opts, "autogenerate", False):
+        upgrade_ops = directives[0].upgrade_ops
+        if upgrade_ops is None or upgrade_ops.is_empty():
+            directives[:] = []
+            log.info("No changes in schema detected.")
 
+
+def _run_online() -> None:
     engine = current_app.extensions["migrate"].db.engine
     with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=_metadata(),
-            process_revision_directives=skip_empty_autogenerate,
+            process_revision_directives=_skip_empty_autogenerate,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
         )

@@ -22,13 +22,16 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app
 
 from servicekit.config import env, load_environment
 
-S = TypeVar("S")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+S = TypeVar("S", bound="DataclassInstance")
 EXTENSION = "servicekit.settings"
 _META = "servicekit.setting"
 _TRUE = {"1", "true", "yes", "on"}
@@ -76,7 +79,7 @@ def load_settings(cls: type[S], overrides: Mapping[str, Any] | None = None) -> S
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for field in dataclasses.fields(cls):
         rule = _rule_of(field)
         try:
             values[field.name] = _value_of(field, rule, hints[field.name], overrides)
