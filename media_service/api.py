@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, request, send_file
+from flask import Response, request, send_file
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -17,21 +18,24 @@ from media_service.imaging import CONTENT_TYPES
 from media_service.models import Image, StoredFile
 from media_service.schemas import (
     FileUploadSchema,
+    ImageListQuerySchema,
     ImageSchema,
     ImageUploadSchema,
     SignedUrlQuerySchema,
     StoredFileSchema,
     StoredImageSchema,
 )
-from media_service.signing import InvalidSignature, UrlExpired, UrlSigner
-from media_service.storage import Storage, is_valid_key, key_token
+from media_service.settings import MediaSettings
+from media_service.signing import UrlSigner
+from media_service.storage import FileSystemStorage, Storage, is_valid_key, key_token
 from servicekit import ApiError, Blueprint, require_identity, require_service
 from servicekit.errors import error_response
+from servicekit.pagination import Page, page_window
+from servicekit.settings import app_settings
 
-RULES = "media.rules"
-SIGNER = "media.signer"
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 PUBLIC_MAX_AGE = 365 * 24 * 3600  # public files never change under their key
+PAGINATION_HEADER = "X-Pagination"
 
 
 images_blp = Blueprint(
@@ -71,7 +75,7 @@ def authenticate() -> None:
     anything is stored when the answer's URLs could not be signed."""
     if request.method != "OPTIONS":
         require_identity()
-        signer()
+        url_signer()
 
 
 @internal_blp.before_request
@@ -92,23 +96,21 @@ def upload_image(files: dict[str, FileStorage]) -> dict[str, Any]:
     """Upload an image (multipart field `image`): JPEG, PNG, GIF or WebP.
 
     The picture is stored re-encoded, upright, without metadata (EXIF, GPS, comments)."""
-    image = service.create_image(caller(), upload_of(files, "image"), rules())
+    image = service.create_image(caller(), upload_of(files, "image"), storage(), settings())
     return image_body(image)
 
 
 @images_blp.route("/", methods=["GET"])
-@images_blp.response(200, ImageSchema(many=True))
-@images_blp.paginate(page_size=100, max_page_size=1000)
+@images_blp.arguments(ImageListQuerySchema, location="query")
+@images_blp.response(200, ImageSchema(many=True), headers={PAGINATION_HEADER: "PAGINATION"})
 @error_answers(images_blp, 401)
 @images_blp.doc(security=BEARER)
-def list_images(pagination_parameters: Any) -> list[dict[str, Any]]:
+def list_images(args: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Your images, oldest first; `page` and `page_size` (at most 1000), totals in the
     `X-Pagination` header. An empty list when you have none."""
-    images, total = service.list_images(
-        caller(), pagination_parameters.page, pagination_parameters.page_size
-    )
-    pagination_parameters.item_count = total
-    return [image_body(image) for image in images]
+    page = service.list_images(caller(), page_window(args, "page_size"))
+    body = [image_body(image) for image in page.items]
+    return body, {PAGINATION_HEADER: pagination_header(page)}
 
 
 @images_blp.route("/<int:image_id>", methods=["GET"])
@@ -128,7 +130,8 @@ def read_image(image_id: int) -> dict[str, Any]:
 def replace_image(files: dict[str, FileStorage], image_id: int) -> dict[str, Any]:
     """Replace the picture of one of your images (the document answers 201). The answer's
     URLs serve the new picture; the old URLs stop working."""
-    image = service.replace_image(caller(), image_id, upload_of(files, "image"), rules())
+    upload = upload_of(files, "image")
+    image = service.replace_image(caller(), image_id, upload, storage(), settings())
     return image_body(image)
 
 
@@ -157,24 +160,14 @@ def media_file(query: dict[str, str], key: str) -> Response:
     other services are public under their unguessable key. Conditional requests and
     byte ranges are answered."""
     if not is_valid_key(key):
-        raise ApiError(404, "no such file", "not_found")
+        raise service.FileNotFound()
     expires = None
     if not key.startswith("files/"):
-        expires = checked_signature(key, query)
+        expires = url_signer().check(key, query.get("expires"), query.get("signature"), time.time())
     path = storage().local_path(key)
     if path is None:
-        raise ApiError(404, "no such file", "not_found")
+        raise service.FileNotFound()
     return file_response(path, key, expires)
-
-
-def checked_signature(key: str, query: dict[str, str]) -> int:
-    try:
-        return signer().check(key, query.get("expires"), query.get("signature"), time.time())
-    except InvalidSignature:
-        raise ApiError(403, "missing or invalid URL signature", "invalid_signature") from None
-    except UrlExpired:
-        message = "this URL has expired: ask for the image again"
-        raise ApiError(403, message, "url_expired") from None
 
 
 def file_response(path: Any, key: str, expires: int | None) -> Response:
@@ -187,8 +180,9 @@ def file_response(path: Any, key: str, expires: int | None) -> Response:
         etag=key_token(key),
         max_age=max_age,
     )
-    response.cache_control.public = expires is None
-    response.cache_control.private = expires is not None
+    response.cache_control.public = expires is None  # send_file marks every file public
+    if expires is not None:
+        response.cache_control.private = True
     response.cache_control.immutable = True
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -218,7 +212,12 @@ def ignore_unsupported_range() -> None:
 def store_file(form: dict[str, Any]) -> dict[str, Any]:
     """Store an image for an owner of the calling service; answers its public URL."""
     record = service.store_file(
-        require_service().subject, form["owner"], form["purpose"], upload_of(form, "file"), rules()
+        require_service().subject,
+        form["owner"],
+        form["purpose"],
+        upload_of(form, "file"),
+        storage(),
+        settings(),
     )
     return file_body(record)
 
@@ -243,19 +242,20 @@ def caller() -> str:
     return require_identity().subject
 
 
-def rules() -> service.Rules:
-    return current_app.extensions[RULES]  # type: ignore[no-any-return]
+def settings() -> MediaSettings:
+    return app_settings(MediaSettings)
 
 
 def storage() -> Storage:
-    return rules().storage
+    return FileSystemStorage(settings().storage_dir)
 
 
-def signer() -> UrlSigner:
-    found: UrlSigner | None = current_app.extensions.get(SIGNER)
-    if found is None:
+def url_signer() -> UrlSigner:
+    """The signer of image URLs; 503 when `MEDIA_URL_SECRET` is not set."""
+    configured = settings()
+    if configured.url_secret is None:
         raise ApiError(503, "media URL signing is not configured", "service_unavailable")
-    return found
+    return UrlSigner(configured.url_secret.encode(), configured.url_ttl, configured.url_window)
 
 
 def upload_of(files: dict[str, Any], field: str) -> service.Upload:
@@ -266,31 +266,32 @@ def upload_of(files: dict[str, Any], field: str) -> service.Upload:
 def public_base() -> str:
     """Where clients reach the suite: `MEDIA_PUBLIC_URL`, else the gateway's forwarded
     scheme and host, else this request's."""
-    configured = current_app.config.get("MEDIA_PUBLIC_URL")
+    configured = settings().public_url
     if configured:
-        return str(configured).rstrip("/")
+        return configured.rstrip("/")
     scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
     host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
     return f"{scheme}://{host}"
 
 
-def signed_url(base: str, key: str, now: float) -> str:
-    return f"{base}/media/{key}?{signer().query(key, now)}"
-
-
 def image_body(image: Image) -> dict[str, Any]:
+    signer = url_signer()
     now = time.time()
     base = public_base()
+
+    def signed_url(key: str) -> str:
+        return f"{base}/media/{key}?{signer.query(key, now)}"
+
     return {
         "id": image.id,
-        "url": signed_url(base, image.key, now),
-        "thumbnail_url": signed_url(base, image.thumbnail_key, now),
+        "url": signed_url(image.key),
+        "thumbnail_url": signed_url(image.thumbnail_key),
         "name": image.original_name,
         "content_type": image.content_type,
         "size": image.size,
         "width": image.width,
         "height": image.height,
-        "expires": datetime.fromtimestamp(signer().expiry(now), UTC),
+        "expires": datetime.fromtimestamp(signer.expiry(now), UTC),
         "created": image.created_at,
         "updated": image.updated_at,
     }
@@ -309,46 +310,23 @@ def file_body(record: StoredFile) -> dict[str, Any]:
     }
 
 
-# Errors
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"file over {limit} bytes", "payload_too_large")
-
-
-def _quota(error: service.QuotaExceeded) -> ApiError:
-    if error.kind == "images":
-        message = f"image limit reached: you have {error.used} of at most {error.limit} images"
-        return ApiError(409, message, "quota_exceeded")
-    message = f"storage quota exceeded: {error.used} of {error.limit} bytes used"
-    return ApiError(413, message, "quota_exceeded")
-
-
-DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ApiError]] = {
-    service.NotAnImage: lambda e: ApiError(422, "Only image type data allowed", "not_an_image"),
-    service.ImageTooLarge: lambda e: ApiError(
-        422, f"image too large: {e.reason}", "image_too_large"
-    ),
-    service.FileTooLarge: lambda e: _too_large(e.limit),
-    service.EmptyUpload: lambda e: ApiError(
-        400, "the uploaded file is empty", "validation_error", errors={e.field: "empty file"}
-    ),
-    service.QuotaExceeded: _quota,
-    service.ImageNotFound: lambda e: ApiError(404, "no such image", "not_found"),
-    service.FileNotFound: lambda e: ApiError(404, "no such file", "not_found"),
-}
+def pagination_header(page: Page[Image]) -> str:
+    """The `X-Pagination` header: totals, and where this page stands among the others
+    (`page`, `previous_page`, `next_page` only for a page that exists)."""
+    metadata: dict[str, int] = {"total": page.total}
+    if page.total == 0:
+        return json.dumps({**metadata, "total_pages": 0})
+    metadata.update(total_pages=page.pages, first_page=1, last_page=page.pages)
+    if page.number <= page.pages:
+        metadata["page"] = page.number
+        if page.number > 1:
+            metadata["previous_page"] = page.number - 1
+        if page.number < page.pages:
+            metadata["next_page"] = page.number + 1
+    return json.dumps(metadata)
 
 
 def body_too_large(_error: RequestEntityTooLarge) -> Response:
     """A request body over MAX_CONTENT_LENGTH, refused before it is read: the same answer
     as a file over the limit."""
-    return error_response(_too_large(current_app.config["MEDIA_MAX_BYTES"]))
-
-
-def register_domain_errors(app: Flask) -> None:
-    """service.py's exceptions as JSON answers."""
-    for error_type, to_api_error in DOMAIN_ERRORS.items():
-        app.register_error_handler(
-            error_type, lambda e, convert=to_api_error: error_response(convert(e))
-        )
-    app.register_error_handler(RequestEntityTooLarge, body_too_large)
+    return error_response(service.FileTooLarge(settings().max_bytes))

@@ -16,9 +16,12 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageOps
+
+from media_service.settings import MediaSettings
+from servicekit.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +41,20 @@ KEPT_INFO = ("transparency", "duration", "loop", "background", "disposal", "blen
 THUMBNAIL_FORMAT = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "PNG", "WEBP": "WEBP"}
 
 
-class NotAnImage(Exception):
+class NotAnImage(DomainError):
     """The bytes do not decode as a JPEG, PNG, GIF or WebP image."""
 
+    status, code, message = 422, "not_an_image", "Only image type data allowed"
 
-class ImageTooLarge(Exception):
+
+class ImageTooLarge(DomainError):
     """More pixels or frames than allowed (a decompression bomb, or just too big)."""
 
+    status, code = 422, "image_too_large"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(f"image too large: {reason}")
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_pixels: int
-    max_frames: int
-    thumbnail_size: int
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Prepared:
     write_thumbnail: Writer
 
 
-def prepare(stream: BinaryIO, limits: Limits) -> Prepared:
+def prepare(stream: BinaryIO, limits: MediaSettings) -> Prepared:
     """Check the upload and decode it; raise NotAnImage or ImageTooLarge."""
     with _pillow_errors(limits):
         image_format, frames = _checked_header(stream, limits)
@@ -103,7 +103,7 @@ def prepare(stream: BinaryIO, limits: Limits) -> Prepared:
 
 
 @contextmanager
-def _pillow_errors(limits: Limits) -> Iterator[None]:
+def _pillow_errors(limits: MediaSettings) -> Iterator[None]:
     """Pillow's reactions to broken or foreign files as NotAnImage (they are not a fixed
     set of exception types); failures of the machine itself pass through."""
     try:
@@ -122,7 +122,7 @@ def _pillow_errors(limits: Limits) -> Iterator[None]:
         raise NotAnImage() from exc
 
 
-def _checked_header(stream: BinaryIO, limits: Limits) -> tuple[str, int]:
+def _checked_header(stream: BinaryIO, limits: MediaSettings) -> tuple[str, int]:
     """The format the picture is stored as and its frame count, once the header says the
     image is within the limits and it verifies."""
     with Image.open(stream) as probe:
@@ -135,7 +135,7 @@ def _checked_header(stream: BinaryIO, limits: Limits) -> tuple[str, int]:
         _check_pixels(width, height, 1, limits)
         frames = 1
         if image_format in ANIMATED_FORMATS and getattr(probe, "is_animated", False):
-            frames = probe.n_frames
+            frames = int(getattr(probe, "n_frames", 1))
         if frames > limits.max_frames:
             raise ImageTooLarge(f"{frames} frames is over {limits.max_frames}")
         _check_pixels(width, height, frames, limits)
@@ -143,7 +143,7 @@ def _checked_header(stream: BinaryIO, limits: Limits) -> tuple[str, int]:
     return image_format, frames
 
 
-def _check_pixels(width: int, height: int, frames: int, limits: Limits) -> None:
+def _check_pixels(width: int, height: int, frames: int, limits: MediaSettings) -> None:
     if width * height * frames <= limits.max_pixels:
         return
     if frames == 1:
@@ -153,7 +153,7 @@ def _check_pixels(width: int, height: int, frames: int, limits: Limits) -> None:
     )
 
 
-def _decode(image: Image.Image, frames: int, limits: Limits) -> None:
+def _decode(image: Image.Image, frames: int, limits: MediaSettings) -> None:
     """Decode every frame once, each within the limits (a GIF frame may enlarge the
     canvas), and come back to the first."""
     for frame in range(frames):
@@ -165,10 +165,14 @@ def _decode(image: Image.Image, frames: int, limits: Limits) -> None:
         image.seek(0)
 
 
-def _prepared(image: Image.Image, image_format: str, animated: bool, limits: Limits) -> Prepared:
+def _prepared(
+    image: Image.Image, image_format: str, animated: bool, limits: MediaSettings
+) -> Prepared:
     if not animated:
         ImageOps.exif_transpose(image, in_place=True)
-    kept = {key: image.info[key] for key in KEPT_INFO if key in image.info}
+    kept: dict[str | tuple[int, int], Any] = {
+        key: image.info[key] for key in KEPT_INFO if key in image.info
+    }
     icc_profile = image.info.get("icc_profile")
     image.info = kept
     thumbnail_format = THUMBNAIL_FORMAT[image_format]
@@ -225,7 +229,7 @@ def _encode(
     animated: bool,
     icc_profile: bytes | None,
 ) -> None:
-    options: dict[str, object] = {"format": image_format}
+    options: dict[str, Any] = {"format": image_format}
     if icc_profile:
         options["icc_profile"] = icc_profile
     if image_format == "JPEG":

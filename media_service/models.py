@@ -18,7 +18,7 @@ NAME_LENGTH = 255
 PURPOSE_LENGTH = 32
 
 
-class Image(db.Model):  # type: ignore[name-defined,misc]
+class Image(db.Model):  # type: ignore[name-defined]
     """A user's picture of the image API: its stored file, thumbnail and what it is."""
 
     __tablename__ = "images"
@@ -46,7 +46,7 @@ class Image(db.Model):  # type: ignore[name-defined,misc]
         return f"<Image {self.id} of {self.owner!r}>"
 
 
-class StoredFile(db.Model):  # type: ignore[name-defined,misc]
+class StoredFile(db.Model):  # type: ignore[name-defined]
     """A file another service stored for one of its owners (profile pictures, event
     photos); public at an unguessable URL until that service deletes it."""
 
@@ -66,7 +66,7 @@ class StoredFile(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
-class Usage(db.Model):  # type: ignore[name-defined,misc]
+class Usage(db.Model):  # type: ignore[name-defined]
     """What one user's images take, kept with each write so a quota check is one
     conditional UPDATE (atomic under concurrent uploads on SQLite and PostgreSQL)."""
 

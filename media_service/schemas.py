@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, overload
 
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.datastructures import FileStorage
+
+from servicekit.pagination import PageArgs, page_size
 
 
 class FullMatch(validate.Regexp):
     """A pattern the whole value must match: Python's `$` also matches before a final
     newline. (The pattern stays `^…$` in the OpenAPI document, where it means the same.)"""
 
-    def __call__(self, value: str) -> str:
-        if self.regex.fullmatch(value) is None:
+    def __init__(self, pattern: str, *, error: str) -> None:
+        super().__init__(pattern, error=error)
+        self.whole = re.compile(pattern)
+
+    @overload
+    def __call__(self, value: str) -> str: ...
+
+    @overload
+    def __call__(self, value: bytes) -> bytes: ...
+
+    def __call__(self, value: str | bytes) -> str | bytes:
+        if not isinstance(value, str) or self.whole.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
 
@@ -51,7 +64,7 @@ class StoredImageSchema(ImageSchema):
     image = fields.Constant(None, dump_only=True, allow_none=True)
 
 
-class UploadedFile(fields.Field):
+class UploadedFile(fields.Field[FileStorage]):
     """A file part of a multipart form (a plain text field of that name is not one)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -66,6 +79,12 @@ class UploadedFile(fields.Field):
 
 class ImageUploadSchema(Schema):
     image = UploadedFile()
+
+
+class ImageListQuerySchema(PageArgs):
+    """`page` and `page_size` of the image list (a size over 1000 is a 400)."""
+
+    page_size = page_size(100, 1000)
 
 
 class SignedUrlQuerySchema(Schema):

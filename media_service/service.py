@@ -5,6 +5,9 @@ one transaction; if anything fails, the files just written are removed. Files a 
 replaces or deletes are removed after its commit. A crash between the two steps can leave
 a file nobody refers to; `sweep_orphans` (the `flask --app media_service sweep` command)
 removes those.
+
+Refusals are the exceptions below (and imaging's); each carries its HTTP answer
+(servicekit.errors).
 """
 
 from __future__ import annotations
@@ -16,60 +19,69 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from media_service.imaging import ImageTooLarge, Limits, NotAnImage, Prepared, prepare
+from media_service.imaging import Prepared, prepare
 from media_service.models import NAME_LENGTH, Image, StoredFile, Usage, db
+from media_service.settings import MediaSettings
 from media_service.storage import Storage, is_valid_key
 from servicekit.db import utcnow
-
-__all__ = ["ImageTooLarge", "NotAnImage"]
+from servicekit.errors import DomainError
+from servicekit.pagination import Page, Window, paginate
 
 # Image ids are 32-bit; a larger one in a URL names no image (and must not reach the database).
 MAX_IMAGE_ID = 2**31 - 1
 
 
-class MediaError(Exception):
-    """A request media_service refuses; the subclass says why."""
+class EmptyUpload(DomainError):
+    status, code, message = 400, "validation_error", "the uploaded file is empty"
 
-
-class MissingUpload(MediaError):
     def __init__(self, field: str) -> None:
-        super().__init__(field)
+        super().__init__(errors={field: "empty file"})
         self.field = field
 
 
-class EmptyUpload(MissingUpload):
-    pass
+class FileTooLarge(DomainError):
+    status, code = 413, "payload_too_large"
 
-
-class FileTooLarge(MediaError):
     def __init__(self, limit: int) -> None:
-        super().__init__(limit)
+        super().__init__(f"file over {limit} bytes")
         self.limit = limit
 
 
-class QuotaExceeded(MediaError):
-    def __init__(self, kind: str, used: int, limit: int) -> None:
-        super().__init__(kind, used, limit)
-        self.kind = kind  # "bytes" or "images"
+class QuotaExceeded(DomainError):
+    """A write that does not fit in the owner's quota; the subclass says which."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, used: int, limit: int) -> None:
+        super().__init__(message)
         self.used = used
         self.limit = limit
 
 
-class ImageNotFound(MediaError):
-    pass
+class ImageQuotaExceeded(QuotaExceeded):
+    status = 409
+
+    def __init__(self, used: int, limit: int) -> None:
+        message = f"image limit reached: you have {used} of at most {limit} images"
+        super().__init__(message, used, limit)
 
 
-class FileNotFound(MediaError):
-    pass
+class StorageQuotaExceeded(QuotaExceeded):
+    status = 413
+
+    def __init__(self, used: int, limit: int) -> None:
+        super().__init__(f"storage quota exceeded: {used} of {limit} bytes used", used, limit)
 
 
-@dataclass(frozen=True)
-class Quota:
-    max_bytes: int
-    max_images: int
+class ImageNotFound(DomainError):
+    status, code, message = 404, "not_found", "no such image"
+
+
+class FileNotFound(DomainError):
+    status, code, message = 404, "not_found", "no such file"
 
 
 @dataclass(frozen=True)
@@ -79,14 +91,6 @@ class Upload:
     stream: BinaryIO
     filename: str
     field: str = "image"  # the form field it came in, for error messages
-
-
-@dataclass(frozen=True)
-class Rules:
-    storage: Storage
-    limits: Limits
-    max_bytes: int
-    quota: Quota
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,9 @@ class Written:
 # Images of the image API
 
 
-def create_image(owner: str, upload: Upload, rules: Rules) -> Image:
-    with written_upload(upload, rules) as written:
-        reserve(owner, written.size + written.thumbnail_size, 1, rules.quota)
+def create_image(owner: str, upload: Upload, storage: Storage, settings: MediaSettings) -> Image:
+    with written_upload(upload, storage, settings) as written:
+        reserve(owner, written.size + written.thumbnail_size, 1, settings)
         image = Image(owner=owner, created_at=utcnow())
         fill(image, written, upload)
         db.session.add(image)
@@ -114,17 +118,19 @@ def create_image(owner: str, upload: Upload, rules: Rules) -> Image:
     return image
 
 
-def replace_image(owner: str, image_id: int, upload: Upload, rules: Rules) -> Image:
+def replace_image(
+    owner: str, image_id: int, upload: Upload, storage: Storage, settings: MediaSettings
+) -> Image:
     owned_image(owner, image_id)  # 404 before the upload is decoded
     db.session.rollback()  # no transaction stays open while the upload is decoded
-    with written_upload(upload, rules) as written:
+    with written_upload(upload, storage, settings) as written:
         lock_owner(owner)
         image = owned_image(owner, image_id)
         old_keys = (image.key, image.thumbnail_key)
-        reserve(owner, written.size + written.thumbnail_size - image.stored_bytes, 0, rules.quota)
+        reserve(owner, written.size + written.thumbnail_size - image.stored_bytes, 0, settings)
         fill(image, written, upload)
         db.session.commit()
-    remove_files(rules.storage, old_keys)
+    remove_files(storage, old_keys)
     return image
 
 
@@ -150,16 +156,10 @@ def owned_image(owner: str, image_id: int) -> Image:
     return image
 
 
-def list_images(owner: str, page: int, page_size: int) -> tuple[list[Image], int]:
+def list_images(owner: str, window: Window) -> Page[Image]:
     """One page of the caller's images, oldest first, and how many there are in all."""
-    total = db.session.scalar(select(func.count()).where(Image.owner == owner)) or 0
-    offset = (page - 1) * page_size
-    if offset >= total:  # past the end (and no offset too large for the database)
-        return [], total
-    query = (
-        select(Image).where(Image.owner == owner).order_by(Image.id).offset(offset).limit(page_size)
-    )
-    return list(db.session.scalars(query)), total
+    statement = select(Image).where(Image.owner == owner).order_by(Image.id)
+    return paginate(db.session, statement, window)
 
 
 def fill(image: Image, written: Written, upload: Upload) -> None:
@@ -196,16 +196,16 @@ def lock_owner(owner: str) -> None:
     db.session.execute(select(Usage.owner).where(Usage.owner == owner).with_for_update())
 
 
-def reserve(owner: str, extra_bytes: int, extra_images: int, quota: Quota) -> None:
+def reserve(owner: str, extra_bytes: int, extra_images: int, settings: MediaSettings) -> None:
     """Count a write against the owner's quota, atomically; QuotaExceeded if it does not fit.
     Concurrent uploads of one owner are counted one after the other, so they cannot both
     slip under the limit."""
     lock_owner(owner)
     conditions = [Usage.owner == owner]
     if extra_bytes > 0:
-        conditions.append(Usage.bytes + extra_bytes <= quota.max_bytes)
+        conditions.append(Usage.bytes + extra_bytes <= settings.quota_bytes)
     if extra_images > 0:
-        conditions.append(Usage.images + extra_images <= quota.max_images)
+        conditions.append(Usage.images + extra_images <= settings.quota_images)
     changed = db.session.execute(
         update(Usage)
         .where(*conditions)
@@ -213,7 +213,7 @@ def reserve(owner: str, extra_bytes: int, extra_images: int, quota: Quota) -> No
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         usage = db.session.get(Usage, owner, populate_existing=True)
-        error = exceeded(usage, extra_bytes, extra_images, quota)
+        error = exceeded(usage, extra_bytes, extra_images, settings)
         db.session.rollback()
         raise error
 
@@ -226,22 +226,31 @@ def release(owner: str, freed_bytes: int, freed_images: int) -> None:
     )
 
 
-def exceeded(usage: Usage | None, extra_bytes: int, extra_images: int, quota: Quota) -> Exception:
+def exceeded(
+    usage: Usage | None, extra_bytes: int, extra_images: int, settings: MediaSettings
+) -> QuotaExceeded:
     used_images = usage.images if usage else 0
     used_bytes = usage.bytes if usage else 0
-    if extra_images > 0 and used_images + extra_images > quota.max_images:
-        return QuotaExceeded("images", used_images, quota.max_images)
-    return QuotaExceeded("bytes", used_bytes, quota.max_bytes)
+    if extra_images > 0 and used_images + extra_images > settings.quota_images:
+        return ImageQuotaExceeded(used_images, settings.quota_images)
+    return StorageQuotaExceeded(used_bytes, settings.quota_bytes)
 
 
 # Files of other services
 
 
-def store_file(service: str, owner: str, purpose: str, upload: Upload, rules: Rules) -> StoredFile:
-    checked_size(upload, rules.max_bytes)
-    prepared = prepare(upload.stream, rules.limits)
+def store_file(
+    service: str,
+    owner: str,
+    purpose: str,
+    upload: Upload,
+    storage: Storage,
+    settings: MediaSettings,
+) -> StoredFile:
+    checked_size(upload, settings.max_bytes)
+    prepared = prepare(upload.stream, settings)
     picture = prepared.picture
-    stored = rules.storage.put("files", picture.extension, prepared.write_image)
+    stored = storage.put("files", picture.extension, prepared.write_image)
     try:
         record = StoredFile(
             key=stored.key,
@@ -259,7 +268,7 @@ def store_file(service: str, owner: str, purpose: str, upload: Upload, rules: Ru
         db.session.commit()
     except BaseException:
         db.session.rollback()
-        rules.storage.delete(stored.key)
+        storage.delete(stored.key)
         raise
     return record
 
@@ -284,7 +293,7 @@ def delete_file(service: str, key: str, storage: Storage) -> None:
 
 
 def checked_size(upload: Upload, max_bytes: int) -> int:
-    """The upload's size; MissingUpload when empty, FileTooLarge over the limit."""
+    """The upload's size; EmptyUpload when empty, FileTooLarge over the limit."""
     stream = upload.stream
     stream.seek(0, os.SEEK_END)
     size = stream.tell()
@@ -297,12 +306,11 @@ def checked_size(upload: Upload, max_bytes: int) -> int:
 
 
 @contextmanager
-def written_upload(upload: Upload, rules: Rules) -> Iterator[Written]:
+def written_upload(upload: Upload, storage: Storage, settings: MediaSettings) -> Iterator[Written]:
     """The checked upload stored under new keys; removed again if the block fails."""
-    checked_size(upload, rules.max_bytes)
-    prepared = prepare(upload.stream, rules.limits)
+    checked_size(upload, settings.max_bytes)
+    prepared = prepare(upload.stream, settings)
     picture = prepared.picture
-    storage = rules.storage
     stored = storage.put("images", picture.extension, prepared.write_image)
     keys = [stored.key]
     try:

@@ -18,13 +18,15 @@ import hmac
 import math
 from dataclasses import dataclass
 
-
-class InvalidSignature(Exception):
-    pass
+from servicekit.errors import DomainError
 
 
-class UrlExpired(Exception):
-    pass
+class InvalidSignature(DomainError):
+    status, code, message = 403, "invalid_signature", "missing or invalid URL signature"
+
+
+class UrlExpired(DomainError):
+    status, code, message = 403, "url_expired", "this URL has expired: ask for the image again"
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
 
 import media_service
-from servicekit.testing import TestKeys
+from servicekit.testing import ServiceUnderTest, TestKeys
 from tests.media_service.media_helpers import URL_SECRET, bearer
 
 
@@ -21,22 +18,9 @@ def storage_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_app(service_app: Callable[..., Flask], storage_dir: Path) -> Callable[..., Flask]:
-    def make(**config: Any) -> Flask:
-        settings = {"MEDIA_STORAGE_DIR": str(storage_dir), "MEDIA_URL_SECRET": URL_SECRET}
-        return service_app("media", media_service.create_app, **{**settings, **config})
-
-    return make
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def service_under_test(storage_dir: Path) -> ServiceUnderTest:
+    settings = {"MEDIA_STORAGE_DIR": str(storage_dir), "MEDIA_URL_SECRET": URL_SECRET}
+    return ServiceUnderTest("media", media_service.create_app, settings)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers shared by media_service's tests (a module name no package shadows)."""
+"""Helpers shared by media_service's tests: pictures, uploads and what the store holds."""
 
 from __future__ import annotations
 

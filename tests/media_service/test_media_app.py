@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from servicekit.settings import SettingsError
 from tests.media_service.media_helpers import all_files_under, image_bytes, image_rows, send_image
 
 
@@ -83,5 +84,5 @@ def test_a_limit_that_is_not_positive_is_refused_at_start(
     make_app: Callable[..., Flask],
 ) -> None:
     for name in ("MEDIA_URL_WINDOW", "MEDIA_MAX_BYTES", "MEDIA_QUOTA_IMAGES"):
-        with pytest.raises(RuntimeError, match=name):
+        with pytest.raises(SettingsError, match=f"{name}: must be at least 1, got 0"):
             make_app(**{name: 0})

@@ -157,22 +157,33 @@ def test_one_image_answers_with_or_without_the_trailing_slash(
 def test_list_paginates_in_id_order_with_totals_in_x_pagination(
     client: FlaskClient, alice: dict[str, str]
 ) -> None:
+    empty = client.get("/images/", headers=alice)
+    assert json.loads(empty.headers["X-Pagination"]) == {"total": 0, "total_pages": 0}
     ids = [created(client, alice)["id"] for _ in range(5)]
+    pages = {"total": 5, "total_pages": 3, "first_page": 1, "last_page": 3}
     first = client.get("/images/?page=1&page_size=2", headers=alice)
     assert first.status_code == 200
     assert [item["id"] for item in first.json] == ids[:2]
-    header = json.loads(first.headers["X-Pagination"])
-    assert header["total"] == 5 and header["total_pages"] == 3
-    assert header["page"] == 1 and header["next_page"] == 2
+    assert json.loads(first.headers["X-Pagination"]) == {**pages, "page": 1, "next_page": 2}
+    middle = client.get("/images/?page=2&page_size=2", headers=alice)
+    assert json.loads(middle.headers["X-Pagination"]) == {
+        **pages, "page": 2, "previous_page": 1, "next_page": 3
+    }  # fmt: skip
     last = client.get("/images/?page=3&page_size=2", headers=alice)
     assert [item["id"] for item in last.json] == ids[4:]
-    assert json.loads(last.headers["X-Pagination"])["last_page"] == 3
+    assert json.loads(last.headers["X-Pagination"]) == {**pages, "page": 3, "previous_page": 2}
     everything = client.get("/images/", headers=alice)
     assert [item["id"] for item in everything.json] == ids
-    for page in ("9", "2147483648", "9223372036854775807", "99999999999999999999999"):
-        beyond = client.get(f"/images/?page={page}&page_size=2", headers=alice)
+    for page in ("9", "1000000"):
+        beyond = client.get(f"/images/?page={page}&page_size=1000", headers=alice)
         assert beyond.status_code == 200 and beyond.json == [], page
-        assert json.loads(beyond.headers["X-Pagination"])["total"] == 5
+        assert json.loads(beyond.headers["X-Pagination"]) == {
+            "total": 5, "total_pages": 1, "first_page": 1, "last_page": 1
+        }  # fmt: skip
+    for page in ("1000001", "2147483648", "9223372036854775807", "99999999999999999999999"):
+        refused = client.get(f"/images/?page={page}&page_size=2", headers=alice)
+        assert refused.status_code == 400, page
+        assert refused.json["code"] == "validation_error" and "page" in refused.json["errors"]
 
 
 def test_the_page_size_is_100_by_default_and_at_most_1000(
