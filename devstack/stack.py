@@ -28,8 +28,10 @@ from servicekit.config import REPO_ROOT, SERVICE_PORTS, UPSTREAMS
 
 PACKAGES = {name: f"{name}_service" for name in UPSTREAMS}
 WORKER = "worker"
+# Publishes auth_service's user lifecycle events left in its outbox (see auth_service/relay.py).
+RELAY = "relay"
 HTTP_PROCESSES = (*PACKAGES, "gateway")
-ALL_PROCESSES = (*HTTP_PROCESSES, WORKER)
+ALL_PROCESSES = (*HTTP_PROCESSES, WORKER, RELAY)
 WORKER_QUEUE = "scheduler"
 # Fires calls at their exact instant and reconciles with the database (see its docstring).
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
@@ -95,6 +97,7 @@ class Stack:
             "--path", str(REPO_ROOT),
             WORKER_QUEUE,
         ]  # fmt: skip
+        commands[RELAY] = [_tool("flask"), "--app", "auth_service", "relay-user-events"]
         return commands
 
     def _gunicorn(self, app: str, name: str) -> list[str]:
@@ -202,6 +205,8 @@ def wait_until_ready(stack: Stack, processes: Processes, timeout: float = READY_
 def _is_ready(stack: Stack, name: str, process: subprocess.Popen[bytes]) -> bool:
     if name == WORKER:
         return _worker_registered(stack.env()["REDIS_URL"], process.pid)
+    if name == RELAY:  # no port: running is all it can show
+        return process.poll() is None
     path = "/health" if name == "gateway" else "/ready"
     try:
         return requests.get(stack.url(name) + path, timeout=1).status_code == 200
@@ -227,8 +232,10 @@ def stop_processes(processes: Processes) -> None:
 
 
 def databases_of(processes: Collection[str]) -> list[str]:
-    """The services whose databases the named processes use (the worker: the scheduler's)."""
+    """The services whose databases the named processes use (the worker: the scheduler's,
+    the relay: auth's)."""
     used = {*processes, *(["scheduler"] if WORKER in processes else [])}
+    used |= {"auth"} if RELAY in processes else set()
     return [name for name in PACKAGES if name in used]
 
 

@@ -46,7 +46,9 @@ PORTS: dict[str, int] = {
     "scheduler_service": 8007,
 }
 SERVICES: tuple[str, ...] = tuple(name for name in PORTS if name != "gateway")
-EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", "worker", *PORTS})
+# Processes without a port of their own, run from a service's image: name -> package.
+PORTLESS = {"worker": "scheduler_service", "auth_relay": "auth_service"}
+EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", *PORTLESS, *PORTS})
 SECRET_VARIABLES = ("POSTGRES_PASSWORD", "SERVICE_SECRET", "ADMIN_PASSWORD")
 REDIS_URL = "redis://redis:6379/0"
 VAR_DIR = "/app/var"
@@ -348,7 +350,7 @@ def test_compose_service_names() -> None:
 
 def test_every_built_service_names_a_package() -> None:
     built = {name: service for name, service in services().items() if "build" in service}
-    assert set(built) == {*PORTS, "worker"}
+    assert set(built) == {*PORTS, *PORTLESS}
     for name, service in built.items():
         build = service["build"]
         assert isinstance(build, dict), f"{name}: build must be a mapping with args"
@@ -359,7 +361,7 @@ def test_every_built_service_names_a_package() -> None:
         package = build_args(service).get("SERVICE")
         assert package in PORTS, f"{name}: SERVICE build arg {package!r} is not a Flotilla package"
         assert (ROOT / package).is_dir(), f"{name}: no package directory {package}/"
-        expected = "scheduler_service" if name == "worker" else name
+        expected = PORTLESS.get(name, name)
         assert package == expected, f"{name}: builds {package}, expected {expected}"
 
 
@@ -465,7 +467,7 @@ def test_the_header_documents_the_required_variables() -> None:
         assert variable in text, f"the header comment does not document {variable}"
 
 
-@pytest.mark.parametrize("name", [*PORTS, "worker"])
+@pytest.mark.parametrize("name", [*PORTS, *PORTLESS])
 def test_environment_of_the_flotilla_processes(name: str) -> None:
     env = environment(services()[name])
     assert env.get("REDIS_URL") == REDIS_URL
@@ -478,7 +480,7 @@ def test_environment_of_the_flotilla_processes(name: str) -> None:
     assert env.get("FLOTILLA_VAR_DIR") == VAR_DIR
 
     # One owner per piece of data: a process sees its own database only.
-    owner = "scheduler_service" if name == "worker" else name
+    owner = PORTLESS.get(name, name)
     database_urls = {key: value for key, value in env.items() if key.endswith("_DATABASE_URL")}
     if owner == "gateway":
         assert database_urls == {}
@@ -504,7 +506,8 @@ def test_auth_service_keeps_its_keys_on_a_named_volume() -> None:
     holders = [
         name for name, service in services().items() if "JWT_KEYS_DIR" in environment(service)
     ]
-    assert holders == ["auth_service"], "only auth_service holds signing keys"
+    assert holders == ["auth_service", "auth_relay"], "only auth_service's processes hold keys"
+    assert named_volume_mounts(services()["auth_relay"]).get(f"{VAR_DIR}/keys") == volume
 
 
 def test_media_service_keeps_its_files_on_a_named_volume() -> None:
@@ -524,8 +527,10 @@ def test_dependencies_wait_for_health() -> None:
         SERVICES, "service_healthy"
     )
     assert gateway.get("redis") == "service_healthy"
-    worker = depends_on(services()["worker"])
-    assert {key: worker.get(key) for key in stores} == stores
+    for name, owner in PORTLESS.items():
+        portless = depends_on(services()[name])
+        assert {key: portless.get(key) for key in stores} == stores, name
+        assert portless.get(owner) == "service_healthy", f"{name} waits for {owner}'s migrations"
 
 
 def test_health_checks_and_restart_policy() -> None:
@@ -535,7 +540,14 @@ def test_health_checks_and_restart_policy() -> None:
     for name in PORTS:
         check = healthcheck_command(services()[name])
         assert "/health" in check and "127.0.0.1" in check, f"{name}: {check!r}"
-    assert "/health" not in healthcheck_command(services()["worker"]), "the worker has no HTTP"
+    for name in PORTLESS:
+        assert "/health" not in healthcheck_command(services()[name]), f"{name} has no HTTP"
+    assert "relay-user-events" in healthcheck_command(services()["auth_relay"])
+
+
+def test_the_relay_publishes_auth_services_user_events() -> None:
+    relay = services()["auth_relay"]
+    assert relay["command"] == ["flask", "--app", "auth_service", "relay-user-events"]
     assert "pg_isready" in healthcheck_command(services()["postgres"])
     assert "redis-cli ping" in healthcheck_command(services()["redis"])
 

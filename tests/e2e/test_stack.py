@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 import requests
 from rq import Worker
 
 from devstack.stack import PACKAGES, Stack
 from servicekit.revocation import revoke_user_tokens
+from servicekit.users import DEFAULT_USER_STREAM
 from tests.e2e.e2e_helpers import PASSWORD, bearer, login, new_user
 
 
@@ -102,3 +105,18 @@ def test_each_service_publishes_its_openapi_document(stack: Stack) -> None:
         spec = requests.get(f"{stack.url(name)}/openapi.json", timeout=10).json()
         assert spec["openapi"].startswith("3."), name
         assert spec["info"]["title"] == f"{name}_service"
+
+
+def test_a_new_account_reaches_the_user_lifecycle_stream(stack: Stack) -> None:
+    """Registered through the gateway, announced on the stream (after commit, or by the
+    stack's relay process), as a consumer group of another service would read it."""
+    username = new_user(stack.url("gateway"))
+    connection = redis.Redis.from_url(stack.env()["REDIS_URL"], decode_responses=True)
+    deadline = time.monotonic() + 10
+    found: list[dict[str, str]] = []
+    while not found and time.monotonic() < deadline:
+        entries = connection.xrange(DEFAULT_USER_STREAM)
+        found = [fields for _id, fields in entries if fields.get("username") == username]
+        time.sleep(0.1)
+    assert [fields["type"] for fields in found] == ["user.created"]
+    assert found[0]["publicId"] and found[0]["eventId"]
