@@ -28,8 +28,7 @@ from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wrk_runner import Result, run_wrk
-
+from bench.wrk_runner import Result, run_wrk
 from devstack.redis_server import free_port
 from devstack.stack import RATE_LIMITS_OFF, RunningStack, running_stack, stop_processes
 

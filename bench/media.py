@@ -39,8 +39,7 @@ from urllib3 import encode_multipart_formdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wrk_runner import Result, run_wrk
-
+from bench.wrk_runner import Result, run_wrk
 from devstack.stack import RATE_LIMITS_OFF, Stack, running_stack
 
 MIB = 1024 * 1024
