@@ -81,7 +81,19 @@ def page_size(default: int, maximum: int, *, clamp: bool = False, **kwargs: Any)
     )
 
 
-class PageArgs(Schema):
+class _PageSizeArgs(Schema):
+    """Lowers page sizes declared with `clamp=True` to their maximum after loading."""
+
+    @post_load
+    def clamp_page_size(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        for name, field in self.fields.items():
+            maximum = field.metadata.get("maximum_page_size")
+            if maximum is not None and data.get(name) is not None:
+                data[name] = min(data[name], maximum)
+        return data
+
+
+class PageArgs(_PageSizeArgs):
     """A 1-based `page`; subclasses add their size field with `page_size()`."""
 
     page = fields.Integer(
@@ -90,12 +102,8 @@ class PageArgs(Schema):
         metadata={"description": "1-based page number"},
     )
 
-    @post_load
-    def clamp_page_size(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        return _clamped(self, data)
 
-
-class OffsetArgs(Schema):
+class OffsetArgs(_PageSizeArgs):
     """`limit` and `offset`, for documents that page by offset. Subclasses set the
     defaults by redeclaring `limit` with `page_size()`."""
 
@@ -105,19 +113,6 @@ class OffsetArgs(Schema):
         validate=validate.Range(min=0, max=MAX_OFFSET),
         metadata={"description": "rows to skip"},
     )
-
-    @post_load
-    def clamp_page_size(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        return _clamped(self, data)
-
-
-def _clamped(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
-    """Page sizes over their maximum lowered to it (only `clamp=True` sizes get there)."""
-    for name, field in schema.fields.items():
-        maximum = field.metadata.get("maximum_page_size")
-        if maximum is not None and data.get(name) is not None:
-            data[name] = min(data[name], maximum)
-    return data
 
 
 def page_window(args: Mapping[str, Any], size_name: str = "limit") -> Window:
