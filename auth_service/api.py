@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_jwt_extended import get_jwt
 
-from auth_service import resets, service, sessions, tokens
+from auth_service import resets, service, sessions
+from auth_service.context import AuthContext, auth_context
 from auth_service.directory_api import directory_blp
+from auth_service.errors import PICTURE_FIELD
 from auth_service.models import User
 from auth_service.schemas import (
     ApiRegistrationSchema,
@@ -37,28 +38,16 @@ from auth_service.schemas import (
     UserUpdateSchema,
 )
 from servicekit import ApiError, Blueprint, Identity, require_identity
-from servicekit.errors import error_response
+from servicekit.pagination import Page, page_window
 
 SERVICE_SECRET_HEADER = "X-Service-Secret"
-PICTURE_FIELD = "profilePicture"
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 users_blp = Blueprint("users", __name__, url_prefix="/users", description="User accounts.")
 tokens_blp = Blueprint(
     "tokens", __name__, url_prefix="/auth/token", description="Access and refresh tokens."
 )
-
-
-class JsonOrFormBlueprint(Blueprint):
-    """Its `json_or_form` arguments are documented as a JSON body (forms work too)."""
-
-    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
-        **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-        "json_or_form": "application/json",
-    }
-
-
-image_api_blp = JsonOrFormBlueprint(
+image_api_blp = Blueprint(
     "image_api", __name__, description="The image API's registration and token flows."
 )
 jwks_blp = Blueprint(
@@ -72,16 +61,21 @@ internal_blp = Blueprint(
 )
 
 
+def context() -> AuthContext:
+    """This app's settings and the objects built from them, for service.py."""
+    return auth_context(current_app)
+
+
 def caller() -> Identity:
     """The verified caller, refused when their token was revoked or their account is gone."""
     identity = require_identity()
-    service.caller_account(identity, get_jwt())
+    service.caller_account(context(), identity, get_jwt())
     return identity
 
 
 def caller_account() -> User:
     """The caller's own account (for routes that act on it), checked like `caller()`."""
-    return service.caller_account(require_identity(), get_jwt())
+    return service.caller_account(context(), require_identity(), get_jwt())
 
 
 def client_address() -> str:
@@ -106,18 +100,18 @@ def message(text: str) -> dict[str, str]:
 @users_blp.response(201, UserSchema)
 def create_user(data: dict[str, Any]) -> User:
     """Register an account (public)."""
-    return service.create_user(**data)
+    return service.create_user(context(), **data)
 
 
 @users_blp.route("/", methods=["GET"])
 @users_blp.arguments(UsersQuerySchema, location="query")
 @users_blp.response(200, UsersPageSchema)
 @users_blp.doc(security=BEARER)
-def list_users(query: dict[str, int]) -> service.UsersPage:
-    """One page of users (staff); `limit` defaults to 10 and is capped at 100."""
+def list_users(query: dict[str, int]) -> Page[User]:
+    """One page of users (staff); `limit` defaults to 10, and over 100 is lowered to 100."""
     if not caller().is_staff:
         raise service.Forbidden("staff only")
-    return service.list_users(query["page"], query["limit"])
+    return service.list_users(page_window(query))
 
 
 @users_blp.route("/<username>", methods=["GET"])
@@ -134,7 +128,7 @@ def get_user(username: str) -> User:
 @users_blp.doc(security=BEARER)
 def update_user(changes: dict[str, Any], username: str) -> User:
     """Change profile fields of your record (or another's, with the user-update privilege)."""
-    return service.update_profile(username, caller(), changes)
+    return service.update_profile(context(), username, caller(), changes)
 
 
 @users_blp.route("/<username>", methods=["DELETE"])
@@ -142,7 +136,7 @@ def update_user(changes: dict[str, Any], username: str) -> User:
 @users_blp.doc(security=BEARER)
 def delete_user(username: str) -> dict[str, str]:
     """Delete an account (staff with the user-delete privilege); its tokens die at once."""
-    service.delete_user(username, caller())
+    service.delete_user(context(), username, caller())
     return message("User deleted")
 
 
@@ -151,7 +145,7 @@ def delete_user(username: str) -> dict[str, str]:
 @users_blp.doc(security=BEARER)
 def disable_user(username: str) -> dict[str, str]:
     """Disable an account (staff with the user-update privilege); its tokens die at once."""
-    service.set_active(username, caller(), active=False)
+    service.set_active(context(), username, caller(), active=False)
     return message("User disabled")
 
 
@@ -160,7 +154,7 @@ def disable_user(username: str) -> dict[str, str]:
 @users_blp.doc(security=BEARER)
 def enable_user(username: str) -> dict[str, str]:
     """Enable a disabled account again (staff with the user-update privilege)."""
-    service.set_active(username, caller(), active=True)
+    service.set_active(context(), username, caller(), active=True)
     return message("User enabled")
 
 
@@ -176,7 +170,9 @@ def get_privileges(username: str) -> Response:
 @users_blp.doc(security=BEARER)
 def set_privileges(data: dict[str, Any], username: str) -> Response:
     """Set the user's state and privileges (superusers only); the user's tokens are revoked."""
-    view = service.set_privileges(username, caller(), data["state"], data.get("privileges"))
+    view = service.set_privileges(
+        context(), username, caller(), data["state"], data.get("privileges")
+    )
     return jsonify(view)
 
 
@@ -194,7 +190,7 @@ def auth_modes(username: str) -> service.AuthModes:
 @users_blp.doc(security=BEARER)
 def picture_from_provider(data: dict[str, str], username: str) -> dict[str, str]:
     """Take the picture of a linked sign-in account as the profile picture."""
-    service.picture_from_provider(username, caller(), data["provider"])
+    service.picture_from_provider(context(), username, caller(), data["provider"])
     return message("Profile Picture updated")
 
 
@@ -204,7 +200,7 @@ def picture_from_provider(data: dict[str, str], username: str) -> dict[str, str]
 def upload_picture(username: str) -> dict[str, str]:
     """Upload a profile picture (multipart field `profilePicture`): JPEG, PNG, GIF or WebP."""
     user = service.changeable_user(username, caller())  # before the body is read
-    service.store_picture(user, uploaded_picture())
+    service.store_picture(context(), user, uploaded_picture())
     return message("Profile Picture Updated")
 
 
@@ -214,7 +210,7 @@ def uploaded_picture() -> BinaryIO | None:
     upload = files.get(PICTURE_FIELD)
     if upload is None and len(files) == 1:
         upload = next(iter(files.values()))
-    return upload.stream if upload is not None else None
+    return cast(BinaryIO, upload.stream) if upload is not None else None
 
 
 # Passwords
@@ -226,7 +222,7 @@ def uploaded_picture() -> BinaryIO | None:
 @users_blp.doc(security=BEARER)
 def create_password(data: dict[str, str], username: str) -> dict[str, str]:
     """Create a password for your account when it has none (it signs in another way)."""
-    service.create_password(username, caller(), data["password"])
+    service.create_password(context(), username, caller(), data["password"])
     return message("new password created")
 
 
@@ -237,7 +233,12 @@ def create_password(data: dict[str, str], username: str) -> dict[str, str]:
 def change_password(data: dict[str, str], username: str) -> dict[str, str]:
     """Change your password; every token of yours is revoked (sign in again)."""
     service.change_password(
-        username, caller(), data["old_password"], data["new_password"], client_address()
+        context(),
+        username,
+        caller(),
+        data["old_password"],
+        data["new_password"],
+        client_address(),
     )
     return message("password changed")
 
@@ -247,7 +248,7 @@ def change_password(data: dict[str, str], username: str) -> dict[str, str]:
 @users_blp.response(200, MessageSchema)
 def reset_password(data: dict[str, str], username: str) -> dict[str, str]:
     """Set a new password with a mailed reset token (public)."""
-    resets.reset_password(username, data["reset_token"], data["new_password"])
+    resets.reset_password(context(), username, data["reset_token"], data["new_password"])
     return message("Password reset successfully")
 
 
@@ -255,7 +256,7 @@ def reset_password(data: dict[str, str], username: str) -> dict[str, str]:
 @users_blp.response(202, MessageSchema)
 def request_password_reset(username: str) -> dict[str, str]:
     """Mail a reset token to the account's address (public; the same answer for all)."""
-    resets.request_reset(username, client_address())
+    resets.request_reset(context(), username, client_address())
     return message("If the account exists and has an e-mail address, a reset token is on its way")
 
 
@@ -267,7 +268,9 @@ def request_password_reset(username: str) -> dict[str, str]:
 @tokens_blp.response(200, TokenPairSchema)
 def obtain_token_pair(data: dict[str, str]) -> dict[str, str]:
     """Exchange a username and password for an access and a refresh token."""
-    return service.obtain_token_pair(data["username"], data["password"], client_address())
+    return service.obtain_token_pair(
+        context(), data["username"], data["password"], client_address()
+    )
 
 
 @tokens_blp.route("/refresh/", methods=["POST"])
@@ -278,7 +281,7 @@ def refresh_token_pair(data: dict[str, str]) -> dict[str, str]:
 
     The presented refresh token is used up; presenting it again revokes its session.
     """
-    return service.refresh_token_pair(data["refresh"])
+    return service.refresh_token_pair(context(), data["refresh"])
 
 
 @tokens_blp.route("/", methods=["DELETE"])
@@ -286,7 +289,8 @@ def refresh_token_pair(data: dict[str, str]) -> dict[str, str]:
 @tokens_blp.doc(security=BEARER)
 def sign_out_everywhere() -> dict[str, int]:
     """Revoke every token of the caller (sign out from all devices)."""
-    return {"tokens_deleted": sessions.sign_out_everywhere(caller_account(), get_jwt())}
+    deleted = sessions.sign_out_everywhere(context(), caller_account(), get_jwt())
+    return {"tokens_deleted": deleted}
 
 
 @tokens_blp.route("/", methods=["PUT"])
@@ -295,7 +299,7 @@ def sign_out_everywhere() -> dict[str, int]:
 @tokens_blp.doc(security=BEARER)
 def sign_out_one(data: dict[str, str]) -> dict[str, int]:
     """Revoke one of the caller's tokens, and the session it belongs to (one device)."""
-    return {"tokens_deleted": sessions.sign_out_one(caller_account(), data["token"])}
+    return {"tokens_deleted": sessions.sign_out_one(context(), caller_account(), data["token"])}
 
 
 # The image API's token flows
@@ -307,7 +311,9 @@ def sign_out_one(data: dict[str, str]) -> dict[str, int]:
 def register(data: dict[str, Any]) -> dict[str, str]:
     """Create an account (JSON or form) and get its API token."""
     try:
-        token = service.register_api_user(data["username"], data["password"], data["email"])
+        token = service.register_api_user(
+            context(), data["username"], data["password"], data["email"]
+        )
     except service.UsernameTaken as exc:
         raise ApiError(
             400,
@@ -324,7 +330,9 @@ def register(data: dict[str, Any]) -> dict[str, str]:
 def api_token_auth(data: dict[str, str]) -> dict[str, str]:
     """Exchange a username and password (JSON or form) for an API token."""
     try:
-        token = service.obtain_api_token(data["username"], data["password"], client_address())
+        token = service.obtain_api_token(
+            context(), data["username"], data["password"], client_address()
+        )
     except service.InvalidCredentials as exc:
         raise ApiError(
             400, "Unable to log in with provided credentials.", "invalid_credentials"
@@ -337,7 +345,7 @@ def api_token_auth(data: dict[str, str]) -> dict[str, str]:
 @image_api_blp.doc(security=BEARER)
 def regenerate_token() -> dict[str, str]:
     """A new API token; every earlier API token of the caller stops working at once."""
-    return {"token": sessions.regenerate_api_token(caller_account())}
+    return {"token": sessions.regenerate_api_token(context(), caller_account())}
 
 
 # Signing keys, internal routes
@@ -346,7 +354,7 @@ def regenerate_token() -> dict[str, str]:
 @jwks_blp.route("/jwks.json", methods=["GET"])
 def jwks() -> Response:
     """The public keys that verify this service's tokens (JWK Set, RFC 7517)."""
-    response = jsonify(tokens.keyring().jwks())
+    response = jsonify(context().tokens.keyring.jwks())
     response.cache_control.public = True
     response.cache_control.max_age = 60
     return response
@@ -355,7 +363,7 @@ def jwks() -> Response:
 @internal_blp.before_request
 def require_service_secret() -> None:
     """Every internal route wants the shared secret, checked before the body is read."""
-    service.check_service_secret(request.headers.get(SERVICE_SECRET_HEADER))
+    service.check_service_secret(context(), request.headers.get(SERVICE_SECRET_HEADER))
 
 
 @internal_blp.route("/service-token", methods=["POST"])
@@ -363,114 +371,7 @@ def require_service_secret() -> None:
 @internal_blp.response(200, ServiceTokenSchema)
 def issue_service_token(data: dict[str, str]) -> dict[str, Any]:
     """A token for the calling service (role "service"), for `SERVICE_SECRET` holders."""
-    return service.issue_service_token(data["service"])
+    return service.issue_service_token(context(), data["service"])
 
 
 blueprints = [users_blp, tokens_blp, image_api_blp, jwks_blp, internal_blp, directory_blp]
-
-
-# service.py's refusals as HTTP answers: (status, message, code).
-DOMAIN_ERRORS: dict[type[service.AuthError], tuple[int, str, str]] = {
-    service.UserNotVisible: (403, "you may only see your own record", "forbidden"),
-    service.UserNotFound: (404, "no such user", "not_found"),
-    service.InvalidCredentials: (401, "invalid credentials", "invalid_credentials"),
-    service.RevocationUnavailable: (
-        503,
-        "token revocation store unavailable",
-        "service_unavailable",
-    ),
-    service.MediaUnavailable: (
-        503,
-        "the media service is unavailable; try again",
-        "service_unavailable",
-    ),
-    service.ServiceTokensDisabled: (
-        503,
-        "service tokens are not configured",
-        "service_unavailable",
-    ),
-    service.InvalidServiceSecret: (401, "invalid service secret", "unauthorized"),
-    service.PasswordExists: (
-        422,
-        "this account has a password already: change it with PUT",
-        "password_exists",
-    ),
-    service.NoPassword: (
-        422,
-        "this account has no password yet: create one with POST",
-        "no_password",
-    ),
-}
-
-
-RESET_TOKEN_REFUSED = "token is invalid, expired or already used. Please get a new token"
-
-# The refusals whose answers carry details, or whose bodies the seed documents.
-DETAILED_ERRORS: dict[type[Any], Callable[[Any], ApiError]] = {
-    service.UsernameTaken: lambda e: ApiError.with_body(
-        422, {"errors": {"username": "This username already exists"}}
-    ),
-    service.InvalidResetToken: lambda e: ApiError.with_body(
-        422, {"error": {"resetToken": RESET_TOKEN_REFUSED}}
-    ),
-    service.PageNotFound: lambda e: ApiError.with_body(
-        400,
-        {"message": "This page does not exist", "pageSize": e.page_size, "noOfPages": e.pages},
-    ),
-    service.NotAnImage: lambda e: ApiError.with_body(
-        422, {"error": "Only image type data allowed"}
-    ),
-    service.InvalidToken: lambda e: ApiError(401, e.reason, "invalid_token"),
-    service.Forbidden: lambda e: ApiError(403, e.reason, "forbidden"),
-    service.NotForYourself: lambda e: ApiError(
-        422, f"you cannot {e.action} your own account", "own_account"
-    ),
-    service.InvalidInput: lambda e: ApiError(
-        400, "invalid input", "validation_error", errors=e.errors
-    ),
-    service.WrongPassword: lambda e: ApiError(
-        422,
-        "the old password is not correct",
-        "wrong_password",
-        errors={"oldPassword": "is not correct"},
-    ),
-    service.TooManyAttempts: lambda e: ApiError(
-        429, "too many failed attempts: try again later", "rate_limited"
-    ),
-    service.NoLinkedPicture: lambda e: ApiError(
-        422, f"no linked {e.provider} account with a picture", "no_linked_identity"
-    ),
-    service.ImageTooLarge: lambda e: ApiError(
-        422, f"image too large: {e.reason}", "image_too_large"
-    ),
-    service.PictureTooLarge: lambda e: ApiError(
-        413,
-        f"picture over {e.limit} bytes" if e.limit is not None else "picture too large",
-        "payload_too_large",
-    ),
-    service.MissingPicture: lambda e: ApiError(
-        400,
-        "the uploaded picture is empty"
-        if e.empty
-        else f"no picture uploaded: send it as the multipart file field {PICTURE_FIELD!r}",
-        "validation_error",
-        errors={PICTURE_FIELD: "empty file" if e.empty else "missing required field"},
-    ),
-}
-
-
-def as_api_error(error: service.AuthError) -> ApiError:
-    detailed = DETAILED_ERRORS.get(type(error))
-    return detailed(error) if detailed is not None else ApiError(*DOMAIN_ERRORS[type(error)])
-
-
-def register_domain_errors(app: Flask) -> None:
-    """service.py's exceptions as JSON answers."""
-
-    def answer(error: service.AuthError) -> Response:
-        response = error_response(as_api_error(error))
-        if isinstance(error, service.TooManyAttempts):
-            response.headers["Retry-After"] = str(error.retry_after)
-        return response
-
-    app.register_error_handler(service.AuthError, answer)

@@ -15,22 +15,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 
-from auth_service import tokens
+from auth_service.context import AuthContext, auth_context
 from auth_service.errors import RevocationUnavailable
 from auth_service.keys import SigningKey, add_signing_key, drop_retired_keys
-from auth_service.models import ApiToken, PasswordResetToken, RefreshToken, db, utcnow
+from auth_service.models import ApiToken, PasswordResetToken, RefreshToken, changed_rows, db
 from auth_service.relay import relay_user_events_command
 from auth_service.schemas import MODEL_NAME_PATTERN
 from auth_service.service import apply_role, ensure_admin, find_user
 from servicekit.config import env
+from servicekit.db import utcnow
 from servicekit.identity import ACTIONS
+
+
+def context() -> AuthContext:
+    return auth_context(current_app)
 
 
 @click.command("create-admin")
@@ -94,7 +97,7 @@ def _set_role(username: str, role: str, privileges: dict[str, list[str]]) -> Non
     if user is None:
         raise click.ClickException(f"no user {username!r}")
     try:
-        apply_role(user, role, privileges)
+        apply_role(context(), user, role, privileges)
     except RevocationUnavailable as exc:
         raise click.ClickException("Redis (REDIS_URL) is unavailable: nothing changed") from exc
     db.session.commit()
@@ -124,20 +127,21 @@ def rotate_signing_key_command(drop_older_than: int | None, force: bool) -> None
     click.echo(f"added {_add_key()}")
     if drop_older_than is None:
         return
-    longest = tokens.longest_ttl()
+    longest = context().tokens.longest_ttl
     if drop_older_than < longest and not force:
         raise click.ClickException(
             f"--drop-older-than {drop_older_than} is shorter than the longest token lifetime "
             f"({longest} s): tokens still in use would stop verifying (--force to insist)"
         )
-    for path in drop_retired_keys(Path(current_app.config["JWT_KEYS_DIR"]), drop_older_than):
+    for path in drop_retired_keys(context().settings.keys_dir, drop_older_than):
         click.echo(f"dropped {path}")
 
 
 def _add_key() -> str:
-    if current_app.config.get("JWT_PRIVATE_KEY_FILE"):
+    settings = context().settings
+    if settings.private_key_file is not None:
         raise click.ClickException("JWT_PRIVATE_KEY_FILE is set: that one file is the only key")
-    path = add_signing_key(Path(current_app.config["JWT_KEYS_DIR"]))
+    path = add_signing_key(settings.keys_dir)
     return f"{path} kid={SigningKey.load(path).kid}"
 
 
@@ -148,14 +152,14 @@ def purge_expired_tokens_command() -> None:
     now = utcnow()
     purged = 0
     for model in (RefreshToken, ApiToken, PasswordResetToken):
-        purged += db.session.execute(delete(model).where(model.expires_at < now)).rowcount
+        purged += changed_rows(delete(model).where(model.expires_at < now))
     db.session.commit()
     click.echo(f"purged {purged} expired token records")
 
 
 def _ensure_admin(username: str, password: str, email: str | None) -> bool:
     try:
-        return ensure_admin(username, password, email=email)
+        return ensure_admin(context(), username, password, email=email)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -1,132 +1,201 @@
-"""auth_service's domain errors: what a request is refused for. api.py maps them to HTTP."""
+"""auth_service's refusals: each exception carries the HTTP answer it stands for
+(servicekit.errors.DomainError), so nothing maps them anywhere else."""
 
 from __future__ import annotations
 
+from typing import Any
 
-class AuthError(Exception):
-    """A request auth_service refuses; the subclass says why."""
+from servicekit.errors import DomainError
+
+PICTURE_FIELD = "profilePicture"  # the multipart field of a picture upload
+RESET_TOKEN_REFUSED = "token is invalid, expired or already used. Please get a new token"
 
 
-class UsernameTaken(AuthError):
-    pass
+class UsernameTaken(DomainError):
+    status, code, message = 422, "username_taken", "This username already exists"
+
+    def __init__(self, username: str) -> None:
+        super().__init__()
+        self.username = username
+
+    def body(self) -> dict[str, Any]:  # the seed's body
+        return {"errors": {"username": "This username already exists"}}
 
 
-class UserNotVisible(AuthError):
+class UserNotVisible(DomainError):
     """A normal user asked for someone else's record (or one that does not exist)."""
 
+    status, code, message = 403, "forbidden", "you may only see your own record"
 
-class UserNotFound(AuthError):
-    pass
+    def __init__(self, username: str) -> None:
+        super().__init__()
+        self.username = username
 
 
-class InvalidCredentials(AuthError):
+class UserNotFound(DomainError):
+    status, code, message = 404, "not_found", "no such user"
+
+    def __init__(self, username: str) -> None:
+        super().__init__()
+        self.username = username
+
+
+class InvalidCredentials(DomainError):
     """Unknown user, wrong password, no password, or a disabled account: one answer."""
 
-
-class InvalidToken(AuthError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    status, code, message = 401, "invalid_credentials", "invalid credentials"
 
 
-class RevocationUnavailable(AuthError):
+class InvalidToken(DomainError):
+    """`InvalidToken("token expired")`: the message says what is wrong with the token."""
+
+    status, code, message = 401, "invalid_token", "invalid token"
+
+
+class RevocationUnavailable(DomainError):
     """The revocation store cannot be asked or written, so a token cannot be vouched for."""
 
+    status, code, message = 503, "service_unavailable", "token revocation store unavailable"
 
-class ServiceTokensDisabled(AuthError):
+
+class ServiceTokensDisabled(DomainError):
     """No `SERVICE_SECRET` is configured."""
 
-
-class InvalidServiceSecret(AuthError):
-    pass
+    status, code, message = 503, "service_unavailable", "service tokens are not configured"
 
 
-class Forbidden(AuthError):
-    """The caller is known but may not do this; `reason` says what is missing."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class InvalidServiceSecret(DomainError):
+    status, code, message = 401, "unauthorized", "invalid service secret"
 
 
-class NotForYourself(AuthError):
+class Forbidden(DomainError):
+    """`Forbidden("staff only")`: the caller is known but may not do this."""
+
+    status, code, message = 403, "forbidden", "forbidden"
+
+
+class NotForYourself(DomainError):
     """Disabling, deleting or changing the role of one's own account (a lock-out risk)."""
 
+    status, code = 422, "own_account"
+
     def __init__(self, action: str) -> None:
-        super().__init__(action)
-        self.action = action
+        super().__init__(f"you cannot {action} your own account")
 
 
-class InvalidInput(AuthError):
+class InvalidInput(DomainError):
     """A field's value is refused by a rule that needs more than the schema knows."""
 
+    status, code, message = 400, "validation_error", "invalid input"
+
     def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(str(errors))
-        self.errors = errors
+        super().__init__(errors=errors)
 
 
-class PageNotFound(AuthError):
+class PageNotFound(DomainError):
+    status, code, message = 400, "page_not_found", "This page does not exist"
+
     def __init__(self, page_size: int, pages: int) -> None:
-        super().__init__(page_size, pages)
+        super().__init__()
         self.page_size = page_size
         self.pages = pages
 
+    def body(self) -> dict[str, Any]:  # the seed's body
+        return {"message": self.detail, "pageSize": self.page_size, "noOfPages": self.pages}
 
-class PasswordExists(AuthError):
+
+class PasswordExists(DomainError):
     """`POST .../password/` for an account that has a password already."""
 
+    status, code = 422, "password_exists"
+    message = "this account has a password already: change it with PUT"
 
-class NoPassword(AuthError):
+
+class NoPassword(DomainError):
     """`PUT .../password/` for an account that has no password to change."""
 
+    status, code = 422, "no_password"
+    message = "this account has no password yet: create one with POST"
 
-class WrongPassword(AuthError):
+
+class WrongPassword(DomainError):
     """The old password of a password change does not match."""
 
+    status, code, message = 422, "wrong_password", "the old password is not correct"
 
-class InvalidResetToken(AuthError):
+    def __init__(self) -> None:
+        super().__init__(errors={"oldPassword": "is not correct"})
+
+
+class InvalidResetToken(DomainError):
     """Unknown, expired or already used; one answer for all three."""
 
+    status, code, message = 422, "invalid_reset_token", RESET_TOKEN_REFUSED
 
-class TooManyAttempts(AuthError):
+    def body(self) -> dict[str, Any]:  # the seed's body
+        return {"error": {"resetToken": self.detail}}
+
+
+class TooManyAttempts(DomainError):
+    status, code, message = 429, "rate_limited", "too many failed attempts: try again later"
+
     def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
+        super().__init__()
         self.retry_after = retry_after
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
-class NoLinkedPicture(AuthError):
+
+class NoLinkedPicture(DomainError):
+    status, code = 422, "no_linked_identity"
+
     def __init__(self, provider: str) -> None:
-        super().__init__(provider)
-        self.provider = provider
+        super().__init__(f"no linked {provider} account with a picture")
 
 
-class NotAnImage(AuthError):
-    pass
+class NotAnImage(DomainError):
+    status, code, message = 422, "not_an_image", "Only image type data allowed"
+
+    def body(self) -> dict[str, Any]:  # the seed's body
+        return {"error": self.detail}
 
 
-class ImageTooLarge(AuthError):
+class ImageTooLarge(DomainError):
     """More pixels or frames than media_service takes (`reason` is its own)."""
 
+    status, code = 422, "image_too_large"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(f"image too large: {reason}")
 
 
-class PictureTooLarge(AuthError):
+class PictureTooLarge(DomainError):
     """Over auth_service's limit (`limit` bytes), or over media_service's (`limit` None)."""
 
+    status, code, message = 413, "payload_too_large", "picture too large"
+
     def __init__(self, limit: int | None) -> None:
-        super().__init__(limit)
-        self.limit = limit
+        super().__init__(f"picture over {limit} bytes" if limit is not None else None)
 
 
-class MissingPicture(AuthError):
+class MissingPicture(DomainError):
     """No file uploaded, or (`empty`) an empty one."""
 
+    status, code = 400, "validation_error"
+
     def __init__(self, *, empty: bool = False) -> None:
-        super().__init__(empty)
-        self.empty = empty
+        if empty:
+            super().__init__("the uploaded picture is empty", errors={PICTURE_FIELD: "empty file"})
+        else:
+            super().__init__(
+                f"no picture uploaded: send it as the multipart file field {PICTURE_FIELD!r}",
+                errors={PICTURE_FIELD: "missing required field"},
+            )
 
 
-class MediaUnavailable(AuthError):
+class MediaUnavailable(DomainError):
     """media_service, which keeps the pictures, cannot be reached or failed."""
+
+    status, code = 503, "service_unavailable"
+    message = "the media service is unavailable; try again"

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from auth_service.settings import AuthSettings
 from servicekit.keys import KeyResolver, StaticKeySet, public_jwk
 
 log = logging.getLogger(__name__)
@@ -233,11 +234,11 @@ def _load_or_warn(path: Path) -> SigningKey | None:
         return None
 
 
-def load_keyring(config: dict[str, Any]) -> KeyRing:
-    """The key ring the config names: `JWT_PRIVATE_KEY_FILE`, else `JWT_KEYS_DIR`."""
-    if config.get("JWT_PRIVATE_KEY_FILE"):
-        return KeyRing.from_file(Path(config["JWT_PRIVATE_KEY_FILE"]))
-    return KeyRing.from_directory(Path(config["JWT_KEYS_DIR"]))
+def load_keyring(settings: AuthSettings) -> KeyRing:
+    """The key ring the settings name: `JWT_PRIVATE_KEY_FILE`, else `JWT_KEYS_DIR`."""
+    if settings.private_key_file is not None:
+        return KeyRing.from_file(settings.private_key_file)
+    return KeyRing.from_directory(settings.keys_dir)
 
 
 class ChainedKeys:

@@ -18,19 +18,18 @@ import ssl
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, current_app
+if TYPE_CHECKING:
+    from auth_service.settings import AuthSettings
 
 log = logging.getLogger(__name__)
 
-MAILER = "auth.mailer"
 SECURITY_BY_SCHEME = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
 DEFAULT_PORTS = {"plain": 25, "starttls": 587, "tls": 465}
 
@@ -45,20 +44,20 @@ class SmtpSettings:
 
 
 def parse_smtp_url(url: str) -> SmtpSettings:
-    """`SMTP_URL` as settings; ValueError says what is wrong with it."""
+    """`SMTP_URL` as settings; ValueError says what is wrong with it (never its secrets)."""
     parts = urlsplit(url)
     security = SECURITY_BY_SCHEME.get(parts.scheme.lower())
     if security is None:
-        raise ValueError("SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+        raise ValueError("must start with smtp://, smtp+starttls:// or smtps://")
     if not parts.hostname:
-        raise ValueError("SMTP_URL names no host")
+        raise ValueError("names no host")
     try:
         port = parts.port or DEFAULT_PORTS[security]
     except ValueError as exc:
-        raise ValueError("SMTP_URL has an invalid port") from exc
+        raise ValueError("has an invalid port") from exc
     username = unquote(parts.username) if parts.username else None
     if username and security == "plain":
-        raise ValueError("SMTP_URL: send credentials over smtp+starttls:// or smtps:// only")
+        raise ValueError("send credentials over smtp+starttls:// or smtps:// only")
     password = unquote(parts.password) if parts.password else None
     return SmtpSettings(parts.hostname, port, security, username, password)
 
@@ -81,18 +80,14 @@ class Mailer:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="auth-mail")
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Mailer:
-        url = config.get("SMTP_URL")
-        try:
-            smtp = parse_smtp_url(url) if url else None
-        except ValueError as exc:
-            raise RuntimeError(str(exc)) from exc
+    def from_settings(cls, settings: AuthSettings) -> Mailer:
+        """The mailer of the settings (their `SMTP_URL` was checked when they were loaded)."""
         return cls(
-            config["MAIL_FROM"],
-            Path(config["MAIL_OUTBOX_DIR"]),
-            smtp,
-            timeout=float(config["SMTP_TIMEOUT"]),
-            ca_file=config.get("SMTP_CA_FILE"),
+            settings.mail_from,
+            settings.mail_outbox_dir,
+            parse_smtp_url(settings.smtp_url) if settings.smtp_url else None,
+            timeout=settings.smtp_timeout,
+            ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         )
 
     def message(self, to: str, subject: str, body: str) -> EmailMessage:
@@ -155,11 +150,3 @@ def _log_failure(future: Future[None]) -> None:
     error = future.exception()
     if error is not None:
         log.error("mail delivery failed", extra={"error": f"{type(error).__name__}: {error}"})
-
-
-def init_mail(app: Flask) -> None:
-    app.extensions[MAILER] = Mailer.from_config(app.config)
-
-
-def mailer() -> Mailer:
-    return current_app.extensions[MAILER]  # type: ignore[no-any-return]

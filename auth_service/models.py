@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    CursorResult,
+    Delete,
     Double,
     ForeignKey,
     String,
     UniqueConstraint,
+    Update,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,12 +27,18 @@ from servicekit.tokens import ROLES
 db = make_db()
 
 
+def changed_rows(statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE in the current transaction; how many rows it matched."""
+    result = cast(CursorResult[Any], db.session.execute(statement))
+    return int(result.rowcount)
+
+
 def new_public_id() -> str:
     """16 random hex characters: the user's id in tokens and URLs, never the row id."""
     return secrets.token_hex(8)
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(
@@ -70,7 +80,7 @@ def user_reference() -> Mapped[int]:
     return mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
 
-class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+class RefreshToken(db.Model):  # type: ignore[name-defined]
     """One issued refresh token. Each login starts a family; each refresh uses up the
     presented token and issues the next one of the family. Presenting a used token again
     means it was stolen (or replayed): the whole family is revoked."""
@@ -89,7 +99,7 @@ class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
     access_expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+class ApiToken(db.Model):  # type: ignore[name-defined]
     """A long-lived access token of the image API (`POST /api-token-auth/`)."""
 
     __tablename__ = "api_tokens"
@@ -101,7 +111,7 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-class PasswordResetToken(db.Model):  # type: ignore[name-defined,misc]
+class PasswordResetToken(db.Model):  # type: ignore[name-defined]
     """A mailed password reset token: only its SHA-256 is stored; single use, expiring."""
 
     __tablename__ = "password_reset_tokens"
@@ -114,7 +124,7 @@ class PasswordResetToken(db.Model):  # type: ignore[name-defined,misc]
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-class LinkedIdentity(db.Model):  # type: ignore[name-defined,misc]
+class LinkedIdentity(db.Model):  # type: ignore[name-defined]
     """An account of an outside identity provider linked to a user (OAuth sign-in)."""
 
     __tablename__ = "linked_identities"

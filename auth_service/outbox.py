@@ -36,7 +36,9 @@ from sqlalchemy import JSON, Engine, String, delete, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from auth_service.context import auth_context
 from auth_service.models import User, db, new_public_id
+from auth_service.settings import AuthSettings
 from servicekit.db import UtcDateTime, utcnow
 from servicekit.streams import entry_fields
 from servicekit.users import USER_CREATED, USER_DELETED, USER_UPDATED, UserEvent
@@ -44,7 +46,6 @@ from servicekit.users import USER_CREATED, USER_DELETED, USER_UPDATED, UserEvent
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
-MIN_RETENTION = 3600
 LOCK_LEASE = 30  # seconds; far longer than publishing one batch takes
 PENDING = "auth.user_events_pending"  # Session.info flag: this transaction recorded events
 REDIS_EXTENSION = "auth.user_events_redis"
@@ -151,19 +152,11 @@ def record_updated(user: User, before: Mapping[str, Any]) -> None:
 @dataclass(frozen=True)
 class StreamSettings:
     stream: str
-    retention: int  # seconds an entry is kept
+    retention: int  # seconds an entry is kept (AuthSettings checks it is long enough)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
-        """The settings of `config`; ValueError for a retention that would trim entries
-        before a consumer could read them."""
-        settings = cls(str(config["USER_EVENTS_STREAM"]), int(config["USER_EVENTS_RETENTION"]))
-        if not settings.stream or settings.retention < MIN_RETENTION:
-            raise ValueError(
-                f"USER_EVENTS_STREAM must be set and USER_EVENTS_RETENTION at least "
-                f"{MIN_RETENTION} seconds (got {settings.retention})"
-            )
-        return settings
+    def of(cls, settings: AuthSettings) -> StreamSettings:
+        return cls(settings.user_events_stream, settings.user_events_retention)
 
     @property
     def lock_name(self) -> str:
@@ -238,7 +231,7 @@ def publish_now(app: Flask, *, max_batches: int | None = None) -> int:
     redis = outbox_redis(app)
     if redis is None:
         return 0
-    settings = StreamSettings.from_config(app.config)
+    settings = StreamSettings.of(auth_context(app).settings)
     return publish_pending(db.engine, redis, settings, max_batches=max_batches)
 
 

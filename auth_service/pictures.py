@@ -19,15 +19,14 @@ import re
 from typing import Any, BinaryIO, Protocol
 
 import requests
-from flask import Flask, current_app
 
 from auth_service.errors import ImageTooLarge, MediaUnavailable, NotAnImage, PictureTooLarge
+from auth_service.settings import AuthSettings
 from auth_service.tokens import OwnServiceToken
 from servicekit.http import DEFAULT_TIMEOUT, MultipartBody, ServiceClient
 
 log = logging.getLogger(__name__)
 
-PICTURE_STORE = "auth.picture_store"
 FILES_ROUTE = "/internal/files"
 PURPOSE = "profile-picture"
 MEDIA_URL_PREFIX = "/media/"
@@ -128,16 +127,12 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def init_pictures(app: Flask) -> None:
-    timeout = (DEFAULT_TIMEOUT[0], float(app.config["MEDIA_READ_TIMEOUT"]))
+def media_picture_store(settings: AuthSettings, tokens: OwnServiceToken) -> MediaPictureStore:
+    """The store at `MEDIA_SERVICE_URL`, called with auth_service's own service token."""
     client = ServiceClient(
         "media",
-        base_url=app.config["MEDIA_SERVICE_URL"],
-        tokens=OwnServiceToken(app.config["SERVICE_NAME"]),
-        timeout=timeout,
+        base_url=settings.media_service_url,
+        tokens=tokens,
+        timeout=(DEFAULT_TIMEOUT[0], settings.media_read_timeout),
     )
-    app.extensions[PICTURE_STORE] = MediaPictureStore(client)
-
-
-def picture_store() -> PictureStore:
-    return current_app.extensions[PICTURE_STORE]  # type: ignore[no-any-return]
+    return MediaPictureStore(client)

@@ -19,6 +19,7 @@ from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from auth_service.context import auth_context
 from auth_service.outbox import outbox_redis, publish_now
 from servicekit.streams import stop_on_signals
 
@@ -60,5 +61,6 @@ def relay_user_events_command(once: bool) -> None:
         return
     stop = threading.Event()
     stop_on_signals(stop)
-    log.info("relaying user events", extra={"stream": app.config["USER_EVENTS_STREAM"]})
-    relay(app, stop, float(app.config["USER_EVENTS_RELAY_INTERVAL"]))
+    settings = auth_context(app).settings
+    log.info("relaying user events", extra={"stream": settings.user_events_stream})
+    relay(app, stop, settings.user_events_relay_interval)

@@ -12,15 +12,15 @@ import secrets
 from datetime import timedelta
 from email.message import EmailMessage
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 
 from auth_service import sessions
+from auth_service.context import AuthContext
 from auth_service.errors import InvalidInput, InvalidResetToken
-from auth_service.mail import mailer
-from auth_service.models import PasswordResetToken, User, db, utcnow
-from auth_service.passwords import hash_password, password_problem
-from auth_service.throttle import reset_throttle
+from auth_service.mail import Mailer
+from auth_service.models import PasswordResetToken, User, changed_rows, db
+from auth_service.passwords import password_problem
+from servicekit.db import utcnow
 
 TOKEN_BYTES = 32
 
@@ -29,16 +29,16 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def request_reset(username: str, address: str) -> None:
+def request_reset(context: AuthContext, username: str, address: str) -> None:
     """Mail a reset token to the account's address, when there is such an active account."""
-    throttle = reset_throttle()
+    throttle = context.reset_throttle()
     throttle.check(username, address)
     throttle.count(username, address)
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active or not user.email:
         return
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    ttl = int(current_app.config["PASSWORD_RESET_TTL"])
+    ttl = context.settings.reset_ttl
     db.session.execute(
         delete(PasswordResetToken)
         .where(PasswordResetToken.user_id == user.id)
@@ -52,10 +52,10 @@ def request_reset(username: str, address: str) -> None:
         )
     )
     db.session.commit()
-    mailer().send(reset_message(user, token, ttl))
+    context.mailer.send(reset_message(context.mailer, user, token, ttl))
 
 
-def reset_message(user: User, token: str, ttl: int) -> EmailMessage:
+def reset_message(mailer: Mailer, user: User, token: str, ttl: int) -> EmailMessage:
     minutes = max(1, ttl // 60)
     body = (
         f"Hello {user.first_name or user.username},\n\n"
@@ -66,10 +66,10 @@ def reset_message(user: User, token: str, ttl: int) -> EmailMessage:
         f"PATCH /users/{user.username}/password/\n\n"
         "If it was not you, ignore this message: your password stays as it is.\n"
     )
-    return mailer().message(str(user.email), "Your password reset token", body)
+    return mailer.message(str(user.email), "Your password reset token", body)
 
 
-def reset_password(username: str, token: str, new_password: str) -> None:
+def reset_password(context: AuthContext, username: str, token: str, new_password: str) -> None:
     """Set the password of `username` with a live reset token of theirs; raises
     InvalidResetToken for an unknown, expired or used token (one answer for all)."""
     problem = password_problem(new_password, username)
@@ -79,7 +79,7 @@ def reset_password(username: str, token: str, new_password: str) -> None:
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active:
         raise InvalidResetToken()
-    used_up = db.session.execute(
+    used_up = changed_rows(
         update(PasswordResetToken)
         .where(
             PasswordResetToken.user_id == user.id,
@@ -90,7 +90,7 @@ def reset_password(username: str, token: str, new_password: str) -> None:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if used_up.rowcount != 1:
+    if used_up != 1:
         db.session.rollback()
         raise InvalidResetToken()
     db.session.execute(
@@ -99,6 +99,6 @@ def reset_password(username: str, token: str, new_password: str) -> None:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    user.password_hash = hash_password(new_password)
-    sessions.revoke_everything(user)
+    user.password_hash = context.passwords.hash(new_password)
+    sessions.revoke_everything(context, user)
     db.session.commit()

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from auth_service.passwords import password_problem
-from auth_service.service import SERVICE_NAME_PATTERN, USERNAME_PATTERN
+from auth_service.service import MAX_PAGE_SIZE, SERVICE_NAME_PATTERN, USERNAME_PATTERN
 from servicekit.identity import ACTIONS
+from servicekit.pagination import PageArgs, page_size
 from servicekit.tokens import ROLES
 
 USERNAME = validate.Regexp(
@@ -112,17 +113,19 @@ class UserUpdateSchema(Schema):
     )
 
 
-class UsersQuerySchema(Schema):
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+class UsersQuerySchema(PageArgs):
+    """`GET /users`: a 1-based `page` of `limit` users; a larger `limit` is lowered to
+    MAX_PAGE_SIZE (the seed's behaviour), not refused."""
+
+    limit = page_size(10, MAX_PAGE_SIZE, clamp=True)
 
 
 class UsersPageSchema(Schema):
-    """`GET /users`: one page of users (`limit` is capped at service.MAX_PAGE_SIZE)."""
+    """`GET /users`'s answer: a servicekit.pagination.Page in the seed's shape."""
 
-    current_page = fields.Integer(data_key="currentPage")
+    current_page = fields.Integer(data_key="currentPage", attribute="number")
     pages = fields.Integer(data_key="noOfPages")
-    users = fields.List(fields.Nested(UserSchema))
+    users = fields.List(fields.Nested(UserSchema), attribute="items")
 
 
 class PrivilegesSchema(Schema):

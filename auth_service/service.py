@@ -1,7 +1,9 @@
 """auth_service's domain logic: accounts, credentials and privileges, as plain functions.
 
-Errors are the exceptions of `auth_service.errors` (re-exported here); api.py turns them
-into HTTP answers. Who may do what:
+Refusals are the exceptions of `auth_service.errors` (re-exported here); each carries
+its HTTP answer. Functions that hash passwords, sign or revoke tokens, throttle or store
+pictures take the app's `AuthContext` (its settings and the objects built from them).
+Who may do what:
 
 - a user reads and updates their own record, and manages their own password and tokens;
 - staff read every record; changing another user's record, disabling or enabling it
@@ -13,18 +15,16 @@ into HTTP answers. Who may do what:
 from __future__ import annotations
 
 import hmac
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from flask import current_app
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from auth_service import outbox, sessions, tokens
+from auth_service import outbox, sessions
+from auth_service.context import AuthContext
 from auth_service.errors import (
-    AuthError,
     Forbidden,
     ImageTooLarge,
     InvalidCredentials,
@@ -49,15 +49,15 @@ from auth_service.errors import (
     UserNotVisible,
     WrongPassword,
 )
-from auth_service.models import LinkedIdentity, User, db, utcnow
-from auth_service.passwords import hash_password, needs_rehash, password_problem, verify_password
-from auth_service.pictures import picture_store, stored_key
-from auth_service.throttle import login_throttle
+from auth_service.models import LinkedIdentity, User, db
+from auth_service.passwords import password_problem
+from auth_service.pictures import stored_key
+from servicekit.db import utcnow
 from servicekit.identity import ACTIONS, Identity
+from servicekit.pagination import Page, Window, paginate
 from servicekit.users import USER_DISABLED, USER_ENABLED
 
 __all__ = [
-    "AuthError",
     "Forbidden",
     "ImageTooLarge",
     "InvalidCredentials",
@@ -85,7 +85,7 @@ __all__ = [
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 SERVICE_NAME_PATTERN = re.compile(r"^[a-z_]{2,32}$")
-MAX_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 100  # users per page of `GET /users`; a larger `limit` is lowered to it
 PROFILE_FIELDS = frozenset(
     {
         "username",
@@ -168,7 +168,12 @@ def own_user(username: str, caller: Identity) -> User:
 
 
 def create_user(
-    *, username: str, password: str | None, role: str = "normal", **profile: Any
+    context: AuthContext,
+    *,
+    username: str,
+    password: str | None,
+    role: str = "normal",
+    **profile: Any,
 ) -> User:
     """A new account; `profile` holds the optional columns (email, first_name, ...).
 
@@ -179,7 +184,7 @@ def create_user(
     _check_picture_reference(profile.get("profile_picture"), None)
     user = User(
         username=username,
-        password_hash=hash_password(password) if password is not None else None,
+        password_hash=context.passwords.hash(password) if password is not None else None,
         role=role,
         **profile,
     )
@@ -199,7 +204,9 @@ def _commit_unique_username(username: str) -> None:
         raise
 
 
-def ensure_admin(username: str, password: str, *, email: str | None = None) -> bool:
+def ensure_admin(
+    context: AuthContext, username: str, password: str, *, email: str | None = None
+) -> bool:
     """Create superuser `username` unless a user of that name exists; True if created."""
     if not USERNAME_PATTERN.match(username):
         raise ValueError(f"invalid admin username {username!r}")
@@ -207,33 +214,24 @@ def ensure_admin(username: str, password: str, *, email: str | None = None) -> b
     if problem:
         raise ValueError(f"the admin password {problem}")
     try:
-        create_user(username=username, password=password, role="superuser", email=email)
+        create_user(context, username=username, password=password, role="superuser", email=email)
     except UsernameTaken:
         return False
     return True
 
 
-@dataclass(frozen=True)
-class UsersPage:
-    current_page: int
-    pages: int
-    users: list[User]
+def list_users(window: Window) -> Page[User]:
+    """One page of users in sign-up order; PageNotFound past the last page (an empty
+    listing has one empty page)."""
+    page = paginate(db.session, select(User).order_by(User.id), window)
+    if page.number > page.pages:
+        raise PageNotFound(page.size, page.pages)
+    return page
 
 
-def list_users(page: int, limit: int) -> UsersPage:
-    """One page of users in sign-up order; `limit` is capped at MAX_PAGE_SIZE."""
-    limit = min(limit, MAX_PAGE_SIZE)
-    total = int(db.session.scalar(select(func.count()).select_from(User)) or 0)
-    pages = max(1, math.ceil(total / limit))
-    if page > pages:
-        raise PageNotFound(limit, pages)
-    users = db.session.scalars(
-        select(User).order_by(User.id).limit(limit).offset((page - 1) * limit)
-    ).all()
-    return UsersPage(page, pages, list(users))
-
-
-def update_profile(username: str, caller: Identity, changes: dict[str, Any]) -> User:
+def update_profile(
+    context: AuthContext, username: str, caller: Identity, changes: dict[str, Any]
+) -> User:
     """Change profile fields. A new username revokes the user's tokens: other services
     may trust the `username` claim, and the old name may be taken by someone else."""
     user = changeable_user(username, caller)
@@ -250,11 +248,11 @@ def update_profile(username: str, caller: Identity, changes: dict[str, Any]) -> 
     for name, value in changes.items():
         setattr(user, name, value)
     if renamed:
-        sessions.revoke_everything(user)
+        sessions.revoke_everything(context, user)
     outbox.record_updated(user, before)
     _commit_unique_username(user.username)
     if old_picture and old_picture != user.profile_picture:
-        picture_store().delete(old_picture)
+        context.pictures.delete(old_picture)
     return user
 
 
@@ -295,7 +293,11 @@ def privileges_of(username: str, caller: Identity) -> dict[str, Any]:
 
 
 def set_privileges(
-    username: str, caller: Identity, state: str, privileges: dict[str, list[str]] | None
+    context: AuthContext,
+    username: str,
+    caller: Identity,
+    state: str,
+    privileges: dict[str, list[str]] | None,
 ) -> dict[str, Any]:
     """Set role and privileges (superusers only). The user's tokens are revoked: their
     claims would be stale, and the new ones come with the next login or refresh."""
@@ -306,17 +308,19 @@ def set_privileges(
         raise UserNotFound(username)
     if user.public_id == caller.subject:
         raise NotForYourself("change the role of")
-    apply_role(user, state, privileges)
+    apply_role(context, user, state, privileges)
     db.session.commit()
     return privileges_view(user)
 
 
-def apply_role(user: User, state: str, privileges: dict[str, list[str]] | None) -> None:
+def apply_role(
+    context: AuthContext, user: User, state: str, privileges: dict[str, list[str]] | None
+) -> None:
     """Give `user` a role (and, for staff, privileges); revokes their tokens. No commit."""
     before = outbox.directory_snapshot(user)
     user.role = state
     user.privileges = normalized_privileges(privileges or {}) if state == "staff" else {}
-    sessions.revoke_everything(user)
+    sessions.revoke_everything(context, user)
     outbox.record_updated(user, before)
 
 
@@ -326,78 +330,83 @@ def normalized_privileges(privileges: dict[str, list[str]]) -> dict[str, list[st
     return {model: [a for a in order if a in set(actions)] for model, actions in privileges.items()}
 
 
-def set_active(username: str, caller: Identity, active: bool) -> None:
+def set_active(context: AuthContext, username: str, caller: Identity, active: bool) -> None:
     """Disable (every token revoked at once) or enable an account."""
     user = managed_user(username, caller, "disable" if not active else "enable")
     if user.is_active != active:
         outbox.record_user_event(user, USER_ENABLED if active else USER_DISABLED)
     user.is_active = active
     if not active:
-        sessions.revoke_everything(user)
+        sessions.revoke_everything(context, user)
     db.session.commit()
 
 
-def delete_user(username: str, caller: Identity) -> None:
+def delete_user(context: AuthContext, username: str, caller: Identity) -> None:
     """Delete an account: its tokens, sessions, reset tokens, identities and picture go."""
     user = managed_user(username, caller, "delete")
     picture = user.profile_picture
-    sessions.revoke_everything(user)
+    sessions.revoke_everything(context, user)
     db.session.delete(user)
     outbox.record_deleted(user)
     db.session.commit()
     if picture:
-        picture_store().delete(picture)
+        context.pictures.delete(picture)
 
 
 # Passwords
 
 
-def authenticate(username: str, password: str, address: str) -> User:
+def authenticate(context: AuthContext, username: str, password: str, address: str) -> User:
     """The active user these credentials belong to; records the login.
 
     Failures are counted per username and per client address; at a limit the attempt
     is refused before the password is looked at (TooManyAttempts).
     """
-    throttle = login_throttle()
+    throttle = context.login_throttle()
     throttle.check(username, address)
     user = find_user(username)
     stored = user.password_hash if user is not None else None
-    matches = verify_password(stored, password)  # hashes even for no user: same timing
+    matches = context.passwords.verify(stored, password)  # hashes even for no user
     if user is None or stored is None or not matches or not user.is_active:
         throttle.count(username, address)
         raise InvalidCredentials()
-    if needs_rehash(stored):
-        user.password_hash = hash_password(password)
+    if context.passwords.needs_rehash(stored):
+        user.password_hash = context.passwords.hash(password)
     user.last_login = utcnow()
     db.session.commit()
     return user
 
 
-def create_password(username: str, caller: Identity, password: str) -> None:
+def create_password(context: AuthContext, username: str, caller: Identity, password: str) -> None:
     """A first password for an account that signs in another way."""
     user = own_user(username, caller)
     if user.password_hash is not None:
         raise PasswordExists()
     _check_new_password("password", password, user)
-    user.password_hash = hash_password(password)
+    user.password_hash = context.passwords.hash(password)
     db.session.commit()
 
 
 def change_password(
-    username: str, caller: Identity, old_password: str, new_password: str, address: str
+    context: AuthContext,
+    username: str,
+    caller: Identity,
+    old_password: str,
+    new_password: str,
+    address: str,
 ) -> None:
     """Change the password; every token of the user is revoked, this caller's too."""
     user = own_user(username, caller)
     if user.password_hash is None:
         raise NoPassword()
-    throttle = login_throttle()
+    throttle = context.login_throttle()
     throttle.check(username, address)
-    if not verify_password(user.password_hash, old_password):
+    if not context.passwords.verify(user.password_hash, old_password):
         throttle.count(username, address)
         raise WrongPassword()
     _check_new_password("newPassword", new_password, user)
-    user.password_hash = hash_password(new_password)
-    sessions.revoke_everything(user)
+    user.password_hash = context.passwords.hash(new_password)
+    sessions.revoke_everything(context, user)
     db.session.commit()
 
 
@@ -410,7 +419,7 @@ def _check_new_password(field: str, password: str, user: User) -> None:
 # Profile pictures
 
 
-def store_picture(user: User, stream: BinaryIO | None) -> None:
+def store_picture(context: AuthContext, user: User, stream: BinaryIO | None) -> None:
     """Store an uploaded picture of `user` (whom the caller may change: see
     `changeable_user`); the old stored one goes.
 
@@ -424,18 +433,20 @@ def store_picture(user: User, stream: BinaryIO | None) -> None:
     size = _stream_size(stream)
     if size == 0:
         raise MissingPicture(empty=True)
-    max_bytes = int(current_app.config["PROFILE_PICTURE_MAX_BYTES"])
+    max_bytes = context.settings.picture_max_bytes
     if size > max_bytes:
         raise PictureTooLarge(max_bytes)
     user_id, username, owner = user.id, user.username, user.public_id
     # End the request's (read-only) transaction: no database connection is held while
     # media_service works.
     db.session.commit()
-    url = picture_store().save(owner, stream, size)
-    _replace_picture(user_id, username, url, store_made_new=True)
+    url = context.pictures.save(owner, stream, size)
+    _replace_picture(context, user_id, username, url, store_made_new=True)
 
 
-def picture_from_provider(username: str, caller: Identity, provider: str) -> None:
+def picture_from_provider(
+    context: AuthContext, username: str, caller: Identity, provider: str
+) -> None:
     """Take the picture of a linked identity of this provider as the profile picture."""
     user = changeable_user(username, caller)
     url = db.session.scalar(
@@ -445,10 +456,12 @@ def picture_from_provider(username: str, caller: Identity, provider: str) -> Non
     )
     if not url:
         raise NoLinkedPicture(provider)
-    _replace_picture(user.id, user.username, url, store_made_new=False)
+    _replace_picture(context, user.id, user.username, url, store_made_new=False)
 
 
-def _replace_picture(user_id: int, username: str, url: str, *, store_made_new: bool) -> None:
+def _replace_picture(
+    context: AuthContext, user_id: int, username: str, url: str, *, store_made_new: bool
+) -> None:
     """Point the user at `url`; the stored picture it replaces goes after the commit. If
     the user cannot be written (gone meanwhile, or the commit fails), a picture the store
     has just made for it goes instead."""
@@ -464,10 +477,10 @@ def _replace_picture(user_id: int, username: str, url: str, *, store_made_new: b
     except Exception:
         db.session.rollback()
         if store_made_new:
-            picture_store().delete(url)
+            context.pictures.delete(url)
         raise
     if old and old != url:
-        picture_store().delete(old)
+        context.pictures.delete(old)
 
 
 def _check_picture_reference(new: str | None, current: str | None) -> None:
@@ -487,49 +500,52 @@ def _stream_size(stream: BinaryIO) -> int:
 # Tokens
 
 
-def obtain_token_pair(username: str, password: str, address: str) -> dict[str, str]:
-    return sessions.start_session(authenticate(username, password, address))
+def obtain_token_pair(
+    context: AuthContext, username: str, password: str, address: str
+) -> dict[str, str]:
+    return sessions.start_session(context, authenticate(context, username, password, address))
 
 
-def refresh_token_pair(refresh_token: str) -> dict[str, str]:
-    return sessions.rotate(refresh_token)
+def refresh_token_pair(context: AuthContext, refresh_token: str) -> dict[str, str]:
+    return sessions.rotate(context, refresh_token)
 
 
-def caller_account(caller: Identity, claims: dict[str, Any]) -> User:
+def caller_account(context: AuthContext, caller: Identity, claims: dict[str, Any]) -> User:
     """The account behind a verified user token, refused when the token was revoked
     (disabled, deleted, signed out) even if the request did not come through the gateway."""
     if caller.is_service:
         raise Forbidden("a user token is required")
     user = user_by_subject(caller.subject)
-    if user is None or not user.is_active or sessions.token_revoked(user, claims):
+    if user is None or not user.is_active or sessions.token_revoked(context, user, claims):
         raise InvalidToken("token revoked")
     return user
 
 
-def register_api_user(username: str, password: str, email: str | None) -> str:
+def register_api_user(context: AuthContext, username: str, password: str, email: str | None) -> str:
     """The image API's registration: an ordinary account and its first API token."""
     problem = password_problem(password, username)
     if problem:
         raise InvalidInput({"password": problem})
-    user = create_user(username=username, password=password, email=email)
-    return sessions.issue_api_token(user)
+    user = create_user(context, username=username, password=password, email=email)
+    return sessions.issue_api_token(context, user)
 
 
-def obtain_api_token(username: str, password: str, address: str) -> str:
-    return sessions.issue_api_token(authenticate(username, password, address))
+def obtain_api_token(context: AuthContext, username: str, password: str, address: str) -> str:
+    return sessions.issue_api_token(context, authenticate(context, username, password, address))
 
 
-def issue_service_token(service: str) -> dict[str, Any]:
+def issue_service_token(context: AuthContext, service: str) -> dict[str, Any]:
     """A token for another service's own calls; the caller has proven the shared secret."""
-    return {"access": tokens.service_token(service).token, "expires_in": tokens.access_ttl()}
+    issued = context.tokens.service_token(service)
+    return {"access": issued.token, "expires_in": context.tokens.access_ttl}
 
 
-def check_service_secret(presented: str | None) -> None:
+def check_service_secret(context: AuthContext, presented: str | None) -> None:
     """Raise unless `presented` is the configured `SERVICE_SECRET` (constant-time compare)."""
-    configured = current_app.config.get("SERVICE_SECRET")
+    configured = context.service_secret
     if not configured:
         raise ServiceTokensDisabled()
     if presented is None or not hmac.compare_digest(
-        presented.encode("utf-8"), str(configured).encode("utf-8")
+        presented.encode("utf-8"), configured.encode("utf-8")
     ):
         raise InvalidServiceSecret()

@@ -1,5 +1,6 @@
 """Sessions: token pairs and their refresh-token families, the image API's tokens, and
-revocation.
+revocation. Every function takes the app's AuthContext (its tokens, settings and the
+Redis shared with the gateway).
 
 Revoking writes two things: the marks in Redis that the gateway checks on every request
 (`servicekit.revocation`), and auth_service's own records (the user's
@@ -16,14 +17,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import Update, delete, select, update
 
-from auth_service import tokens
+from auth_service.context import AuthContext
 from auth_service.errors import Forbidden, InvalidToken, RevocationUnavailable
-from auth_service.models import ApiToken, RefreshToken, User, db, utcnow
-from auth_service.store import redis_store
+from auth_service.models import ApiToken, RefreshToken, User, changed_rows, db
+from servicekit.db import utcnow
 from servicekit.revocation import is_revoked, revoke_token, revoke_user_tokens
 from servicekit.tokens import TokenError
 
@@ -33,12 +33,12 @@ MARK_MARGIN = 60  # seconds a user mark outlives the longest-lived token
 # Revocation
 
 
-def token_revoked(user: User | None, claims: dict[str, Any]) -> bool:
+def token_revoked(context: AuthContext, user: User | None, claims: dict[str, Any]) -> bool:
     """Whether a token of `user` is revoked: the database's mark, then Redis's marks."""
     mark = user.tokens_valid_after if user is not None else None
     if mark is not None and float(claims["iat"]) < mark:
         return True
-    store = redis_store()
+    store = context.shared_redis
     if store is None:
         return False  # without a store nothing can have been revoked there
     try:
@@ -47,11 +47,11 @@ def token_revoked(user: User | None, claims: dict[str, Any]) -> bool:
         raise RevocationUnavailable() from exc
 
 
-def revoke_token_ids(revoked: Iterable[tuple[str, datetime]]) -> None:
+def revoke_token_ids(context: AuthContext, revoked: Iterable[tuple[str, datetime]]) -> None:
     """Revoke these (jti, expiry) tokens at the gateway, skipping ones already expired."""
     now = time.time()
     live = [(jti, expires.timestamp()) for jti, expires in revoked if expires.timestamp() > now]
-    store = redis_store()
+    store = context.shared_redis
     if store is None or not live:
         return
     try:
@@ -63,7 +63,7 @@ def revoke_token_ids(revoked: Iterable[tuple[str, datetime]]) -> None:
         raise RevocationUnavailable() from exc
 
 
-def revoke_everything(user: User) -> int:
+def revoke_everything(context: AuthContext, user: User) -> int:
     """Every token of `user` issued until now, everywhere; the caller commits.
 
     Returns how many live refresh and API tokens it ended.
@@ -71,20 +71,21 @@ def revoke_everything(user: User) -> int:
     now = utcnow()
     live_refresh = _live(RefreshToken, user, now)
     live_api = _live(ApiToken, user, now)
-    ended = db.session.execute(live_refresh.values(revoked_at=now)).rowcount
-    ended += db.session.execute(live_api.values(revoked_at=now)).rowcount
+    ended = changed_rows(live_refresh.values(revoked_at=now))
+    ended += changed_rows(live_api.values(revoked_at=now))
     mark = time.time()
     user.tokens_valid_after = mark
-    store = redis_store()
+    store = context.shared_redis
     if store is not None:
         try:
-            revoke_user_tokens(store, user.public_id, before=mark, ttl=_mark_ttl())
+            ttl = context.tokens.longest_ttl + MARK_MARGIN
+            revoke_user_tokens(store, user.public_id, before=mark, ttl=ttl)
         except RedisError as exc:
             raise RevocationUnavailable() from exc
-    return int(ended)
+    return ended
 
 
-def _live(model: type[RefreshToken] | type[ApiToken], user: User, now: datetime) -> Any:
+def _live(model: type[RefreshToken] | type[ApiToken], user: User, now: datetime) -> Update:
     statement = update(model).where(
         model.user_id == user.id, model.revoked_at.is_(None), model.expires_at > now
     )
@@ -93,11 +94,7 @@ def _live(model: type[RefreshToken] | type[ApiToken], user: User, now: datetime)
     return statement.execution_options(synchronize_session=False)
 
 
-def _mark_ttl() -> int:
-    return tokens.longest_ttl() + MARK_MARGIN
-
-
-def revoke_family(family_id: str) -> bool:
+def revoke_family(context: AuthContext, family_id: str) -> bool:
     """End a login session: its refresh tokens and the access tokens issued with them.
 
     Returns whether the session was still live; the caller commits.
@@ -109,7 +106,7 @@ def revoke_family(family_id: str) -> bool:
         )
     ).all()
     was_live = any(row.used_at is None and row.expires_at > now for row in rows)
-    revoke_token_ids((row.access_jti, row.access_expires_at) for row in rows)
+    revoke_token_ids(context, ((row.access_jti, row.access_expires_at) for row in rows))
     for row in rows:
         row.revoked_at = now
     return was_live
@@ -118,14 +115,14 @@ def revoke_family(family_id: str) -> bool:
 # Token pairs and refresh
 
 
-def start_session(user: User) -> dict[str, str]:
+def start_session(context: AuthContext, user: User) -> dict[str, str]:
     """A new login session: a token pair starting a new refresh-token family."""
-    return _issue_pair(user, uuid.uuid4().hex)
+    return _issue_pair(context, user, uuid.uuid4().hex)
 
 
-def _issue_pair(user: User, family_id: str) -> dict[str, str]:
-    access = tokens.access_token(user)
-    refresh = tokens.refresh_token(user)
+def _issue_pair(context: AuthContext, user: User, family_id: str) -> dict[str, str]:
+    access = context.tokens.access_token(user)
+    refresh = context.tokens.refresh_token(user)
     db.session.add(
         RefreshToken(
             jti=refresh.jti,
@@ -152,7 +149,7 @@ def _forget_expired(user: User) -> None:
         )
 
 
-def rotate(refresh_token: str) -> dict[str, str]:
+def rotate(context: AuthContext, refresh_token: str) -> dict[str, str]:
     """A new token pair for a live refresh token, which is used up.
 
     Presenting a used refresh token again is a replay (the token was stolen, or a client
@@ -160,15 +157,15 @@ def rotate(refresh_token: str) -> dict[str, str]:
     concurrent refreshes with one token end the same way: one wins, the other is a replay.
     """
     try:
-        claims = tokens.read_refresh_token(refresh_token)
+        claims = context.tokens.read(refresh_token, "refresh")
     except TokenError as exc:
         raise InvalidToken(exc.reason) from exc
     user = db.session.scalar(select(User).where(User.public_id == claims["sub"]))
     if user is None or not user.is_active:
         raise InvalidToken("unknown or disabled user")
-    if token_revoked(user, claims):
+    if token_revoked(context, user, claims):
         raise InvalidToken("token revoked")
-    used_up = db.session.execute(
+    used_up = changed_rows(
         update(RefreshToken)
         .where(
             RefreshToken.jti == claims["jti"],
@@ -180,20 +177,20 @@ def rotate(refresh_token: str) -> dict[str, str]:
         .execution_options(synchronize_session=False)
     )
     row = db.session.get(RefreshToken, claims["jti"])
-    if used_up.rowcount != 1 or row is None:
-        _refuse_refresh(user, row)
+    if used_up != 1 or row is None:
+        _refuse_refresh(context, user, row)
     assert row is not None
-    return _issue_pair(user, row.family_id)
+    return _issue_pair(context, user, row.family_id)
 
 
-def _refuse_refresh(user: User, row: RefreshToken | None) -> None:
+def _refuse_refresh(context: AuthContext, user: User, row: RefreshToken | None) -> None:
     if row is None or row.user_id != user.id:
         db.session.rollback()
         raise InvalidToken("unknown refresh token")
     if row.revoked_at is not None:
         db.session.rollback()
         raise InvalidToken("token revoked")
-    revoke_family(row.family_id)
+    revoke_family(context, row.family_id)
     db.session.commit()
     raise InvalidToken("refresh token reused: its session is revoked")
 
@@ -201,45 +198,45 @@ def _refuse_refresh(user: User, row: RefreshToken | None) -> None:
 # Signing out
 
 
-def sign_out_everywhere(user: User, claims: dict[str, Any]) -> int:
+def sign_out_everywhere(context: AuthContext, user: User, claims: dict[str, Any]) -> int:
     """Revoke every token of the caller; how many: live refresh and API tokens, plus the
     access token of this request when it is not one of those API tokens."""
     presented_is_api_token = db.session.get(ApiToken, claims["jti"]) is not None
-    ended = revoke_everything(user)
+    ended = revoke_everything(context, user)
     db.session.commit()
     return ended + (0 if presented_is_api_token else 1)
 
 
-def sign_out_one(user: User, token: str) -> int:
+def sign_out_one(context: AuthContext, user: User, token: str) -> int:
     """Revoke one of the caller's tokens and the session it belongs to; 1 if it was live."""
-    claims, token_type = _read_any(token)
+    claims, token_type = _read_any(context, token)
     if claims["sub"] != user.public_id:
         raise Forbidden("you may only revoke your own tokens")
     if token_type == "refresh":
         row = db.session.get(RefreshToken, claims["jti"])
         if row is None:
             raise InvalidToken("unknown refresh token")
-        ended = revoke_family(row.family_id)
+        ended = revoke_family(context, row.family_id)
     else:
-        ended = _revoke_access_token(claims)
+        ended = _revoke_access_token(context, claims)
     db.session.commit()
     return 1 if ended else 0
 
 
-def _read_any(token: str) -> tuple[dict[str, Any], str]:
+def _read_any(context: AuthContext, token: str) -> tuple[dict[str, Any], str]:
     """A refresh or an access token's verified claims, and which of the two it is."""
     try:
-        return tokens.read_token(token, "refresh"), "refresh"
+        return context.tokens.read(token, "refresh"), "refresh"
     except TokenError as exc:
         if exc.reason != "not an refresh token":
             raise InvalidToken(exc.reason) from exc
     try:
-        return tokens.read_token(token, "access"), "access"
+        return context.tokens.read(token, "access"), "access"
     except TokenError as exc:
         raise InvalidToken(exc.reason) from exc
 
 
-def _revoke_access_token(claims: dict[str, Any]) -> bool:
+def _revoke_access_token(context: AuthContext, claims: dict[str, Any]) -> bool:
     """An access token: an API token's row, or the session it was issued with, and its jti."""
     expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
     if time.time() >= expires.timestamp():
@@ -253,31 +250,31 @@ def _revoke_access_token(claims: dict[str, Any]) -> bool:
         select(RefreshToken.family_id).where(RefreshToken.access_jti == claims["jti"])
     )
     if family is not None:
-        revoke_family(family)
-    revoke_token_ids([(str(claims["jti"]), expires)])
+        revoke_family(context, family)
+    revoke_token_ids(context, [(str(claims["jti"]), expires)])
     return True
 
 
 # The image API's tokens
 
 
-def issue_api_token(user: User) -> str:
+def issue_api_token(context: AuthContext, user: User) -> str:
     """A new API token of `user`; beyond `API_TOKENS_PER_USER` live ones, the oldest go."""
-    _revoke_api_tokens(user, keep=int(current_app.config["API_TOKENS_PER_USER"]) - 1)
-    issued = tokens.api_token(user)
+    _revoke_api_tokens(context, user, keep=context.settings.api_tokens_per_user - 1)
+    issued = context.tokens.api_token(user)
     db.session.add(ApiToken(jti=issued.jti, user_id=user.id, expires_at=issued.expires))
     _forget_expired(user)
     db.session.commit()
     return issued.token
 
 
-def regenerate_api_token(user: User) -> str:
+def regenerate_api_token(context: AuthContext, user: User) -> str:
     """Every API token of `user` is revoked at once, and a new one is issued."""
-    _revoke_api_tokens(user, keep=0)
-    return issue_api_token(user)
+    _revoke_api_tokens(context, user, keep=0)
+    return issue_api_token(context, user)
 
 
-def _revoke_api_tokens(user: User, keep: int) -> None:
+def _revoke_api_tokens(context: AuthContext, user: User, keep: int) -> None:
     """Revoke the live API tokens of `user` but the `keep` newest; the caller commits."""
     now = utcnow()
     rows = db.session.scalars(
@@ -290,7 +287,7 @@ def _revoke_api_tokens(user: User, keep: int) -> None:
         .order_by(ApiToken.issued_at.desc(), ApiToken.jti)
         .offset(max(0, keep))
     ).all()
-    revoke_token_ids((row.jti, row.expires_at) for row in rows)
+    revoke_token_ids(context, ((row.jti, row.expires_at) for row in rows))
     for row in rows:
         row.revoked_at = now
 

@@ -14,12 +14,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from flask import current_app
 from limits import parse
+from redis import Redis
 from redis.exceptions import RedisError
 
 from auth_service.errors import TooManyAttempts
-from auth_service.store import redis_store
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +46,12 @@ class Throttle:
     scope: str
     per_username: Limit | None
     per_address: Limit | None
-
-    @classmethod
-    def from_config(cls, scope: str, username_key: str, address_key: str) -> Throttle:
-        config = current_app.config
-        return cls(scope, parse_limit(config[username_key]), parse_limit(config[address_key]))
+    store: Redis | None  # the Redis shared with the gateway; None: nothing is limited
 
     def check(self, username: str, address: str) -> None:
         """Raise TooManyAttempts when either counter is at its limit."""
         counters = self._counters(username, address)
-        store = redis_store()
+        store = self.store
         if store is None or not counters:
             return
         try:
@@ -81,7 +76,7 @@ class Throttle:
     def count(self, username: str, address: str) -> None:
         """Count one attempt against both counters (a failed login, a reset request)."""
         counters = self._counters(username, address)
-        store = redis_store()
+        store = self.store
         if store is None or not counters:
             return
         try:
@@ -104,13 +99,3 @@ class Throttle:
     def _key(self, kind: str, identity: str) -> str:
         digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return f"auth:throttle:{self.scope}:{kind}:{digest}"
-
-
-def login_throttle() -> Throttle:
-    return Throttle.from_config("login", "LOGIN_RATE_LIMIT_USERNAME", "LOGIN_RATE_LIMIT_ADDRESS")
-
-
-def reset_throttle() -> Throttle:
-    return Throttle.from_config(
-        "reset", "PASSWORD_RESET_RATE_LIMIT_USERNAME", "PASSWORD_RESET_RATE_LIMIT_ADDRESS"
-    )

@@ -14,20 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 
 from auth_service.keys import KeyRing
 from auth_service.models import User
+from auth_service.settings import AuthSettings
 from servicekit.identity import encode_privileges
+from servicekit.keys import KeyResolver
 from servicekit.tokens import decode_token
 
-KEYRING = "auth.keyring"
 TokenType = Literal["access", "refresh"]
-
-
-def keyring() -> KeyRing:
-    return current_app.extensions[KEYRING]  # type: ignore[no-any-return]
 
 
 def user_claims(user: User) -> dict[str, Any]:
@@ -50,56 +46,72 @@ class IssuedToken:
         return datetime.fromtimestamp(self.expires_at, UTC)
 
 
-def issue(subject: str, claims: dict[str, Any], token_type: TokenType, ttl: int) -> IssuedToken:
-    """A signed token of `token_type` ("access" or "refresh") valid for `ttl` seconds."""
-    now = time.time()
-    jti = uuid.uuid4().hex
-    times = {"iat": round(now, 3), "exp": int(now + ttl), "jti": jti}
-    create = create_refresh_token if token_type == "refresh" else create_access_token
-    token = create(
-        identity=subject,
-        additional_claims={**claims, **times},
-        additional_headers={"kid": keyring().signing_key.kid},
-        expires_delta=timedelta(seconds=ttl),
-    )
-    return IssuedToken(token, jti, times["iat"], times["exp"])
+@dataclass(frozen=True)
+class TokenIssuer:
+    """Signs auth_service's tokens with the key ring's signing key, and reads them back.
 
+    Signing goes through flask-jwt-extended (the standard claims and the issuer and
+    audience of the app's config), so it needs the app context of the app whose keys
+    sign.
+    """
 
-def access_ttl() -> int:
-    return int(current_app.config["JWT_ACCESS_TTL"])
+    keyring: KeyRing
+    verification_keys: KeyResolver  # the key ring's, and in tests the test keys too
+    settings: AuthSettings
+    issuer: str
+    audience: str
+    leeway: int  # seconds of clock skew a verifier accepts
 
+    @property
+    def access_ttl(self) -> int:
+        return self.settings.access_ttl
 
-def refresh_ttl() -> int:
-    return int(current_app.config["JWT_REFRESH_TTL"])
+    @property
+    def longest_ttl(self) -> int:
+        """How long any token of this issuer can stay valid, clock leeway included."""
+        return self.settings.longest_token_ttl + self.leeway
 
+    def issue(
+        self, subject: str, claims: dict[str, Any], token_type: TokenType, ttl: int
+    ) -> IssuedToken:
+        """A signed token of `token_type` ("access" or "refresh") valid for `ttl` seconds."""
+        now = time.time()
+        jti = uuid.uuid4().hex
+        issued_at, expires_at = round(now, 3), int(now + ttl)
+        create = create_refresh_token if token_type == "refresh" else create_access_token
+        token = create(
+            identity=subject,
+            additional_claims={**claims, "iat": issued_at, "exp": expires_at, "jti": jti},
+            additional_headers={"kid": self.keyring.signing_key.kid},
+            expires_delta=timedelta(seconds=ttl),
+        )
+        return IssuedToken(token, jti, issued_at, expires_at)
 
-def api_token_ttl() -> int:
-    return int(current_app.config["API_TOKEN_TTL"])
+    def access_token(self, user: User) -> IssuedToken:
+        return self.issue(user.public_id, user_claims(user), "access", self.settings.access_ttl)
 
+    def refresh_token(self, user: User) -> IssuedToken:
+        return self.issue(user.public_id, user_claims(user), "refresh", self.settings.refresh_ttl)
 
-def longest_ttl() -> int:
-    """How long any token of this issuer can stay valid, clock leeway included."""
-    config = current_app.config
-    return max(access_ttl(), refresh_ttl(), api_token_ttl()) + int(config["JWT_LEEWAY"])
+    def api_token(self, user: User) -> IssuedToken:
+        """The image API's token: an access token, but long-lived (`API_TOKEN_TTL`)."""
+        return self.issue(user.public_id, user_claims(user), "access", self.settings.api_token_ttl)
 
+    def service_token(self, service: str) -> IssuedToken:
+        """An access token for a service's own calls (role "service", no user)."""
+        claims = {"username": service, "role": "service", "priv": {}}
+        return self.issue(f"service:{service}", claims, "access", self.settings.access_ttl)
 
-def access_token(user: User) -> IssuedToken:
-    return issue(user.public_id, user_claims(user), "access", access_ttl())
-
-
-def refresh_token(user: User) -> IssuedToken:
-    return issue(user.public_id, user_claims(user), "refresh", refresh_ttl())
-
-
-def api_token(user: User) -> IssuedToken:
-    """The image API's token: an access token, but long-lived (`API_TOKEN_TTL`)."""
-    return issue(user.public_id, user_claims(user), "access", api_token_ttl())
-
-
-def service_token(service: str) -> IssuedToken:
-    """An access token for a service's own calls (role "service", no user)."""
-    claims = {"username": service, "role": "service", "priv": {}}
-    return issue(f"service:{service}", claims, "access", access_ttl())
+    def read(self, token: str, token_type: TokenType) -> dict[str, Any]:
+        """The verified claims of a token of this type; raises servicekit.tokens.TokenError."""
+        return decode_token(
+            token,
+            self.verification_keys,
+            issuer=self.issuer,
+            audience=self.audience,
+            leeway=self.leeway,
+            token_type=token_type,
+        )
 
 
 class OwnServiceToken:
@@ -108,12 +120,13 @@ class OwnServiceToken:
     auth_service is the issuer, so it signs the token in-process (no call to its own
     `/internal/service-token`) and reuses it until `RENEW_BEFORE` seconds before it
     expires, as `servicekit.http.ServiceTokenSource` does for the other services.
-    Needs the app context of the app whose keys sign it.
+    Needs the app context of the app whose keys sign it (see TokenIssuer).
     """
 
     RENEW_BEFORE = 30.0
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, issuer: TokenIssuer, service: str) -> None:
+        self.issuer = issuer
         self.service = service
         self._issued: IssuedToken | None = None
         self._lock = threading.Lock()
@@ -122,22 +135,5 @@ class OwnServiceToken:
         with self._lock:
             issued = self._issued
             if issued is None or time.time() > issued.expires_at - self.RENEW_BEFORE:
-                issued = self._issued = service_token(self.service)
+                issued = self._issued = self.issuer.service_token(self.service)
             return issued.token
-
-
-def read_token(token: str, token_type: TokenType) -> dict[str, Any]:
-    """The verified claims of a token of this type; raises servicekit.tokens.TokenError."""
-    config = current_app.config
-    return decode_token(
-        token,
-        current_app.extensions["servicekit.keys"],
-        issuer=config["JWT_ISSUER"],
-        audience=config["JWT_AUDIENCE"],
-        leeway=int(config["JWT_LEEWAY"]),
-        token_type=token_type,
-    )
-
-
-def read_refresh_token(token: str) -> dict[str, Any]:
-    return read_token(token, "refresh")

@@ -9,16 +9,18 @@ from typing import Any
 
 import jwt
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 import auth_service
 import media_service
 from auth_service import service
+from auth_service.context import auth_context
 from auth_service.keys import KeyRing
 from auth_service.models import db
 from servicekit.keys import KeyResolver
-from servicekit.testing import serve_wsgi
+from servicekit.testing import ServiceUnderTest, serve_wsgi
 from tests.auth_service.auth_media import MediaRecorder, MediaServer, closed_port_url
 
 SERVICE_SECRET = "test-secret"
@@ -66,45 +68,30 @@ def media(serve_media: Callable[..., MediaServer]) -> MediaServer:
 
 
 @pytest.fixture
-def make_app(
-    service_app: Callable[..., Flask], keys_dir: Path, request: pytest.FixtureRequest
-) -> Callable[..., Flask]:
-    """Build auth apps on this test's database (cheap password hashing).
+def service_under_test(
+    keys_dir: Path, request: pytest.FixtureRequest, redis_client: redis.Redis
+) -> ServiceUnderTest:
+    """auth apps with cheap password hashing, keys and mail in the test's folder, and a
+    flushed Redis (revocation marks, throttles).
 
     They store pictures in the test's `media` when the test asks for that fixture; else
     their media_service is a closed port, never a media_service running on this machine.
     """
-
-    def make(**config: Any) -> Flask:
-        settings = {
-            "JWT_KEYS_DIR": str(keys_dir),
-            "PASSWORD_HASH_TIME_COST": 1,
-            "PASSWORD_HASH_MEMORY_KIB": 1024,
-            "SERVICE_SECRET": SERVICE_SECRET,
-            "MAIL_OUTBOX_DIR": str(keys_dir.parent / "outbox"),
-            "MEDIA_SERVICE_URL": media_url(request),
-            **config,
-        }
-        return service_app("auth", auth_service.create_app, **settings)
-
-    return make
+    settings = {
+        "JWT_KEYS_DIR": str(keys_dir),
+        "PASSWORD_HASH_TIME_COST": 1,
+        "PASSWORD_HASH_MEMORY_KIB": 1024,
+        "SERVICE_SECRET": SERVICE_SECRET,
+        "MAIL_OUTBOX_DIR": str(keys_dir.parent / "outbox"),
+        "MEDIA_SERVICE_URL": media_url(request),
+    }
+    return ServiceUnderTest("auth", auth_service.create_app, settings)
 
 
 def media_url(request: pytest.FixtureRequest) -> str:
     if "media" in request.fixturenames:
         return str(request.getfixturevalue("media").url)
     return closed_port_url()
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask], redis_client: Any) -> Flask:
-    """The app on a fresh database, with a flushed Redis (revocation marks, throttles)."""
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def seed_registration(**overrides: Any) -> dict[str, Any]:
@@ -190,7 +177,9 @@ def add_user(app: Flask) -> Callable[..., str]:
     ) -> str:
         profile.setdefault("email", f"{username}@example.org")
         with app.app_context():
-            user = service.create_user(username=username, password=password, role=role, **profile)
+            user = service.create_user(
+                auth_context(app), username=username, password=password, role=role, **profile
+            )
             if privileges is not None:
                 user.privileges = privileges
                 db.session.commit()

@@ -10,6 +10,7 @@ import redis
 from flask import Flask
 
 import auth_service
+from auth_service.context import auth_context
 from auth_service.models import RefreshToken, User, db, utcnow
 from auth_service.service import ensure_admin
 from servicekit.revocation import user_key
@@ -24,8 +25,8 @@ def users(app: Flask) -> list[User]:
 
 def test_ensure_admin_creates_once(app: Flask) -> None:
     with app.app_context():
-        assert ensure_admin("admin", PASSWORD) is True
-        assert ensure_admin("admin", "another password") is False
+        assert ensure_admin(auth_context(app), "admin", PASSWORD) is True
+        assert ensure_admin(auth_context(app), "admin", "another password") is False
 
     (admin,) = users(app)
     assert (admin.username, admin.role, admin.is_active) == ("admin", "superuser", True)
@@ -38,7 +39,7 @@ def test_ensure_admin_creates_once(app: Flask) -> None:
 @pytest.mark.parametrize(("username", "password"), [("admin", "short"), ("a b", PASSWORD)])
 def test_ensure_admin_refuses_bad_values(app: Flask, username: str, password: str) -> None:
     with app.app_context(), pytest.raises(ValueError):
-        ensure_admin(username, password)
+        ensure_admin(auth_context(app), username, password)
     assert users(app) == []
 
 
@@ -112,7 +113,7 @@ def test_creating_the_app_does_not_touch_the_database(tmp_path: Path) -> None:
 
 def test_grant_and_revoke_staff(app: Flask, redis_client: redis.Redis) -> None:
     with app.app_context():
-        ensure_admin("future_staff", PASSWORD)
+        ensure_admin(auth_context(app), "future_staff", PASSWORD)
         user = db.session.query(User).filter_by(username="future_staff").one()
         user.role = "normal"
         db.session.commit()
@@ -148,7 +149,7 @@ def test_grant_and_revoke_staff(app: Flask, redis_client: redis.Redis) -> None:
 )
 def test_staff_commands_refuse_bad_arguments(app: Flask, args: list[str]) -> None:
     with app.app_context():
-        ensure_admin("admin", PASSWORD)
+        ensure_admin(auth_context(app), "admin", PASSWORD)
 
     result = app.test_cli_runner().invoke(args=args)
 
@@ -159,7 +160,7 @@ def test_staff_commands_refuse_bad_arguments(app: Flask, args: list[str]) -> Non
 def test_purge_expired_tokens(app: Flask) -> None:
     client = app.test_client()
     with app.app_context():
-        ensure_admin("admin", PASSWORD)
+        ensure_admin(auth_context(app), "admin", PASSWORD)
     client.post("/auth/token/", json={"username": "admin", "password": PASSWORD})
     client.post("/auth/token/", json={"username": "admin", "password": PASSWORD})
     with app.app_context():

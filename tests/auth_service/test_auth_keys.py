@@ -16,6 +16,7 @@ from flask import Flask
 from jwt.algorithms import RSAAlgorithm
 
 from auth_service import keys
+from auth_service.context import auth_context
 from auth_service.keys import (
     KeyRing,
     SigningKey,
@@ -133,7 +134,7 @@ def test_a_second_key_is_published_and_the_newer_one_signs(
 
 def test_a_key_added_while_running_is_published_without_restart(app: Flask, keys_dir: Path) -> None:
     signing = jwt.get_unverified_header(obtain_access(app))["kid"]
-    app.extensions["auth.keyring"].rescan_interval = 0
+    auth_context(app).tokens.keyring.rescan_interval = 0
     added = SigningKey.load(add_signing_key(keys_dir))
 
     kids = {key["kid"] for key in app.test_client().get("/.well-known/jwks.json").json["keys"]}
@@ -145,7 +146,7 @@ def test_a_key_added_while_running_is_published_without_restart(app: Flask, keys
 def test_a_broken_file_added_while_running_does_not_break_the_jwks(
     app: Flask, keys_dir: Path
 ) -> None:
-    app.extensions["auth.keyring"].rescan_interval = 0
+    auth_context(app).tokens.keyring.rescan_interval = 0
     (keys_dir / "key-000002.pem").write_text("not a key")
 
     response = app.test_client().get("/.well-known/jwks.json")
@@ -221,7 +222,7 @@ def test_rotation_keeps_old_tokens_valid_until_the_old_key_is_dropped(
     after = make_app(**ttls)  # a restart: the newest key signs
     new_token = obtain_access(after, "second_user")
     assert jwt.get_unverified_header(new_token)["kid"] != old_kid
-    after.extensions["auth.keyring"].rescan_interval = 0
+    auth_context(after).tokens.keyring.rescan_interval = 0
     with serve_wsgi(after) as url:
         gateway_keys = RemoteKeySet(
             url + "/.well-known/jwks.json", min_refresh_interval=0, max_age=0

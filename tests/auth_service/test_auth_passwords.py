@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from auth_service.context import auth_context
 from auth_service.models import LinkedIdentity, PasswordResetToken, User, db, utcnow
-from auth_service.passwords import verify_password
 from auth_service.resets import token_hash
 from auth_service.service import user_by_subject
 from tests.auth_service.auth_helpers import (
@@ -436,8 +436,8 @@ def test_a_disabled_account_gets_no_reset(
     assert reset(client, "alice", token).get_json() == RESET_REFUSED
     time.sleep(0.2)
     assert len(outbox_messages(outbox)) == 1
-    with app.app_context():
-        assert verify_password(stored_user(app, "alice").password_hash, PASSWORD)
+    stored_hash = stored_user(app, "alice").password_hash
+    assert auth_context(app).passwords.verify(stored_hash, PASSWORD)
 
 
 def test_reset_requests_are_throttled(make_app: Callable[..., Flask], outbox: Path) -> None:

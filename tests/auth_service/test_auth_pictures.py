@@ -19,8 +19,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import ExifTags, Image
 
+from auth_service.context import auth_context
 from auth_service.models import LinkedIdentity, User, db
-from auth_service.pictures import PICTURE_STORE
+from auth_service.pictures import MediaPictureStore
 from auth_service.service import user_by_subject
 from servicekit.testing import TestKeys
 from tests.auth_service.auth_helpers import bearer, image_bytes, set_user, stored_user
@@ -343,7 +344,9 @@ def test_a_failed_delete_is_logged_and_the_change_stands(
 ) -> None:
     upload(client, "alice", alice, image_bytes())
     uploaded = picture_url(app)
-    app.extensions[PICTURE_STORE].client.base_url = closed_port_url()  # media goes away
+    store = auth_context(app).pictures
+    assert isinstance(store, MediaPictureStore)
+    store.client.base_url = closed_port_url()  # media goes away
 
     with caplog.at_level(logging.WARNING):
         response = client.put(

@@ -18,18 +18,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from auth_service import service
+from auth_service.context import auth_context
 from auth_service.models import db
 from auth_service.outbox import (
     BATCH_SIZE,
-    MIN_RETENTION,
     OutboxEvent,
     directory_snapshot,
     publish_now,
     record_updated,
 )
+from auth_service.settings import MIN_RETENTION
 from devstack.redis_server import start_redis, stop_redis
 from servicekit import Identity
 from servicekit.config import REPO_ROOT
+from servicekit.settings import SettingsError
 from servicekit.users import DEFAULT_USER_STREAM, UserEvent
 from tests.auth_service.auth_helpers import PASSWORD, bearer, wait_for
 
@@ -273,7 +275,8 @@ def test_events_recorded_while_redis_is_down_are_relayed_when_it_is_back(
     with app.app_context():
         user = service.find_user("offline")
         assert user is not None
-        service.update_profile("offline", _identity_of(user), {"college_name": "Later College"})
+        changes = {"college_name": "Later College"}
+        service.update_profile(auth_context(app), "offline", _identity_of(user), changes)
 
     assert response.status_code == 201  # the change is not held up by the stream
     assert outbox_size(app) == 2
@@ -325,7 +328,7 @@ def _start_relay(app: Flask, redis_url: str, tmp_path: Path) -> subprocess.Popen
         "REDIS_URL": redis_url,
         "USER_EVENTS_RELAY_INTERVAL": "0.1",
         "FLOTILLA_VAR_DIR": str(tmp_path / "var"),
-        "JWT_KEYS_DIR": app.config["JWT_KEYS_DIR"],
+        "JWT_KEYS_DIR": str(auth_context(app).settings.keys_dir),
     }
     flask = str(Path(sys.executable).parent / "flask")
     return subprocess.Popen(
@@ -356,7 +359,7 @@ def test_concurrent_publishers_publish_each_event_once_in_order(
     stop(private_redis)
     with app.app_context():
         for n in range(BATCH_SIZE * 2 + 10):
-            service.create_user(username=f"user_{n:03d}", password=None)
+            service.create_user(auth_context(app), username=f"user_{n:03d}", password=None)
     back = restart(private_redis, tmp_path)
     start = threading.Barrier(6)
     errors: list[BaseException] = []
@@ -394,7 +397,7 @@ def test_entries_older_than_the_retention_are_trimmed(
         redis_client.xadd(STREAM, {"old": str(n)}, id=f"{n}-0")
 
     with app.app_context():
-        service.create_user(username="fresh", password=None)
+        service.create_user(auth_context(app), username="fresh", password=None)
 
     remaining = redis_client.xrange(STREAM)
     assert _decoded(remaining[-1][1])["username"] == "fresh"
@@ -406,7 +409,7 @@ def test_entries_older_than_the_retention_are_trimmed(
 def test_a_retention_too_short_stops_the_start(
     make_app: Callable[..., Flask], retention: int
 ) -> None:
-    with pytest.raises(ValueError, match="USER_EVENTS_RETENTION"):
+    with pytest.raises(SettingsError, match="USER_EVENTS_RETENTION: must be at least 3600"):
         make_app(USER_EVENTS_RETENTION=retention)
 
 

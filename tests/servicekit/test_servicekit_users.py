@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 import auth_service
 from auth_service import service
+from auth_service.context import auth_context
 from servicekit import Identity
 from servicekit.http import ServiceClient
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry
@@ -80,7 +81,9 @@ class AuthServer:
     def add_user(self, username: str, **profile: Any) -> str:
         profile.setdefault("email", f"{username}@example.org")
         with self.app.app_context():
-            user = service.create_user(username=username, password=None, **profile)
+            user = service.create_user(
+                auth_context(self.app), username=username, password=None, **profile
+            )
             return str(user.public_id)
 
     def directory(self, **options: Any) -> UserDirectory:
@@ -203,7 +206,7 @@ def test_fresh_lookups_and_forgotten_users_see_changes_at_once(auth: AuthServer)
     directory = auth.directory()
     assert directory.lookup(["carol"]).by_username["carol"].is_active
     with auth.app.app_context():
-        service.set_active("carol", SUPERUSER, active=False)
+        service.set_active(auth_context(auth.app), "carol", SUPERUSER, active=False)
 
     stale = directory.lookup(["carol"]).by_username["carol"]
     fresh = directory.lookup(["carol"], fresh=True).by_username["carol"]
@@ -211,7 +214,7 @@ def test_fresh_lookups_and_forgotten_users_see_changes_at_once(auth: AuthServer)
     assert stale.is_active  # the cache's answer, for up to `ttl`
     assert not fresh.is_active
     with auth.app.app_context():
-        service.set_active("carol", SUPERUSER, active=True)
+        service.set_active(auth_context(auth.app), "carol", SUPERUSER, active=True)
     directory.forget(usernames=["carol"])
     assert directory.lookup(["carol"]).by_username["carol"].is_active
 
@@ -374,8 +377,8 @@ def test_a_consumer_group_follows_user_changes_and_refreshes_the_directory(
     assert directory.lookup(["dora"]).by_username["dora"].college_name == "College A"
     with auth.app.app_context():
         dora = Identity(subject=public_id, username="dora", role="normal")
-        service.update_profile("dora", dora, {"college_name": "College B"})
-        service.set_active("dora", SUPERUSER, active=False)
+        service.update_profile(auth_context(auth.app), "dora", dora, {"college_name": "College B"})
+        service.set_active(auth_context(auth.app), "dora", SUPERUSER, active=False)
 
     assert events.poll() == 3
 
