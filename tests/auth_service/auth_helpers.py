@@ -16,6 +16,7 @@ from PIL import Image
 from auth_service.models import User, db
 
 PASSWORD = "correct horse battery"
+SERVICE_SECRET = "test-secret"  # the apps' `SERVICE_SECRET`
 USER_KEYS = {
     "publicId", "username", "firstName", "lastName", "email", "phoneNumber",
     "collegeName", "profilePicture", "dateJoined", "lastLogin",

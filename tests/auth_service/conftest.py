@@ -21,9 +21,9 @@ from auth_service.keys import KeyRing
 from auth_service.models import db
 from servicekit.keys import KeyResolver
 from servicekit.testing import ServiceUnderTest, serve_wsgi
+from tests.auth_service.auth_helpers import SERVICE_SECRET
 from tests.auth_service.auth_media import MediaRecorder, MediaServer, closed_port_url
 
-SERVICE_SECRET = "test-secret"
 PASSWORD = "correct horse battery"
 
 
