@@ -6,7 +6,6 @@ from servicekit.errors import ApiError
 from servicekit.identity import (
     Identity,
     current_identity,
-    login_required,
     require_identity,
     require_privilege,
     require_service,
@@ -19,7 +18,6 @@ __all__ = [
     "Identity",
     "create_app",
     "current_identity",
-    "login_required",
     "make_db",
     "redis_client",
     "require_identity",

@@ -7,10 +7,8 @@ flask-jwt-extended does the request plumbing; `key_for` picks the key by `kid`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import jwt
 from flask import Flask, Response, current_app, request
@@ -28,8 +26,6 @@ from servicekit.tokens import (
 
 ACTIONS = {"c": "create", "r": "read", "u": "update", "d": "delete"}
 ACTION_LETTERS = {name: letter for letter, name in ACTIONS.items()}
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -107,15 +103,6 @@ def current_identity(optional: bool = False) -> Identity | None:
 
 def require_identity() -> Identity:
     return cast(Identity, current_identity())
-
-
-def login_required(view: F) -> F:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        require_identity()
-        return view(*args, **kwargs)
-
-    return cast(F, wrapper)
 
 
 def require_staff() -> Identity:

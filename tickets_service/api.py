@@ -1,4 +1,5 @@
-"""tickets_service's HTTP API: thin flask-smorest blueprints over service.py."""
+"""tickets_service's HTTP API: not built yet. The blueprint has no routes, so every
+path answers 404 (the gateway's route table lists the planned routes: docs/routes.md)."""
 
 from servicekit import Blueprint
 

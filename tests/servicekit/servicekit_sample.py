@@ -21,7 +21,6 @@ from servicekit import (
     Blueprint,
     Identity,
     create_app,
-    login_required,
     make_db,
     require_identity,
     require_privilege,
@@ -71,8 +70,8 @@ def me() -> dict[str, Any]:
 
 
 @blp.route("/things/<int:thing_id>", methods=["GET"])
-@login_required
 def get_thing(thing_id: int) -> dict[str, Any]:
+    require_identity()
     thing = db.session.get(Thing, thing_id)
     if thing is None:
         raise ApiError(404, "no such thing", "not_found")
