@@ -1,4 +1,5 @@
-"""events_service: categories, tags, events, registrations, teams, organisers, volunteers."""
+"""events_service: categories, tags, events, photos, teams, invitations, registrations,
+organisers and volunteers of the college fest (the document's fest sections)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 from flask import Flask
 
 from events_service.api import blueprints
+from events_service.context import EventsContext, init_context
 from events_service.models import db
+from events_service.settings import EventsSettings
 from servicekit import create_app as create_service_app
 from servicekit.keys import KeyResolver
+from servicekit.settings import app_settings
+from servicekit.users import UserDirectory, user_directory
 
 NAME = "events"
 
@@ -18,6 +23,24 @@ NAME = "events"
 def create_app(
     config: Mapping[str, Any] | None = None, *, keys: KeyResolver | None = None
 ) -> Flask:
-    return create_service_app(
-        NAME, __name__, db, blueprints, config=config, keys=keys, uses_redis=False
+    app = create_service_app(
+        NAME,
+        __name__,
+        db,
+        blueprints,
+        settings=EventsSettings,
+        config=config,
+        keys=keys,
+        uses_redis=False,
     )
+    with app.app_context():
+        init_context(app, EventsContext(app_settings(EventsSettings), _directory(app)))
+    return app
+
+
+def _directory(app: Flask) -> UserDirectory | None:
+    """auth_service's user directory as this service (needs `SERVICE_SECRET`)."""
+    if not app.config.get("SERVICE_SECRET"):
+        app.logger.warning("SERVICE_SECRET is not set: writes that name users answer 503")
+        return None
+    return user_directory()

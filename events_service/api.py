@@ -1,12 +1,10 @@
-"""events_service's HTTP API: not built yet. The blueprint has no routes, so every
-path answers 404 (the gateway's route table lists the planned routes: docs/routes.md)."""
+"""events_service's HTTP API: one flask-smorest blueprint per domain (each domain's
+api.py parses, calls its service.py and serializes)."""
 
-from servicekit import Blueprint
+from events_service.catalogue.api import blp as catalogue
+from events_service.events.api import blp as events
+from events_service.registrations.api import blp as registrations
+from events_service.staffing.api import blp as staffing
+from events_service.teams.api import blp as teams
 
-blp = Blueprint(
-    "events",
-    __name__,
-    description="Categories, tags, events, registrations, teams, organisers, volunteers.",
-)
-
-blueprints = [blp]
+blueprints = [catalogue, events, teams, registrations, staffing]

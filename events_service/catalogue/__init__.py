@@ -1,0 +1,1 @@
+"""Categories and tags: what kind of event it is, and its highlights."""

@@ -1,0 +1,1 @@
+"""Events: create, edit, list, delete; photos and logos; calendars."""

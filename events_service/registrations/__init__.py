@@ -1,0 +1,1 @@
+"""Registrations: seats, the waiting list, payment, exports."""

@@ -1,0 +1,1 @@
+"""Organisers and volunteers of an event."""

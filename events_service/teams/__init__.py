@@ -1,0 +1,1 @@
+"""Teams and the invitations that fill them."""

@@ -1,0 +1,93 @@
+"""Fixtures for events_service's tests: the app on a fresh database, asking a real
+auth_service (on loopback, its own database) about users."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+import auth_service
+import events_service
+from devstack.redis_server import free_port
+from servicekit.testing import ServiceUnderTest, TestKeys
+from tests.events_service.events_helpers import (
+    EVENT_PRIVILEGES,
+    OTHER_COLLEGE,
+    SERVICE_SECRET,
+    AuthServer,
+    User,
+    auth_server,
+)
+
+
+@pytest.fixture
+def auth(
+    service_app: Callable[..., Flask],
+    test_keys: TestKeys,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+    dead_url: str,
+) -> Iterator[AuthServer]:
+    """A real auth_service served on loopback, on its own migrated database."""
+    keys = tmp_path / "keys"
+    monkeypatch.setenv("JWT_KEYS_DIR", str(keys))  # the migrating app's keys too
+    app = service_app(
+        "auth",
+        auth_service.create_app,
+        JWT_KEYS_DIR=str(keys),
+        SERVICE_SECRET=SERVICE_SECRET,
+        MEDIA_SERVICE_URL=dead_url,
+        MAIL_OUTBOX_DIR=str(tmp_path / "mail"),
+    )
+    with auth_server(app, test_keys) as server:
+        yield server
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def service_under_test(auth: AuthServer, dead_url: str) -> ServiceUnderTest:
+    """events apps that ask this test's auth_service about users; media_service is a
+    closed port unless a test serves one."""
+    settings = {
+        "AUTH_SERVICE_URL": auth.url,
+        "SERVICE_SECRET": SERVICE_SECRET,
+        "MEDIA_SERVICE_URL": dead_url,
+    }
+    return ServiceUnderTest("events", events_service.create_app, settings)
+
+
+@pytest.fixture
+def staff(auth: AuthServer) -> User:
+    """A staff user with every event privilege."""
+    return auth.add_user("staff_1", role="staff", priv=EVENT_PRIVILEGES)
+
+
+@pytest.fixture
+def superuser(auth: AuthServer) -> User:
+    return auth.add_user("root_1", role="superuser")
+
+
+@pytest.fixture
+def alice(auth: AuthServer) -> User:
+    return auth.add_user("alice")
+
+
+@pytest.fixture
+def bob(auth: AuthServer) -> User:
+    return auth.add_user("bob")
+
+
+@pytest.fixture
+def carol(auth: AuthServer) -> User:
+    """A user of another college than alice and bob."""
+    return auth.add_user("carol", college=OTHER_COLLEGE)
