@@ -72,7 +72,7 @@ ROUTES: tuple[Route, ...] = (
     # events_service: event registrations
     Route("POST", "/events/<event_id>/register", "events", AUTHENTICATED),
     Route(
-        "GET",
+        "GET PUT DELETE",
         "/events/<event_id>/registrations/<registration_id>",
         "events",
         AUTHENTICATED,
@@ -86,6 +86,9 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT DELETE", "/events/<event_id>/volunteers/<username>", "events", STAFF),
     Route("GET", "/events/<event_id>/volunteers", "events", AUTHENTICATED),
     Route("POST", "/events/<event_id>/volunteers", "events", STAFF),
+    # events_service: calendars (iCalendar) of all events and of one
+    Route("GET", "/events/calendar.ics", "events", PUBLIC),
+    Route("GET", "/events/<event_id>/calendar.ics", "events", PUBLIC),
     # events_service: events and the event photo
     Route("POST", "/events/<event_id>/photo", "events", STAFF, max_body=EVENT_PHOTO_MAX_BODY),
     Route("GET", "/events/<event_id>", "events", PUBLIC),
