@@ -10,7 +10,6 @@ import pytest
 import redis
 from flask import Flask
 
-import auth_service
 import events_service
 from devstack.redis_server import free_port
 from servicekit.testing import ServiceUnderTest, TestKeys
@@ -22,6 +21,7 @@ from tests.events_service.events_helpers import (
     User,
     auth_server,
 )
+from tests.real_auth import auth_app
 
 
 @pytest.fixture
@@ -34,15 +34,8 @@ def auth(
     dead_url: str,
 ) -> Iterator[AuthServer]:
     """A real auth_service served on loopback, on its own migrated database."""
-    keys = tmp_path / "keys"
-    monkeypatch.setenv("JWT_KEYS_DIR", str(keys))  # the migrating app's keys too
-    app = service_app(
-        "auth",
-        auth_service.create_app,
-        JWT_KEYS_DIR=str(keys),
-        SERVICE_SECRET=SERVICE_SECRET,
-        MEDIA_SERVICE_URL=dead_url,
-        MAIL_OUTBOX_DIR=str(tmp_path / "mail"),
+    app = auth_app(
+        service_app, tmp_path, monkeypatch, service_secret=SERVICE_SECRET, media_url=dead_url
     )
     with auth_server(app, test_keys) as server:
         yield server

@@ -18,7 +18,6 @@ import redis
 from flask import Flask
 from werkzeug.wrappers import Request, Response
 
-import auth_service
 from auth_service import service
 from auth_service.context import auth_context
 from servicekit import Identity
@@ -35,6 +34,7 @@ from servicekit.users import (
     user_directory,
     user_stream,
 )
+from tests.real_auth import auth_app
 from tests.servicekit.servicekit_harness import json_response
 
 SECRET = "directory-test-secret"
@@ -99,16 +99,7 @@ def auth(
     dead_url: str,
 ) -> Iterator[AuthServer]:
     """A real auth_service served on loopback, on its own migrated database."""
-    keys = tmp_path / "keys"
-    monkeypatch.setenv("JWT_KEYS_DIR", str(keys))  # the migrating app's keys too
-    app = service_app(
-        "auth",
-        auth_service.create_app,
-        JWT_KEYS_DIR=str(keys),
-        SERVICE_SECRET=SECRET,
-        MEDIA_SERVICE_URL=dead_url,
-        MAIL_OUTBOX_DIR=str(tmp_path / "mail"),
-    )
+    app = auth_app(service_app, tmp_path, monkeypatch, service_secret=SECRET, media_url=dead_url)
     recorder = AuthRecorder(app)
     with serve_wsgi(recorder) as url:
         yield AuthServer(app, url, recorder)
