@@ -6,6 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from servicekit.errors import DomainError
+from servicekit.files import FileTooLarge
+
+# media_service's refusals of a picture are the file store's own (servicekit.files).
+from servicekit.files import ImageTooLarge as ImageTooLarge
+from servicekit.files import MediaUnavailable as MediaUnavailable
+from servicekit.files import NotAnImage as NotAnImage
 
 PICTURE_FIELD = "profilePicture"  # the multipart field of a picture upload
 RESET_TOKEN_REFUSED = "token is invalid, expired or already used. Please get a new token"
@@ -154,29 +160,11 @@ class NoLinkedPicture(DomainError):
         super().__init__(f"no linked {provider} account with a picture")
 
 
-class NotAnImage(DomainError):
-    status, code, message = 422, "not_an_image", "Only image type data allowed"
-
-    def body(self) -> dict[str, Any]:  # the seed's body
-        return {"error": self.detail}
-
-
-class ImageTooLarge(DomainError):
-    """More pixels or frames than media_service takes (`reason` is its own)."""
-
-    status, code = 422, "image_too_large"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"image too large: {reason}")
-
-
-class PictureTooLarge(DomainError):
+class PictureTooLarge(FileTooLarge):
     """Over auth_service's limit (`limit` bytes), or over media_service's (`limit` None)."""
 
-    status, code, message = 413, "payload_too_large", "picture too large"
-
     def __init__(self, limit: int | None) -> None:
-        super().__init__(f"picture over {limit} bytes" if limit is not None else None)
+        super().__init__(limit, "picture")
 
 
 class MissingPicture(DomainError):
@@ -192,10 +180,3 @@ class MissingPicture(DomainError):
                 f"no picture uploaded: send it as the multipart file field {PICTURE_FIELD!r}",
                 errors={PICTURE_FIELD: "missing required field"},
             )
-
-
-class MediaUnavailable(DomainError):
-    """media_service, which keeps the pictures, cannot be reached or failed."""
-
-    status, code = 503, "service_unavailable"
-    message = "the media service is unavailable; try again"

@@ -319,7 +319,7 @@ def test_a_picture_already_gone_from_media_is_no_obstacle(
     assert response.status_code == 202
     assert picture_url(app) != first
     assert media.requests[-1].path == f"/internal/files/{key_of(first)}"
-    assert not [r for r in caplog.records if r.name == "auth_service.pictures"]  # 404: gone
+    assert not [r for r in caplog.records if r.name == "servicekit.files"]  # 404: gone
 
 
 def test_pictures_media_did_not_store_are_not_deleted_there(
@@ -346,7 +346,7 @@ def test_a_failed_delete_is_logged_and_the_change_stands(
     uploaded = picture_url(app)
     store = auth_context(app).pictures
     assert isinstance(store, MediaPictureStore)
-    store.client.base_url = closed_port_url()  # media goes away
+    store.files.client.base_url = closed_port_url()  # media goes away
 
     with caplog.at_level(logging.WARNING):
         response = client.put(
@@ -355,8 +355,8 @@ def test_a_failed_delete_is_logged_and_the_change_stands(
 
     assert response.status_code == 200
     assert picture_url(app) == ELSEWHERE
-    (logged,) = [r for r in caplog.records if r.name == "auth_service.pictures"]
-    assert logged.getMessage() == "picture not deleted"
+    (logged,) = [r for r in caplog.records if r.name == "servicekit.files"]
+    assert logged.getMessage() == "file not deleted"
     assert logged.key == key_of(uploaded)  # type: ignore[attr-defined]
     assert media.files_on_disk() == [key_of(uploaded)]
 
@@ -612,7 +612,7 @@ def test_a_token_media_refuses_is_503_and_logged_as_an_error(
     assert response.status_code == 503
     assert response.get_json() == MEDIA_DOWN
     assert stored_user(app, "bob").profile_picture is None
-    (logged,) = [r for r in caplog.records if r.name == "auth_service.pictures"]
+    (logged,) = [r for r in caplog.records if r.name == "servicekit.files"]
     assert (logged.levelname, logged.getMessage()) == (
         "ERROR",
         "unexpected answer from media_service",
