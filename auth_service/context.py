@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from flask import Flask
 from redis import Redis
 
-from auth_service.mail import Mailer
 from auth_service.passwords import PasswordHashing
 from auth_service.pictures import PictureStore
 from auth_service.settings import AuthSettings
 from auth_service.throttle import Throttle
 from auth_service.tokens import TokenIssuer
+from servicekit.mail import Mailer
 
 EXTENSION = "auth.context"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from auth_service.mail import parse_smtp_url
 from auth_service.throttle import Limit, parse_limit
 from servicekit.config import service_url, var_dir
+from servicekit.mail import smtp_url_problem
 from servicekit.settings import setting
 from servicekit.users import DEFAULT_USER_STREAM
 
@@ -25,14 +25,6 @@ def limit_problem(text: str) -> str | None:
         parse_limit(text)
     except ValueError as exc:
         return f"must be a limit like '10/15 minutes' or 'off': {exc}"
-    return None
-
-
-def smtp_url_problem(url: str) -> str | None:
-    try:
-        parse_smtp_url(url)
-    except ValueError as exc:
-        return str(exc)
     return None
 
 
