@@ -30,8 +30,12 @@ PACKAGES = {name: f"{name}_service" for name in UPSTREAMS}
 WORKER = "worker"
 # Publishes auth_service's user lifecycle events left in its outbox (see auth_service/relay.py).
 RELAY = "relay"
+# events_service's consumer of the user lifecycle stream (see events_service/lifecycle.py).
+EVENTS_USERS = "events_users"
 HTTP_PROCESSES = (*PACKAGES, "gateway")
-ALL_PROCESSES = (*HTTP_PROCESSES, WORKER, RELAY)
+ALL_PROCESSES = (*HTTP_PROCESSES, WORKER, RELAY, EVENTS_USERS)
+# The processes without a port, and the service whose database each uses.
+PORTLESS_DATABASES = {WORKER: "scheduler", RELAY: "auth", EVENTS_USERS: "events"}
 WORKER_QUEUE = "scheduler"
 # Fires calls at their exact instant and reconciles with the database (see its docstring).
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
@@ -81,7 +85,7 @@ class Stack:
     def process_env(self, name: str) -> dict[str, str]:
         """One process's environment: HTTP processes sum their gunicorn workers' metrics."""
         env = {**self.env(), **self.process_settings.get(name, {})}
-        if name != WORKER:
+        if name in HTTP_PROCESSES:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir(name))
         return env
 
@@ -98,6 +102,10 @@ class Stack:
             WORKER_QUEUE,
         ]  # fmt: skip
         commands[RELAY] = [_tool("flask"), "--app", "auth_service", "relay-user-events"]
+        commands[EVENTS_USERS] = [
+            sys.executable, "-m", "servicekit.streams", "events_service.lifecycle:handle_entry",
+            "--group", "events", "--app", "events_service",
+        ]  # fmt: skip
         return commands
 
     def _gunicorn(self, app: str, name: str) -> list[str]:
@@ -205,7 +213,7 @@ def wait_until_ready(stack: Stack, processes: Processes, timeout: float = READY_
 def _is_ready(stack: Stack, name: str, process: subprocess.Popen[bytes]) -> bool:
     if name == WORKER:
         return _worker_registered(stack.env()["REDIS_URL"], process.pid)
-    if name == RELAY:  # no port: running is all it can show
+    if name in (RELAY, EVENTS_USERS):  # no port: running is all they can show
         return process.poll() is None
     path = "/health" if name == "gateway" else "/ready"
     try:
@@ -233,9 +241,8 @@ def stop_processes(processes: Processes) -> None:
 
 def databases_of(processes: Collection[str]) -> list[str]:
     """The services whose databases the named processes use (the worker: the scheduler's,
-    the relay: auth's)."""
-    used = {*processes, *(["scheduler"] if WORKER in processes else [])}
-    used |= {"auth"} if RELAY in processes else set()
+    the relay: auth's, events_users: events')."""
+    used = {PORTLESS_DATABASES.get(name, name) for name in processes}
     return [name for name in PACKAGES if name in used]
 
 

@@ -47,7 +47,11 @@ PORTS: dict[str, int] = {
 }
 SERVICES: tuple[str, ...] = tuple(name for name in PORTS if name != "gateway")
 # Processes without a port of their own, run from a service's image: name -> package.
-PORTLESS = {"worker": "scheduler_service", "auth_relay": "auth_service"}
+PORTLESS = {
+    "worker": "scheduler_service",
+    "auth_relay": "auth_service",
+    "events_users": "events_service",
+}
 EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", *PORTLESS, *PORTS})
 SECRET_VARIABLES = ("POSTGRES_PASSWORD", "SERVICE_SECRET", "ADMIN_PASSWORD")
 REDIS_URL = "redis://redis:6379/0"
@@ -543,6 +547,7 @@ def test_health_checks_and_restart_policy() -> None:
     for name in PORTLESS:
         assert "/health" not in healthcheck_command(services()[name]), f"{name} has no HTTP"
     assert "relay-user-events" in healthcheck_command(services()["auth_relay"])
+    assert "servicekit.streams" in healthcheck_command(services()["events_users"])
 
 
 def test_the_relay_publishes_auth_services_user_events() -> None:
@@ -550,6 +555,21 @@ def test_the_relay_publishes_auth_services_user_events() -> None:
     assert relay["command"] == ["flask", "--app", "auth_service", "relay-user-events"]
     assert "pg_isready" in healthcheck_command(services()["postgres"])
     assert "redis-cli ping" in healthcheck_command(services()["redis"])
+
+
+def test_events_service_follows_the_user_lifecycle_stream() -> None:
+    consumer = services()["events_users"]
+    assert consumer["command"] == [
+        "python",
+        "-m",
+        "servicekit.streams",
+        "events_service.lifecycle:handle_entry",
+        "--group",
+        "events",
+        "--app",
+        "events_service",
+    ]
+    assert consumer.get("stop_grace_period")
 
 
 def test_backing_stores() -> None:
