@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from events_service.models import CONFIRMED, PAYMENT_PENDING, WAITING, Event, Registration
 from servicekit.db import utcnow
@@ -46,7 +47,11 @@ def free_seat(session: Session, event_id: int) -> None:
 
 
 def place(session: Session, event: Event, registration: Registration) -> None:
-    """Give a new registration a seat, or a place at the end of the waiting list."""
+    """Give a new registration a seat, or a place at the end of the waiting list.
+
+    Call it before the registration is added to the session: the seat is then taken (on
+    PostgreSQL, the event's row locked) before the registration is given its id, so ids,
+    the order of arrival, follow the order in which seats were taken."""
     if take_seat(session, event.id):
         registration.holds_seat = True
         registration.status = seated_status(event.fees)
@@ -58,14 +63,39 @@ def place(session: Session, event: Event, registration: Registration) -> None:
 def cancel(session: Session, registration: Registration) -> list[Registration]:
     """Delete a registration; the seat it held goes to the waiting list's first entries.
 
-    Returns the registrations promoted (at most one, unless the capacity grew)."""
-    event_id, held_seat = registration.event_id, registration.holds_seat
-    session.delete(registration)
-    session.flush()
+    Returns the registrations promoted (at most one, unless the capacity grew); none when
+    another transaction deleted the registration first."""
+    promoted = cancel_by_id(session, registration.id)
+    return promoted or []
+
+
+def cancel_by_id(session: Session, registration_id: int) -> list[Registration] | None:
+    """`cancel` by id: None when no such registration exists (any more).
+
+    One `DELETE ... RETURNING` says whether the row deleted held a seat, so a registration
+    promoted by a concurrent cancellation a moment ago gives its new seat back too (its
+    participants go with it: ON DELETE CASCADE)."""
+    deleted = session.execute(
+        delete(Registration)
+        .where(Registration.id == registration_id)
+        .returning(Registration.event_id, Registration.holds_seat)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    _forget(session, registration_id)
+    if deleted is None:
+        return None
+    event_id, held_seat = deleted
     if not held_seat:
         return []
     free_seat(session, event_id)
     return fill_seats(session, event_id)
+
+
+def _forget(session: Session, registration_id: int) -> None:
+    """Drop a deleted registration (and its participants) from the session's objects."""
+    registration = session.identity_map.get(identity_key(Registration, registration_id))
+    if registration is not None:
+        session.expunge(registration)
 
 
 def fill_seats(session: Session, event_id: int) -> list[Registration]:
