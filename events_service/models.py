@@ -213,8 +213,9 @@ class Registration(db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "registrations"
     __table_args__ = (
-        UniqueConstraint("event_id", "team_id"),
-        UniqueConstraint("event_id", "user_id"),
+        # Named: the convention would give both the name of their first column.
+        UniqueConstraint("event_id", "team_id", name="uq_registrations_event_id_team_id"),
+        UniqueConstraint("event_id", "user_id", name="uq_registrations_event_id_user_id"),
         Index("ix_registrations_event_waiting", "event_id", "holds_seat", "id"),
         Index("ix_registrations_team_id", "team_id"),
         CheckConstraint(_in("status", REGISTRATION_STATUSES), name="status"),

@@ -30,18 +30,18 @@ class Person:
 def resolve_users(
     directory: UserDirectory | None, usernames: Iterable[str], field: str = "username"
 ) -> dict[str, DirectoryUser]:
-    """Every username as an active user, in one round trip for the names not cached.
+    """Every username as an active user, in one round trip to auth_service.
 
     Unknown names and disabled accounts: `UnknownUsers` naming them (422); the directory
-    down: `DirectoryDown` (503). Answers may come from the directory's short cache
-    (`USER_DIRECTORY_TTL`); a user disabled within it is removed again by the lifecycle
-    handler when the stream says so.
+    down: `DirectoryDown` (503). Always asked afresh, never from the directory's cache:
+    a user deleted a moment ago, whose lifecycle event this service has already handled,
+    must not be stored again from a stale answer.
     """
     names = list(dict.fromkeys(usernames))
     if directory is None:
         raise DirectoryDown()
     try:
-        found = directory.lookup(names)
+        found = directory.lookup(names, fresh=True)
     except DirectoryUnavailable as exc:
         raise DirectoryDown() from exc
     active = {name: user for name, user in found.by_username.items() if user.is_active}

@@ -216,8 +216,8 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registrations")),
-        sa.UniqueConstraint("event_id", "team_id", name=op.f("uq_registrations_event_id")),
-        sa.UniqueConstraint("event_id", "user_id", name=op.f("uq_registrations_event_id")),
+        sa.UniqueConstraint("event_id", "team_id", name="uq_registrations_event_id_team_id"),
+        sa.UniqueConstraint("event_id", "user_id", name="uq_registrations_event_id_user_id"),
     )
     with op.batch_alter_table("registrations", schema=None) as batch_op:
         batch_op.create_index(
