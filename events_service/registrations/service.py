@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -350,18 +350,26 @@ def _conflict(
 def change_status(
     session: Session, registration: Registration, status: str, now: datetime
 ) -> Registration:
-    """Staff confirm a payment: `payment pending` -> `confirmed` (confirmed stays so)."""
+    """Staff confirm a payment: `payment pending` -> `confirmed` (confirmed stays so).
+
+    One conditional update: a registration cancelled meanwhile is a 404, not a lost write."""
     if status != CONFIRMED:
         raise StatusChangeRefused(f"only 'confirmed' can be set (payment received); got {status!r}")
     if registration.status == WAITING:
         raise StatusChangeRefused(
             "a waiting registration holds no seat: it cannot be confirmed until it is given one"
         )
-    if registration.status == PAYMENT_PENDING:
-        registration.status = CONFIRMED
-        registration.updated_at = now
-        session.commit()
-    return registration
+    session.execute(
+        update(Registration)
+        .where(Registration.id == registration.id, Registration.status == PAYMENT_PENDING)
+        .values(status=CONFIRMED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    current = session.get(Registration, registration.id, populate_existing=True)
+    if current is None:
+        raise RegistrationNotFound()
+    return current
 
 
 # Cancelling
