@@ -15,7 +15,7 @@ from gateway.routing import AUTHENTICATED, PUBLIC, STAFF, Route
 
 # Services whose packages are still placeholders. Their routes are in the table (the paths
 # are reserved, the policy and limits apply), but the service answers 404 until it is built.
-PLANNED_SERVICES: frozenset[str] = frozenset({"events", "tickets", "datapoints"})
+PLANNED_SERVICES: frozenset[str] = frozenset({"events", "datapoints"})
 
 MIB: int = 1024 * 1024
 PROFILE_PICTURE_MAX_BODY: int = 20 * MIB
@@ -105,6 +105,10 @@ ROUTES: tuple[Route, ...] = (
     # tickets_service: tickets (/ticket/public before /ticket/<username>)
     Route("GET", "/ticket/public", "tickets", PUBLIC),
     Route("PUT", "/ticket/<ticket_id>/close", "tickets", STAFF),
+    Route("PUT", "/ticket/<ticket_id>/reopen", "tickets", AUTHENTICATED),
+    # A public ticket's thread is everyone's; the service refuses a private one to others.
+    Route("GET", "/ticket/<ticket_id>/comments", "tickets", PUBLIC),
+    Route("POST", "/ticket/<ticket_id>/comments", "tickets", AUTHENTICATED),
     Route("GET", "/ticket/<username>", "tickets", AUTHENTICATED),
     Route("GET", "/ticket", "tickets", STAFF),
     Route("POST", "/ticket", "tickets", AUTHENTICATED),

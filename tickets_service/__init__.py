@@ -1,4 +1,6 @@
-"""tickets_service: Support tickets of the college fest platform."""
+"""tickets_service: the fest's help desk. Participants open tickets (public: everyone reads
+them and their answers; private: only they and staff do), talk them through with staff in
+a thread, and staff close them with a solution (the document's Tickets section)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,16 @@ from typing import Any
 from flask import Flask
 
 from servicekit import create_app as create_service_app
+from servicekit import redis_client
+from servicekit.config import env
 from servicekit.keys import KeyResolver
+from servicekit.settings import app_settings
+from servicekit.users import UserDirectory, user_directory
 from tickets_service.api import blueprints
+from tickets_service.cli import register_commands
+from tickets_service.context import TicketsContext, init_context
 from tickets_service.models import db
+from tickets_service.settings import TicketsSettings
 
 NAME = "tickets"
 
@@ -18,6 +27,33 @@ NAME = "tickets"
 def create_app(
     config: Mapping[str, Any] | None = None, *, keys: KeyResolver | None = None
 ) -> Flask:
-    return create_service_app(
-        NAME, __name__, db, blueprints, config=config, keys=keys, uses_redis=False
+    app = create_service_app(
+        NAME,
+        __name__,
+        db,
+        blueprints,
+        settings=TicketsSettings,
+        config=config,
+        keys=keys,
+        uses_redis=bool(_redis_url(config)),
     )
+    with app.app_context():
+        redis = redis_client() if app.config.get("REDIS_URL") else None
+        init_context(app, TicketsContext(app_settings(TicketsSettings), redis, _directory(app)))
+    register_commands(app)
+    return app
+
+
+def _redis_url(config: Mapping[str, Any] | None) -> str | None:
+    """Redis holds the abuse counters and the mail queue, when there is one."""
+    if config is not None and "REDIS_URL" in config:
+        return config["REDIS_URL"]  # type: ignore[no-any-return]
+    return env("REDIS_URL")
+
+
+def _directory(app: Flask) -> UserDirectory | None:
+    """auth_service's user directory as this service (needs `SERVICE_SECRET`)."""
+    if not app.config.get("SERVICE_SECRET"):
+        app.logger.warning("SERVICE_SECRET is not set: renames are taken from the stream as is")
+        return None
+    return user_directory()
