@@ -315,7 +315,7 @@ def _invitee(directory: UserDirectory | None, team: Team, username: str) -> Pers
     try:
         found = resolve_users(directory, [username, team.leader_username])
     except UnknownUsers:
-        resolve_user(directory, team.leader_username)  # the leader's own account gone: say so
+        resolve_user(directory, team.leader_username, "leader")  # the leader's account gone
         raise DocumentRefusal(WRONG_USERNAME) from None
     invitee, leader = found[username], found[team.leader_username]
     if not _same_college(invitee.college_name, leader.college_name):

@@ -120,6 +120,19 @@ def test_a_disabled_account_is_a_wrong_username(
     assert count(app, Invitation) == 0
 
 
+def test_a_leader_whose_account_was_disabled_is_told_so(
+    app: Flask, client: FlaskClient, alice: User, bob: User, auth: AuthServer, teamid: str
+) -> None:
+    auth.disable("alice")
+
+    response = invite(client, alice, teamid, "bob")
+
+    assert response.status_code == 422
+    assert response.get_json()["code"] == "unknown_user"
+    assert response.get_json()["errors"] == {"leader": "unknown: 'alice'"}
+    assert count(app, Invitation) == 0
+
+
 def test_a_user_of_another_college_is_refused(
     app: Flask, client: FlaskClient, alice: User, carol: User, teamid: str
 ) -> None:
