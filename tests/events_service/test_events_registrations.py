@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 
 from auth_service.models import User as Account
 from auth_service.models import db as auth_db
+from events_service import seats
 from events_service.models import Event, Participant, Registration, Team, TeamMember, db
 from events_service.registrations import service
 from tests.events_service.events_helpers import COLLEGE, AuthServer, User
@@ -868,3 +869,55 @@ def test_who_may_cancel_a_teams_registration(
     # Cancelled, the team (and its members) may register again.
     registration = registered_id(client, event, alice, team)
     assert client.delete(url(event, registration), headers=staff.headers).status_code == 204
+
+
+# The seat primitives other domains call (seats.fill_seats, seats.cancel)
+
+
+def test_raising_the_capacity_seats_as_many_as_fit(
+    app: Flask, client: FlaskClient, auth: AuthServer, staff: User
+) -> None:
+    event = add_event(app, capacity=1, fees="20")
+    users = [auth.add_user(f"user_{n}") for n in range(5)]
+    for user in users:
+        registered_id(client, event, user)
+
+    with app.app_context():
+        row = db.session.scalar(select(Event).where(Event.public_id == event))
+        assert row is not None
+        row.capacity = 3
+        promoted = seats.fill_seats(db.session(), row.id)
+        db.session.commit()
+        assert [registration.username for registration in promoted] == ["user_1", "user_2"]
+
+    assert statuses(client, event, staff) == [
+        ("user_0", "payment pending"),
+        ("user_1", "payment pending"),
+        ("user_2", "payment pending"),
+        ("user_3", "waiting"),
+        ("user_4", "waiting"),
+    ]
+    assert seats_taken(app, event) == 3
+
+
+def test_a_stale_waiting_registration_cancelled_gives_its_new_seat_back(
+    app: Flask, client: FlaskClient, alice: User, bob: User, carol: User, staff: User
+) -> None:
+    """Bob's registration is read while it waits; before it is cancelled, alice cancels
+    and bob is promoted. The cancellation sees the seat bob holds now and passes it on."""
+    event = add_event(app, capacity=1)
+    first = registered_id(client, event, alice)
+    second = registered_id(client, event, bob)
+    registered_id(client, event, carol)
+
+    with app.app_context():
+        stale = db.session.get(Registration, int(second))
+        assert stale is not None and not stale.holds_seat
+        assert client.delete(url(event, first), headers=alice.headers).status_code == 204
+        promoted = seats.cancel(db.session(), stale)
+        db.session.commit()
+        assert [registration.username for registration in promoted] == ["carol"]
+
+    assert statuses(client, event, staff) == [("carol", "confirmed")]
+    assert seats_taken(app, event) == 1
+    assert stored_rows(app) == (1, 1)
