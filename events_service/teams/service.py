@@ -310,8 +310,9 @@ def _same_college(first: str, second: str) -> bool:
 
 
 def _invitee(directory: UserDirectory | None, team: Team, username: str) -> Person:
-    """The invitee as an active user of the leader's college (one directory lookup for
-    both; a second, cached one only to tell who is unknown)."""
+    """The invitee as an active user of the leader's college: one directory lookup for
+    both, and a second only when one of them is unknown, to tell whether it was the
+    leader (whose account may have been disabled since the token was issued)."""
     try:
         found = resolve_users(directory, [username, team.leader_username])
     except UnknownUsers:
