@@ -15,6 +15,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
+from rq.serializers import JSONSerializer
 
 from auth_service import service
 from auth_service.context import auth_context
@@ -53,10 +54,10 @@ class AuthServer:
         token = self.keys.token(sub=public_id, username=username, role=role)
         return User(public_id, username, {"Authorization": f"Bearer {token}"})
 
-    def rename(self, username: str, new_username: str) -> None:
+    def change_profile(self, name: str, **changes: Any) -> None:
+        """Change the user's profile fields (`username=` renames them)."""
         with self.app.app_context():
-            context = auth_context(self.app)
-            service.update_profile(context, username, ROOT, {"username": new_username})
+            service.update_profile(auth_context(self.app), name, ROOT, changes)
 
     def delete(self, username: str) -> None:
         with self.app.app_context():
@@ -87,7 +88,9 @@ def ids(response_body: dict[str, Any]) -> list[str]:
 def run_mail_worker(connection: redis.Redis) -> None:
     """A real RQ worker on the tickets queue, in burst mode: it runs every queued job
     (in this process, as `SimpleWorker`) and stops."""
-    worker = SimpleWorker([mail_queue(connection)], connection=connection)
+    worker = SimpleWorker(
+        [mail_queue(connection)], connection=connection, serializer=JSONSerializer
+    )
     worker.work(burst=True)
 
 
