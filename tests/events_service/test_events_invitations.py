@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -17,6 +20,7 @@ from events_service.models import (
     Team,
     TeamMember,
 )
+from servicekit.testing import serve_wsgi
 from tests.events_service.events_helpers import AuthServer, User
 from tests.events_service.test_events_teams import (
     DEEP_JSON,
@@ -729,3 +733,26 @@ def test_removing_someone_who_is_not_a_member_is_refused(
 
 def test_removing_from_an_unknown_team_is_404(client: FlaskClient, alice: User) -> None:
     assert client.delete("/teams/55/bob", headers=alice.headers).status_code == 404
+
+
+def test_concurrent_acceptances_never_overfill_a_registered_team(
+    app: Flask, client: FlaskClient, alice: User, auth: AuthServer, teamid: str
+) -> None:
+    invitees = [auth.add_user(f"dave_{number}") for number in range(10)]
+    for invitee in invitees:
+        assert invite(client, alice, teamid, invitee.username).status_code == 201
+    public_id = add_event(app, max_size=2)
+    registration = register_team(app, public_id, teamid, [alice])
+    start = threading.Barrier(len(invitees))
+
+    def accept(url: str, invitee: User) -> int:
+        start.wait()
+        path = f"/users/{invitee.username}/invitation/{teamid}/accept/"
+        return requests.put(url + path, headers=invitee.headers, timeout=30).status_code
+
+    with serve_wsgi(app) as url, ThreadPoolExecutor(len(invitees)) as pool:
+        statuses = list(pool.map(lambda invitee: accept(url, invitee), invitees))
+
+    assert sorted(statuses) == [200] + [422] * 9
+    assert len(team_of(client, teamid, alice)["members"]) == 1
+    assert len(participants(app, registration)) == 2
