@@ -32,10 +32,23 @@ WORKER = "worker"
 RELAY = "relay"
 # events_service's consumer of the user lifecycle stream (see events_service/lifecycle.py).
 EVENTS_USERS = "events_users"
+# tickets_service's consumer of the user lifecycle stream (see tickets_service/lifecycle.py).
+TICKETS_USERS = "tickets_users"
+# Sends tickets_service's mail to openers (see tickets_service/notifications.py).
+TICKETS_MAIL = "tickets_mail"
+TICKETS_MAIL_QUEUE = "tickets"
 HTTP_PROCESSES = (*PACKAGES, "gateway")
-ALL_PROCESSES = (*HTTP_PROCESSES, WORKER, RELAY, EVENTS_USERS)
+ALL_PROCESSES = (*HTTP_PROCESSES, WORKER, RELAY, EVENTS_USERS, TICKETS_USERS, TICKETS_MAIL)
 # The processes without a port, and the service whose database each uses.
-PORTLESS_DATABASES = {WORKER: "scheduler", RELAY: "auth", EVENTS_USERS: "events"}
+PORTLESS_DATABASES = {
+    WORKER: "scheduler",
+    RELAY: "auth",
+    EVENTS_USERS: "events",
+    TICKETS_USERS: "tickets",
+    TICKETS_MAIL: "tickets",
+}
+# The RQ workers: ready once registered with RQ.
+RQ_WORKERS = (WORKER, TICKETS_MAIL)
 WORKER_QUEUE = "scheduler"
 # Fires calls at their exact instant and reconciles with the database (see its docstring).
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
@@ -105,6 +118,19 @@ class Stack:
         commands[EVENTS_USERS] = [
             sys.executable, "-m", "servicekit.streams", "events_service.lifecycle:handle_entry",
             "--group", "events", "--app", "events_service",
+        ]  # fmt: skip
+        commands[TICKETS_USERS] = [
+            sys.executable, "-m", "servicekit.streams", "tickets_service.lifecycle:handle_entry",
+            "--group", "tickets", "--app", "tickets_service",
+        ]  # fmt: skip
+        # A job is one small mail: no fork per job.
+        commands[TICKETS_MAIL] = [
+            _tool("rq"), "worker",
+            "--worker-class", "rq.worker.SimpleWorker",
+            "--url", self.env()["REDIS_URL"],
+            "--serializer", "rq.serializers.JSONSerializer",
+            "--path", str(REPO_ROOT),
+            TICKETS_MAIL_QUEUE,
         ]  # fmt: skip
         return commands
 
@@ -211,9 +237,9 @@ def wait_until_ready(stack: Stack, processes: Processes, timeout: float = READY_
 
 
 def _is_ready(stack: Stack, name: str, process: subprocess.Popen[bytes]) -> bool:
-    if name == WORKER:
+    if name in RQ_WORKERS:
         return _worker_registered(stack.env()["REDIS_URL"], process.pid)
-    if name in (RELAY, EVENTS_USERS):  # no port: running is all they can show
+    if name in (RELAY, EVENTS_USERS, TICKETS_USERS):  # no port: running is all they can show
         return process.poll() is None
     path = "/health" if name == "gateway" else "/ready"
     try:
@@ -241,7 +267,7 @@ def stop_processes(processes: Processes) -> None:
 
 def databases_of(processes: Collection[str]) -> list[str]:
     """The services whose databases the named processes use (the worker: the scheduler's,
-    the relay: auth's, events_users: events')."""
+    the relay: auth's, events_users: events', tickets_users and tickets_mail: tickets')."""
     used = {PORTLESS_DATABASES.get(name, name) for name in processes}
     return [name for name in PACKAGES if name in used]
 

@@ -51,6 +51,8 @@ PORTLESS = {
     "worker": "scheduler_service",
     "auth_relay": "auth_service",
     "events_users": "events_service",
+    "tickets_users": "tickets_service",
+    "tickets_mail": "tickets_service",
 }
 EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", *PORTLESS, *PORTS})
 SECRET_VARIABLES = ("POSTGRES_PASSWORD", "SERVICE_SECRET", "ADMIN_PASSWORD")
@@ -548,6 +550,8 @@ def test_health_checks_and_restart_policy() -> None:
         assert "/health" not in healthcheck_command(services()[name]), f"{name} has no HTTP"
     assert "relay-user-events" in healthcheck_command(services()["auth_relay"])
     assert "servicekit.streams" in healthcheck_command(services()["events_users"])
+    assert "servicekit.streams" in healthcheck_command(services()["tickets_users"])
+    assert "Worker.all" in healthcheck_command(services()["tickets_mail"])
 
 
 def test_the_relay_publishes_auth_services_user_events() -> None:
@@ -570,6 +574,24 @@ def test_events_service_follows_the_user_lifecycle_stream() -> None:
         "events_service",
     ]
     assert consumer.get("stop_grace_period")
+
+
+def test_tickets_service_follows_the_user_lifecycle_stream_and_sends_its_mail() -> None:
+    consumer = services()["tickets_users"]
+    assert consumer["command"] == [
+        "python",
+        "-m",
+        "servicekit.streams",
+        "tickets_service.lifecycle:handle_entry",
+        "--group",
+        "tickets",
+        "--app",
+        "tickets_service",
+    ]
+    assert consumer.get("stop_grace_period")
+    worker = " ".join(services()["tickets_mail"]["command"])
+    assert "rq worker" in worker
+    assert worker.endswith("--serializer rq.serializers.JSONSerializer tickets")
 
 
 def test_backing_stores() -> None:
