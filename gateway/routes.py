@@ -15,7 +15,7 @@ from gateway.routing import AUTHENTICATED, PUBLIC, STAFF, Route
 
 # Services whose packages are still placeholders. Their routes are in the table (the paths
 # are reserved, the policy and limits apply), but the service answers 404 until it is built.
-PLANNED_SERVICES: frozenset[str] = frozenset({"events", "datapoints"})
+PLANNED_SERVICES: frozenset[str] = frozenset({"datapoints"})
 
 MIB: int = 1024 * 1024
 PROFILE_PICTURE_MAX_BODY: int = 20 * MIB
