@@ -1,8 +1,13 @@
 """Following auth_service's users: tickets_service's handler of the user lifecycle stream.
 
-It runs as its own process, a consumer of the group `tickets`:
+It runs as its own process, a consumer of the group `tickets` (`tickets_users` in
+`make run` and docker-compose.yml), like events_service's:
 
-    flask --app tickets_service consume-user-events
+    python -m servicekit.streams tickets_service.lifecycle:handle_entry \\
+        --group tickets --app tickets_service
+
+or `flask --app tickets_service consume-user-events` (the same consumer; `--once`
+handles what the stream holds and stops).
 
 - `user.deleted`: the user's private tickets go, with their threads. Their public
   tickets stay (their answers help others) with `openedBy` shown as `deleted-user`;

@@ -30,6 +30,21 @@ def not_blank(value: str) -> None:
         raise ValidationError("must not be blank")
 
 
+def no_nul(value: str) -> None:
+    """NUL is no text (and PostgreSQL stores none)."""
+    if "\x00" in value:
+        raise ValidationError("must not contain NUL characters")
+
+
+def printable_text(value: str) -> None:
+    """Line breaks and tabs are text; other control characters are not."""
+    if any(
+        (ord(character) < 32 and character not in "\t\n\r") or ord(character) == 127
+        for character in value
+    ):
+        raise ValidationError("must not contain control characters other than line breaks")
+
+
 def no_control_characters(value: str) -> None:
     if any(ord(character) < 32 or ord(character) == 127 for character in value):
         raise ValidationError("must not contain control characters")
@@ -45,7 +60,7 @@ class StrippedString(fields.String):
 def text(maximum: int, **kwargs: Any) -> fields.String:
     """Free text (line breaks allowed), not blank, at most `maximum` characters."""
     return fields.String(
-        validate=[validate.Length(max=maximum), not_blank],
+        validate=[validate.Length(max=maximum), not_blank, printable_text],
         metadata={"description": f"1 to {maximum} characters"},
         **kwargs,
     )
@@ -99,9 +114,9 @@ class TicketsQuerySchema(PageQuerySchema):
     """The filters of every ticket list."""
 
     status = fields.String(validate=validate.OneOf(STATUSES))
-    topic = fields.String(validate=validate.Length(max=TOPIC_LENGTH))
+    topic = fields.String(validate=[validate.Length(max=TOPIC_LENGTH), no_nul])
     q = fields.String(
-        validate=validate.Length(max=MAX_QUERY_LENGTH),
+        validate=[validate.Length(max=MAX_QUERY_LENGTH), no_nul],
         metadata={"description": "words matched in the title and description"},
     )
 
@@ -110,7 +125,7 @@ class AllTicketsQuerySchema(TicketsQuerySchema):
     """`GET /ticket`: staff filter by opener too."""
 
     user = fields.String(
-        validate=validate.Length(max=USERNAME_LENGTH),
+        validate=[validate.Length(max=USERNAME_LENGTH), no_nul],
         metadata={"description": "the opener's username"},
     )
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, text
 from sqlalchemy.orm import Session
 
 from servicekit.db import utcnow
@@ -94,7 +94,9 @@ def conditions(session: Session, which: TicketFilter) -> list[ColumnElement[bool
     if which.public_only:
         found.append(Ticket.is_public.is_(True))
     if which.username is not None:
-        found.append(Ticket.opener_username == which.username)
+        # A name with NUL (from a path) is no stored name, and PostgreSQL takes no NUL.
+        named = "\x00" not in which.username
+        found.append(Ticket.opener_username == which.username if named else false())
     if which.status is not None:
         found.append(Ticket.solved.is_(which.status == "solved"))
     if which.topic is not None:

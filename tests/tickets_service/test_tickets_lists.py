@@ -79,6 +79,8 @@ def test_filters_by_status_and_topic(client: FlaskClient, alice: User, staff: Us
         ("page=99999999999999999999", "page"),
         ("q=" + "w" * 201, "q"),
         ("topic=" + "t" * 101, "topic"),
+        ("topic=a%00b", "topic"),
+        ("q=a%00b", "q"),
     ],
 )
 def test_bad_query_values_are_400_naming_them(
@@ -212,6 +214,15 @@ def test_staff_list_any_users_tickets_with_filters(
     for caller in (staff, superuser):
         response = client.get("/ticket/alice?topic=fees&q=fees", headers=caller.headers)
         assert ids(response.get_json()) == [fees["ticketid"]]
+
+
+def test_a_username_with_nul_has_no_tickets(client: FlaskClient, alice: User, staff: User) -> None:
+    open_ticket(client, alice)
+
+    response = client.get("/ticket/alice%00", headers=staff.headers)
+
+    assert (response.status_code, response.get_json()["result"]) == (200, [])
+    assert client.get("/ticket?user=alice%00", headers=staff.headers).status_code == 400
 
 
 def test_another_user_may_not_list_a_users_tickets(

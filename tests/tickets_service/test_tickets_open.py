@@ -88,6 +88,9 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"description": "x" * 10_001}, "description"),
     ({"description": " \n "}, "description"),
     ({"description": True}, "description"),
+    ({"description": "nul\x00inside"}, "description"),
+    ({"description": "bell\x07"}, "description"),
+    ({"title": "nul\x00"}, "title"),
     ({"topic": "x" * 101}, "topic"),
     ({"topic": ""}, "topic"),
     ({"topic": 7}, "topic"),
@@ -106,6 +109,14 @@ def test_bad_fields_are_refused_and_nothing_is_stored(
     assert response.status_code == 400
     assert list(response.get_json()["errors"]) == [field]
     assert stored_tickets(app) == 0
+
+
+def test_line_breaks_and_tabs_are_text(client: FlaskClient, alice: User) -> None:
+    body = {"title": "t", "description": "Line one\r\n\tLine two", "view": "public"}
+
+    response = client.post("/ticket/", json=body, headers=alice.headers)
+
+    assert response.get_json()["description"] == "Line one\r\n\tLine two"
 
 
 def test_the_longest_fields_are_taken(client: FlaskClient, alice: User) -> None:
