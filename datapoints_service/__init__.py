@@ -1,4 +1,5 @@
-"""datapoints_service: Health-campaign data: regions, indicators, campaigns, datapoints."""
+"""datapoints_service: health-campaign data (the v2 data API: offices, regions,
+campaigns, indicators, their maps, groups and permissions, dashboards, documents, users)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 from flask import Flask
 
 from datapoints_service.api import blueprints
+from datapoints_service.context import DatapointsContext, init_context
 from datapoints_service.models import db
+from datapoints_service.settings import DatapointsSettings
 from servicekit import create_app as create_service_app
 from servicekit.keys import KeyResolver
+from servicekit.settings import app_settings
+from servicekit.users import UserDirectory, user_directory
 
 NAME = "datapoints"
 
@@ -18,6 +23,25 @@ NAME = "datapoints"
 def create_app(
     config: Mapping[str, Any] | None = None, *, keys: KeyResolver | None = None
 ) -> Flask:
-    return create_service_app(
-        NAME, __name__, db, blueprints, config=config, keys=keys, uses_redis=False
+    app = create_service_app(
+        NAME,
+        __name__,
+        db,
+        blueprints,
+        settings=DatapointsSettings,
+        config=config,
+        keys=keys,
+        uses_redis=False,
     )
+    with app.app_context():
+        settings = app_settings(DatapointsSettings)
+        init_context(app, DatapointsContext(settings, _directory(app)))
+    return app
+
+
+def _directory(app: Flask) -> UserDirectory | None:
+    """auth_service's user directory as this service (needs `SERVICE_SECRET`)."""
+    if not app.config.get("SERVICE_SECRET"):
+        app.logger.warning("SERVICE_SECRET is not set: the users copy gets no backfill")
+        return None
+    return user_directory()

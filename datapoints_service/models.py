@@ -1,5 +1,317 @@
-"""datapoints_service's database models (SQLAlchemy 2 typed models)."""
+"""datapoints_service's database models (SQLAlchemy 2 typed models).
+
+Column names are the document's write names (`office_id`, `parent_region_id`, ...), so
+the resource declarations (datapoints_service/resources/) map wire to column one to one.
+
+The region tree is kept twice: `Region.parent_region_id` (the document's field) and the
+closure table `RegionTree`, one row per (ancestor, descendant) pair at `depth` levels
+apart, a region being its own ancestor at depth 0. "Every region under these regions,
+at most N levels down" is then one indexed join (see docs/datapoints_service.md for the
+measurements against a recursive CTE). The tree is maintained by
+datapoints_service/regions.py on every region write, in the same transaction.
+
+Users belong to auth_service: `User` is this service's read-only copy, one row per
+publicId with this service's own integer id (what the permission tables refer to). It
+never holds a password.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
 
 from servicekit import make_db
+from servicekit.db import UtcDateTime, utcnow
 
 db = make_db()
+
+NAME_LENGTH = 255
+CODE_LENGTH = 255
+SLUG_LENGTH = 255
+PATH_LENGTH = 1000
+PUBLIC_ID_LENGTH = 64  # auth_service's publicId
+USERNAME_LENGTH = 150
+EMAIL_LENGTH = 254
+AUTH_CODE_LENGTH = 100
+READ, WRITE = "r", "w"
+READ_WRITE = (READ, WRITE)
+RW_CHECK = "read_write IN ('r', 'w')"
+
+
+class Office(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "offices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RegionType(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "region_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+
+
+class Region(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    region_code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
+    region_type_id: Mapped[int] = mapped_column(ForeignKey("region_types.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    parent_region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    shape_file_path: Mapped[str | None] = mapped_column(String(PATH_LENGTH))
+    source_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RegionTree(db.Model):  # type: ignore[name-defined]
+    """The closure of the region tree: `descendant_id` is `depth` levels under
+    `ancestor_id` (0: the region itself)."""
+
+    __tablename__ = "region_tree"
+
+    ancestor_id: Mapped[int] = mapped_column(
+        ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True
+    )
+    descendant_id: Mapped[int] = mapped_column(
+        ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    depth: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignType(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "campaign_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+
+
+class Campaign(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "campaigns"
+    __table_args__ = (CheckConstraint("end_date >= start_date", name="dates"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
+    start_date: Mapped[date] = mapped_column(Date, index=True)
+    end_date: Mapped[date] = mapped_column(Date)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    campaign_type_id: Mapped[int] = mapped_column(ForeignKey("campaign_types.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Indicator(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "indicators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    short_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_reported: Mapped[bool] = mapped_column(Boolean, default=True)
+    source_id: Mapped[int | None] = mapped_column(Integer)
+    # [{"bound_name": "bad", "mn_val": 0.2, "mx_val": null}, ...]
+    bound_json: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The ids of the indicator's tags (indicator_tag).
+    tag_json: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class IndicatorTag(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "indicator_tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tag_name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    parent_tag_id: Mapped[int | None] = mapped_column(ForeignKey("indicator_tags.id"), index=True)
+
+
+class User(db.Model):  # type: ignore[name-defined]
+    """auth_service's user, as this service knows it (its lifecycle stream keeps it)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(PUBLIC_ID_LENGTH), unique=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_LENGTH), unique=True)
+    first_name: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
+    last_name: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_login: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    date_joined: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SourceRegion(db.Model):  # type: ignore[name-defined]
+    """A region as an uploaded file spelt it (created from uploads: part two)."""
+
+    __tablename__ = "source_regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_string: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SourceCampaign(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "source_campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_string: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SourceIndicator(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "source_indicators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_string: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RegionMap(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "region_maps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_object_id: Mapped[int] = mapped_column(ForeignKey("source_regions.id"), unique=True)
+    master_object_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    mapped_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class CampaignMap(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "campaign_maps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_object_id: Mapped[int] = mapped_column(ForeignKey("source_campaigns.id"), unique=True)
+    master_object_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    mapped_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class IndicatorMap(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "indicator_maps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_object_id: Mapped[int] = mapped_column(ForeignKey("source_indicators.id"), unique=True)
+    master_object_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"), index=True)
+    mapped_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Group(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+
+
+class UserGroup(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "user_groups"
+    __table_args__ = (UniqueConstraint("user_id", "group_id", name="uq_user_groups_user_group"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+
+
+class RegionPermission(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "region_permissions"
+    __table_args__ = (
+        UniqueConstraint(
+            "user_id", "region_id", "read_write", name="uq_region_permissions_user_region_rw"
+        ),
+        CheckConstraint(RW_CHECK, name="read_write"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    read_write: Mapped[str] = mapped_column(String(1), default=READ)
+
+
+class GroupPermission(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "group_permissions"
+    __table_args__ = (
+        UniqueConstraint(
+            "group_id",
+            "indicator_id",
+            "read_write",
+            name="uq_group_permissions_group_indicator_rw",
+        ),
+        CheckConstraint(RW_CHECK, name="read_write"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"), index=True)
+    read_write: Mapped[str] = mapped_column(String(1), default=READ)
+
+
+class UserPermission(db.Model):  # type: ignore[name-defined]
+    """A functional permission ("upload csv" and the like), as `auth_code`."""
+
+    __tablename__ = "user_permissions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "auth_code", name="uq_user_permissions_user_auth_code"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    auth_code: Mapped[str] = mapped_column(String(AUTH_CODE_LENGTH))
+
+
+class CustomDashboard(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "custom_dashboards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    default_office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
+    dashboard_json: Mapped[Any] = mapped_column(JSON, default=list)
+    # Shared dashboards are read by everyone; the others only by their owner (and staff).
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Document(db.Model):  # type: ignore[name-defined]
+    """An uploaded file of datapoints (uploads and processing: part two)."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guid: Mapped[str] = mapped_column(String(64), unique=True)
+    docfile: Mapped[str] = mapped_column(String(PATH_LENGTH), default="")
+    doc_text: Mapped[str | None] = mapped_column(Text)
+    is_processed: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_datapoint_count: Mapped[int] = mapped_column(Integer, default=0)
+    master_datapoint_count: Mapped[int] = mapped_column(Integer, default=0)
+    source_id: Mapped[int | None] = mapped_column(Integer)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
