@@ -4,8 +4,10 @@ the caller and the user directory).
 A team is a leader (not a row of `team_members`) and the members who accepted an
 invitation. Writes that change who is in a team first touch the team's row
 (`_lock_team`): PostgreSQL then holds a row lock and SQLite the write lock until the
-commit, so two acceptances never both fit into the last place of a team, and a member
-never joins a team that is being deleted.
+commit, so two acceptances never both fit into the last place of a team, a member never
+joins a team that is being deleted, and a team is never deleted under a registration
+being made for it (whose seat the foreign key's cascade would otherwise take away
+without freeing it).
 """
 
 from __future__ import annotations
@@ -220,7 +222,10 @@ def _lock_team(session: Session, teamid: str) -> Team:
     )
     if touched.rowcount != 1:  # type: ignore[attr-defined]
         raise TeamNotFound()
-    team = session.get(Team, team_id, populate_existing=True)
+    # FOR UPDATE as well (PostgreSQL; SQLite has no row locks): a registration of this
+    # team being inserted holds a key-share lock on the row, so this waits for it to
+    # commit and then sees it, and none is inserted before this transaction ends.
+    team = session.get(Team, team_id, populate_existing=True, with_for_update=True)
     assert team is not None
     return team
 
