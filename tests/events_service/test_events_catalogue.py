@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import insert, select
 
 from events_service.models import Category, Event, Tag, db, event_categories, event_tags
+from tests.events_service.events_fixtures import restore_migration_rows
 from tests.events_service.events_helpers import AuthServer, User
 
 KINDS = ["category", "tags"]
@@ -29,6 +30,11 @@ MESSAGES = {
     },
 }
 ONLY_OTHERS = [{"name": "Others", "description": ""}]
+
+
+@pytest.fixture(autouse=True)
+def migration_rows(app: Flask) -> None:
+    restore_migration_rows(app)
 
 
 def names(client: FlaskClient, kind: str) -> list[str]:

@@ -3,7 +3,6 @@ listed (filtered, ordered, paged) for signed-in users."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +20,11 @@ from events_service.models import (
     db,
     event_categories,
 )
-from tests.events_service.events_fixtures import add_catalogue, create_event, document_event
+from tests.events_service.events_fixtures import (
+    add_catalogue,
+    create_event,
+    document_event,
+)
 from tests.events_service.events_helpers import AuthServer, User
 
 CREATED_KEYS = {
@@ -780,25 +783,18 @@ def test_time_fields_are_answered_as_given(client: FlaskClient, staff: User) -> 
     assert (created["date"], created["time"]) == ("2020-02-29", "00:00")
 
 
-def with_settings(make_app: Callable[..., Flask], **settings: Any) -> FlaskClient:
-    return make_app(**settings).test_client()
-
-
-def test_team_size_and_capacity_bounds_are_settings(
-    make_app: Callable[..., Flask], staff: User
-) -> None:
-    client = with_settings(make_app, EVENTS_MAX_TEAM_SIZE=5, EVENTS_MAX_CAPACITY=10)
-
+@pytest.mark.parametrize(
+    "app_config", [{"EVENTS_MAX_TEAM_SIZE": 5, "EVENTS_MAX_CAPACITY": 10}], indirect=True
+)
+def test_team_size_and_capacity_bounds_are_settings(client: FlaskClient, staff: User) -> None:
     too_large = client.post("/events", json=document_event(maxSize=6), headers=staff.headers)
     too_many = client.post(
         "/events", json=document_event(maxSize=5, capacity=11), headers=staff.headers
     )
+    within = client.post(
+        "/events", json=document_event(maxSize=5, capacity=10), headers=staff.headers
+    )
 
     assert too_large.get_json()["errors"] == {"maxSize": "at most 5"}
     assert too_many.get_json()["errors"] == {"capacity": "at most 10"}
-    assert (
-        client.post(
-            "/events", json=document_event(maxSize=5, capacity=10), headers=staff.headers
-        ).status_code
-        == 201
-    )
+    assert within.status_code == 201

@@ -241,11 +241,12 @@ def test_an_unknown_event_is_404(client: FlaskClient, staff: User, media: MediaS
 def test_media_down_is_503_and_changes_nothing(
     make_app: Callable[..., Flask], staff: User, media: MediaServer
 ) -> None:
+    # Both apps first: making an app may reset the test's database (PostgreSQL).
     client = make_app(MEDIA_SERVICE_URL=media.url).test_client()
+    away = make_app(MEDIA_SERVICE_URL=closed_port_url()).test_client()  # the same database
     add_catalogue(client, staff)
     public_id = create_event(client, staff)["publicId"]
     kept = upload(client, public_id, staff.headers, photo=image_bytes()).get_json()["eventPicture"]
-    away = make_app(MEDIA_SERVICE_URL=closed_port_url()).test_client()  # the same database
 
     response = upload(away, public_id, staff.headers, photo=image_bytes("JPEG"))
 
