@@ -23,6 +23,7 @@ def _register(path: str, kind: Kind, noun: str) -> None:
 
     @blp.route(f"/events/{path}", methods=["GET"], endpoint=f"list_{path}")
     @blp.response(200, EntrySchema(many=True))
+    @blp.doc(summary=f"Every {noun}, by name (anyone, no token).")
     def list_entries() -> Sequence[Entry]:
         return service.list_entries(db.session, kind)
 
@@ -30,7 +31,7 @@ def _register(path: str, kind: Kind, noun: str) -> None:
     @event_privilege("create")
     @blp.arguments(EntrySchema)
     @blp.response(201, EntrySchema)
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, summary=f"Add a {noun} (staff with `event: create`).")
     def create_entry(data: dict[str, Any]) -> Entry:
         return service.create_entry(db.session, kind, data["name"], data["description"])
 
@@ -38,21 +39,16 @@ def _register(path: str, kind: Kind, noun: str) -> None:
     @event_privilege("update")
     @blp.arguments(DescriptionSchema)
     @blp.response(202, EntrySchema)
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, summary=f"Change a {noun}'s description (`event: update`).")
     def update_entry(data: dict[str, Any], name: str) -> Entry:
         return service.update_entry(db.session, kind, name, data["description"])
 
     @blp.route(f"/events/{path}/<name>", methods=["DELETE"], endpoint=f"delete_{path}")
     @event_privilege("delete")
     @blp.response(204)
-    @blp.doc(security=BEARER)
+    @blp.doc(security=BEARER, summary=f"Delete a {noun} no event uses (`event: delete`).")
     def delete_entry(name: str) -> None:
         service.delete_entry(db.session, kind, name)
-
-    list_entries.__doc__ = f"Every {noun}, by name (anyone, no token)."
-    create_entry.__doc__ = f"Add a {noun} (staff with `event: create`)."
-    update_entry.__doc__ = f"Change a {noun}'s description (staff with `event: update`)."
-    delete_entry.__doc__ = f"Delete a {noun} no event uses (staff with `event: delete`)."
 
 
 for _path, _kind in KINDS.items():
