@@ -192,12 +192,15 @@ def update_event(
     if "tags" in data:
         tags = _entries(session, Tag, "tags", data["tags"])
     try:
+        _set_columns(event, values)
+        if categories is not None:
+            event.categories = categories
+        if tags is not None:
+            event.tags = tags
+        event.updated_at = utcnow()
+        session.flush()  # the new fees decide the status of registrations seated below
         if "capacity" in data and data["capacity"] != event.capacity:
             _change_capacity(session, event, data["capacity"])
-        _set_columns(event, values)
-        event.categories = categories if categories is not None else event.categories
-        event.tags = tags if tags is not None else event.tags
-        event.updated_at = utcnow()
         session.commit()
     except Exception:
         session.rollback()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from events_service.models import (
     CONFIRMED,
+    PAYMENT_PENDING,
     WAITING,
     Event,
     Organiser,
@@ -485,6 +486,20 @@ def test_more_capacity_seats_the_waiting_list_in_order(
     unlimited = client.put(f"/events/{public_id}", json={"capacity": None}, headers=staff.headers)
     assert unlimited.get_json()["capacity"] is None
     assert statuses(app) == [CONFIRMED] * 5
+
+
+def test_seats_given_by_an_edit_follow_the_edit_s_fees(
+    app: Flask, client: FlaskClient, staff: User
+) -> None:
+    public_id = create_event(client, staff, **SINGLE, fees="Free", capacity=1)["publicId"]
+    registrations_of(app, public_id, [CONFIRMED, WAITING])
+
+    response = client.put(
+        f"/events/{public_id}", json={"capacity": 2, "fees": 100}, headers=staff.headers
+    )
+
+    assert response.status_code == 202
+    assert statuses(app) == [CONFIRMED, PAYMENT_PENDING]
 
 
 def test_capacity_below_the_seats_taken_is_refused(
