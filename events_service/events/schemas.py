@@ -32,6 +32,7 @@ EVENT_ORDERS = ("date", "-date", "name", "-name")
 MAX_LIST_ITEMS = 50  # prizes, rules, FAQ entries
 LIST_ITEM_LENGTH = 2000
 MAX_NAMES = 20  # categories or tags of one event
+MAX_FILTER_NAMES = 50  # names in one filter of the list
 MAX_FEES = Decimal(1_000_000_000)
 MAX_SIZE = 1_000_000  # any size or capacity beyond this is nonsense (settings bound lower)
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -217,8 +218,16 @@ class EventsQuerySchema(Schema):
 
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    category = fields.List(fields.String(validate=validate.Length(max=1000)), load_default=list)
-    tags = fields.List(fields.String(validate=validate.Length(max=1000)), load_default=list)
+    category = fields.List(
+        fields.String(validate=validate.Length(max=NAME_LENGTH)),
+        load_default=list,
+        validate=validate.Length(max=MAX_FILTER_NAMES),
+    )
+    tags = fields.List(
+        fields.String(validate=validate.Length(max=NAME_LENGTH)),
+        load_default=list,
+        validate=validate.Length(max=MAX_FILTER_NAMES),
+    )
     order = fields.String(load_default="date", validate=validate.OneOf(EVENT_ORDERS))
 
     @pre_load

@@ -758,6 +758,8 @@ def test_pages(client: FlaskClient, alice: User, fest: dict[str, str]) -> None:
         ("?page=1000001", "page"),
         ("?order=date,name", "order"),
         ("?order=venue", "order"),
+        ("?tags=" + ",".join(f"t{n}" for n in range(51)), "tags"),
+        ("?category=" + "c" * 101, "category[0]"),
     ],
 )
 def test_bad_list_arguments_are_400(
