@@ -24,7 +24,7 @@ from events_service.events.schemas import (
 from events_service.models import Event, db
 from events_service.settings import EventsSettings
 from servicekit import Blueprint, require_identity
-from servicekit.pagination import Window
+from servicekit.pagination import page_window
 from servicekit.settings import app_settings
 
 blp = Blueprint("events", __name__, description="Events, their photos and calendars.")
@@ -50,7 +50,7 @@ def list_events(query: dict[str, Any]) -> dict[str, Any]:
     comma-separated; an event matches with any of the names of each), `order` is
     `date` (default), `-date`, `name` or `-name`."""
     require_identity()
-    window = Window.of_page(query["page"], query["limit"])
+    window = page_window(query)
     page = service.list_events(
         db.session,
         window,

@@ -27,6 +27,7 @@ from marshmallow import (
 )
 
 from events_service.models import EVENT_NAME_LENGTH, NAME_LENGTH, TEXT_LENGTH
+from servicekit.pagination import PageArgs, page_size
 
 EVENT_ORDERS = ("date", "-date", "name", "-name")
 MAX_LIST_ITEMS = 50  # prizes, rules, FAQ entries
@@ -212,12 +213,11 @@ class EventEditSchema(EventInputSchema):
     """`PUT /events/<publicId>`: load with `partial=True`."""
 
 
-class EventsQuerySchema(Schema):
+class EventsQuerySchema(PageArgs):
     """`GET /events?limit&page&category&order&tags`: empty values (the document's own
     example sends them) mean the defaults."""
 
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = page_size(20, 100)
     category = fields.List(
         fields.String(validate=validate.Length(max=NAME_LENGTH)),
         load_default=list,
