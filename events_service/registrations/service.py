@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from events_service import seats
 from events_service.errors import EventNotFound, Forbidden, RegistrationNotFound
+from events_service.locks import lock_row
 from events_service.models import (
     CONFIRMED,
     PAYMENT_PENDING,
@@ -280,7 +281,9 @@ def _entrant(session: Session, event: Event, caller: Person, team_id: int | None
         return Entrant(None, (caller,))
     if team_id is None:
         raise TeamRequired()
-    team = session.get(Team, team_id) if team_id <= MAX_ROW_ID else None
+    # Locked before its members are read: a member accepting, leaving or the team being
+    # deleted at the same moment waits for this registration (events_service.locks).
+    team = lock_row(session, Team, team_id) if team_id <= MAX_ROW_ID else None
     if team is None:
         raise UnknownTeam(team_id)
     if team.leader_id != caller.user_id:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from events_service.errors import EventNotFound
+from events_service.locks import lock_row
 from events_service.models import Event, Organiser, Volunteer
 from events_service.people import resolve_user
 from servicekit.errors import DomainError
@@ -163,9 +164,9 @@ def _volunteers(session: Session, event_id: int) -> list[Volunteer]:
 
 
 def _lock(session: Session, event: Event) -> None:
-    """Serialise this event's staffing writes (a row lock on PostgreSQL; SQLite has one
-    writer at a time anyway)."""
-    session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+    """Serialise this event's staffing writes: the count and the insert that follow
+    happen under the event's row lock (events_service.locks)."""
+    lock_row(session, Event, event.id)
 
 
 def _check_room(

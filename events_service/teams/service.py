@@ -29,13 +29,13 @@ from sqlalchemy import (
     or_,
     select,
     union_all,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from events_service import seats
 from events_service.errors import DocumentRefusal, Forbidden, TeamNotFound, UnknownUsers
+from events_service.locks import lock_row
 from events_service.models import (
     ACCEPTED,
     PENDING,
@@ -213,20 +213,9 @@ def find_team(session: Session, teamid: str) -> Team:
 
 def _lock_team(session: Session, teamid: str) -> Team:
     """The team, its row locked until the commit (see the module's docstring)."""
-    team_id = parse_team_id(teamid)
-    touched = session.execute(
-        update(Team)
-        .where(Team.id == team_id)
-        .values(leader_id=Team.leader_id)
-        .execution_options(synchronize_session=False)
-    )
-    if touched.rowcount != 1:  # type: ignore[attr-defined]
+    team = lock_row(session, Team, parse_team_id(teamid))
+    if team is None:
         raise TeamNotFound()
-    # FOR UPDATE as well (PostgreSQL; SQLite has no row locks): a registration of this
-    # team being inserted holds a key-share lock on the row, so this waits for it to
-    # commit and then sees it, and none is inserted before this transaction ends.
-    team = session.get(Team, team_id, populate_existing=True, with_for_update=True)
-    assert team is not None
     return team
 
 
