@@ -17,6 +17,7 @@ from flask import Response, current_app, jsonify, request, stream_with_context
 from datapoints_service.context import datapoints_context
 from datapoints_service.engine import reading, writes
 from datapoints_service.engine.errors import InvalidValues, NotFound, ReadOnly
+from datapoints_service.engine.fields import MAX_INT
 from datapoints_service.engine.listing import ListQuery, parse_query
 from datapoints_service.engine.reading import Listing
 from datapoints_service.engine.rendering import csv_lines
@@ -50,7 +51,7 @@ def list_objects(name: str) -> Response:
 
 @blp.route("/<name>/<int:row_id>", methods=["GET"])
 def get_object(name: str, row_id: int) -> Response:
-    resource, caller = _resource(name), _caller()
+    resource, caller, row_id = _resource(name), _caller(), _row(row_id)
     query = parse_query(resource, request.args.to_dict(flat=False))
     if query.format == "csv":
         reading.one(db.session(), RESOURCES, resource, caller, query, row_id)
@@ -78,7 +79,7 @@ def post(name: str) -> tuple[Response, int]:
 
 @blp.route("/<name>/<int:row_id>", methods=["PUT"])
 def put(name: str, row_id: int) -> Response:
-    resource, caller = _resource(name), _caller()
+    resource, caller, row_id = _resource(name), _caller(), _row(row_id)
     _refuse_read_only(resource)
     body = dict(json_body(require_object=True))
     writes.update(db.session(), RESOURCES, resource, caller, row_id, body)
@@ -87,10 +88,17 @@ def put(name: str, row_id: int) -> Response:
 
 @blp.route("/<name>/<int:row_id>", methods=["DELETE"])
 def delete(name: str, row_id: int) -> tuple[str, int]:
-    resource, caller = _resource(name), _caller()
+    resource, caller, row_id = _resource(name), _caller(), _row(row_id)
     _refuse_read_only(resource)
     writes.delete(db.session(), RESOURCES, resource, caller, row_id)
     return "", 204
+
+
+def _row(row_id: int) -> int:
+    """An id from the path: one no row can have is not found (never a database error)."""
+    if row_id > MAX_INT:
+        raise NotFound(f"no object {row_id}")
+    return row_id
 
 
 def _resource(name: str) -> Resource:
@@ -117,7 +125,7 @@ def _author(resource: Resource, caller: Caller) -> int | None:
 
 
 def _body_id(value: Any) -> int:
-    if isinstance(value, bool) or not str(value).isdigit():
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) > MAX_INT:
         raise InvalidValues(errors={"id": "not an id"})
     return int(value)
 

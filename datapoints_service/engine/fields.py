@@ -20,7 +20,9 @@ from sqlalchemy import ColumnElement
 if TYPE_CHECKING:
     from datapoints_service.engine.resource import Caller
 
-INTEGER = re.compile(r"-?\d{1,18}")
+INTEGER = re.compile(r"-?\d{1,10}")
+# Ids and counts are 32-bit integers on PostgreSQL.
+MIN_INT, MAX_INT = -(2**31), 2**31 - 1
 TRUE_WORDS = frozenset({"1", "true", "True"})
 FALSE_WORDS = frozenset({"0", "false", "False"})
 MAX_STRING = 10_000
@@ -113,7 +115,7 @@ def query_value(kind: Kind, text: str) -> Any:
     if kind is Kind.INT:
         if not INTEGER.fullmatch(text):
             raise ValueError(f"not an integer: {text!r}")
-        return int(text)
+        return _in_range(int(text))
     if kind is Kind.FLOAT:
         return _float(text)
     if kind is Kind.BOOL:
@@ -123,6 +125,8 @@ def query_value(kind: Kind, text: str) -> Any:
     if kind is Kind.DATETIME:
         return _datetime(text)
     if kind is Kind.STR:
+        if "\x00" in text:
+            raise ValueError("contains a NUL character")
         return text
     raise ValueError("this field cannot be filtered")
 
@@ -136,7 +140,7 @@ def body_value(kind: Kind, value: Any) -> Any:
             return value
         raise ValueError(f"expected {kind.value}, got a boolean")
     if kind is Kind.INT and isinstance(value, int):
-        return value
+        return _in_range(value)
     if kind is Kind.FLOAT and isinstance(value, int | float):
         return _float(str(value))
     if kind is Kind.BOOL and isinstance(value, int) and value in (0, 1):
@@ -146,6 +150,12 @@ def body_value(kind: Kind, value: Any) -> Any:
     if kind is Kind.STR and len(value) > MAX_STRING:
         raise ValueError(f"longer than {MAX_STRING} characters")
     return query_value(kind, value)
+
+
+def _in_range(number: int) -> int:
+    if not MIN_INT <= number <= MAX_INT:
+        raise ValueError(f"out of range: {number}")
+    return number
 
 
 def _float(text: str) -> float:

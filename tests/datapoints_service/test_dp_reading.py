@@ -102,6 +102,9 @@ def test_every_operator(client: FlaskClient, staff: Person, world: World) -> Non
         ("region", "read_write=x", "read_write"),
         ("document", "show_all=maybe", "show_all"),
         ("campaign", "id=1&id=2", "id"),
+        ("office", "id=99999999999", "id"),
+        ("office", "id__in=1,-2147483649", "id__in"),
+        ("office", "name=a%00b", "name"),
     ],
 )
 def test_refused_parameters(
@@ -204,3 +207,23 @@ def test_unknown_resources(client: FlaskClient, staff: Person) -> None:
     for path in ("/api/v2/nothing/", "/api/v2/source_region/", "/api/v2/office/x"):
         assert client.get(path, headers=staff.headers).status_code == 404
     assert client.post("/api/v2/source_region", json={}, headers=staff.headers).status_code == 404
+
+
+def test_values_the_database_cannot_hold(client: FlaskClient, staff: Person, world: World) -> None:
+    for body, named in (
+        ({"name": "a\x00b"}, "name"),
+        ({"name": "x", "region_code": "x", "office_id": 2**31}, "office_id"),
+        ({"name": "x", "region_code": "x", "source_id": "99999999999"}, "source_id"),
+        ({"name": "x", "region_code": "x", "latitude": "inf"}, "latitude"),
+    ):
+        resource = "office" if list(body) == ["name"] else "region"
+        response = client.post(f"/api/v2/{resource}/", json=body, headers=staff.headers)
+        assert response.status_code == 400, body
+        assert named in response.get_json()["errors"]
+    for method in ("GET", "PUT", "DELETE"):
+        far = client.open(
+            "/api/v2/office/99999999999", method=method, json={}, headers=staff.headers
+        )
+        assert far.status_code == 404
+    form = client.post("/api/v2/office", json={"id": 2**40, "name": "x"}, headers=staff.headers)
+    assert form.status_code == 400
