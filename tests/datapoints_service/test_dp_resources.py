@@ -11,8 +11,22 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from datapoints_service.engine.fields import (
+    CONTAINS,
+    EXACT,
+    GT,
+    GTE,
+    IN,
+    ISNULL,
+    LT,
+    LTE,
+    STARTSWITH,
+    Field,
+    Kind,
+)
+from datapoints_service.resources import RESOURCES
 from servicekit.testing import TestKeys
-from tests.datapoints_service.dp_helpers import Person, create, csv_rows, stranger
+from tests.datapoints_service.dp_helpers import Person, create, csv_rows, listing, stranger
 from tests.datapoints_service.dp_world import World, make_world
 
 Body = Callable[[World, Person], dict[str, Any]]
@@ -285,3 +299,44 @@ def test_bad_bodies_write_nothing(
     assert gone.status_code == 404
     after = client.get(_url(case), headers=staff.headers).get_json()["meta"]["total_count"]
     assert after == total + 1
+
+
+def _filters(field: Field, shown: Any) -> list[tuple[str, str, bool]]:
+    """(parameter, value, whether the row matches) for each operator `field` allows,
+    built from the row's own shown value."""
+    if shown is None:
+        return [(f"{field.name}__isnull", "true", True)] if ISNULL in field.allowed else []
+    if field.kind is Kind.DATETIME:  # shown to the millisecond, stored finer
+        return [(f"{field.name}__gte", shown, True), (f"{field.name}__lt", shown, False)]
+    text = ("true" if shown else "false") if field.kind is Kind.BOOL else str(shown)
+    expected = {
+        EXACT: (field.name, text, True),
+        IN: (f"{field.name}__in", text, True),
+        GT: (f"{field.name}__gt", text, False),
+        GTE: (f"{field.name}__gte", text, True),
+        LT: (f"{field.name}__lt", text, False),
+        LTE: (f"{field.name}__lte", text, True),
+        CONTAINS: (f"{field.name}__contains", text[1:-1], True),
+        STARTSWITH: (f"{field.name}__startswith", text[:2], True),
+        ISNULL: (f"{field.name}__isnull", "false", True),
+    }
+    return [expected[operator] for operator in sorted(field.allowed)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_every_declared_filter(
+    client: FlaskClient, staff: Person, alice: Person, world: World, case: Case
+) -> None:
+    row_id = create(client, staff.headers, case.resource, **case.body(world, alice))
+    shown = _one(client, staff, case, row_id)
+    checked = 0
+    for field in RESOURCES[case.resource].fields:
+        for parameter, value, matches in _filters(field, shown[field.name]):
+            found = listing(client, staff.headers, case.resource, limit=1000, **{parameter: value})
+            assert (row_id in [row["id"] for row in found["objects"]]) is matches, parameter
+            checked += 1
+        if not field.allowed:
+            refused = client.get(_url(case), query_string={field.name: "1"}, headers=staff.headers)
+            assert refused.status_code == 400
+            assert list(refused.get_json()["errors"]) == [field.name]
+    assert checked >= 5
