@@ -16,15 +16,11 @@ It runs as its own process, a consumer of the group `events`:
   one, does not bring back an old name).
 - Any other event: nothing to do here (acknowledged).
 
-Each event is applied in one transaction that also records its `eventId`
-(`HandledUserEvent`): a second delivery finds it and changes nothing, and two
-consumers handling the same entry at once cannot both apply it (the second one's
-insert of the id fails, and its entry is retried and then found handled).
+Each event is applied once, in one transaction that records its `eventId` in
+`HandledUserEvent` (servicekit.user_events).
 """
 
 from __future__ import annotations
-
-import logging
 
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
@@ -44,73 +40,20 @@ from events_service.models import (
     db,
 )
 from servicekit.streams import StreamEntry
-from servicekit.users import (
-    USER_DELETED,
-    USER_DISABLED,
-    USER_EVENT_TYPES,
-    USER_UPDATED,
-    DirectoryUnavailable,
-    UserDirectory,
-    UserEvent,
-)
-
-log = logging.getLogger(__name__)
+from servicekit.user_events import UserEventFollower
+from servicekit.users import USER_DELETED, USER_DISABLED, UserDirectory, UserEvent
 
 GROUP = "events"  # this service's consumer group on the user lifecycle stream
-REMOVING = (USER_DELETED, USER_DISABLED)
 
 
 def handle_entry(entry: StreamEntry) -> None:
-    """The stream handler (run in the events app's context). A malformed entry raises:
-    it is retried, then parked with its error; a type this service does not know (a
-    newer auth_service's) is acknowledged."""
-    if entry.fields.get("type") not in USER_EVENT_TYPES:
-        log.warning("user event of an unknown type ignored", extra={"entry": entry.id})
-        return
-    event = UserEvent.from_fields(entry.fields)
-    if apply_user_event(db.session(), event, events_context(current_app).directory):
-        log.info(
-            "user event applied",
-            extra={"entry": entry.id, "type": event.type, "publicId": event.public_id},
-        )
+    """The stream handler (run in the events app's context)."""
+    FOLLOWER.handle_entry(entry, db.session(), events_context(current_app).directory)
 
 
 def apply_user_event(session: Session, event: UserEvent, directory: UserDirectory | None) -> bool:
-    """Apply one event in one transaction. False when there was nothing to do: an event
-    that changes nothing here, or one applied already."""
-    renamed = event.type == USER_UPDATED and event.previous_username is not None
-    if event.type not in REMOVING and not renamed:
-        return False
-    username = current_username(directory, event) if renamed else event.username
-    try:
-        if session.get(HandledUserEvent, event.event_id) is not None:
-            return False
-        # First: a concurrent delivery of the same event waits on this row, then fails.
-        session.add(HandledUserEvent(event_id=event.event_id))
-        session.flush()
-        if renamed:
-            rename_user(session, event.public_id, username)
-        else:
-            remove_user(session, event.public_id)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return True
-
-
-def current_username(directory: UserDirectory | None, event: UserEvent) -> str:
-    """The user's username now, by publicId (the event's when the user is gone or no
-    directory is configured). Raises DirectoryUnavailable: the entry is retried."""
-    if directory is None:
-        return event.username
-    try:
-        found = directory.lookup(public_ids=[event.public_id], fresh=True)
-    except DirectoryUnavailable:
-        log.warning("the user directory is unavailable: the rename waits for it")
-        raise
-    user = found.by_public_id.get(event.public_id)
-    return event.username if user is None else user.username
+    """Apply one event in one transaction (False: nothing to do, or applied already)."""
+    return FOLLOWER.apply(session, event, directory)
 
 
 def remove_user(session: Session, user_id: str) -> None:
@@ -166,3 +109,8 @@ def rename_user(session: Session, user_id: str, username: str) -> None:
         .where(or_(Registration.user_id == user_id, Registration.team_id.in_(led)))
         .values(username=username)
     )
+
+
+FOLLOWER = UserEventFollower(
+    HandledUserEvent, remove=remove_user, rename=rename_user, removing=(USER_DELETED, USER_DISABLED)
+)
