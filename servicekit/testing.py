@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, MetaData, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from werkzeug.serving import make_server
 
@@ -99,7 +99,12 @@ class TestKeys:
 
 
 class MigratedDatabase:
-    """Per-test databases for one service, migrated once per test session."""
+    """Per-test databases for one service, migrated once per test session.
+
+    Every app a test builds for the service shares the test's one database. On SQLite
+    it is a copy of the migrated template; on PostgreSQL the session's database, emptied
+    for the test and given back the rows the migrations wrote (seed data).
+    """
 
     def __init__(self, service: str, factory: AppFactory, root: Path) -> None:
         self.service = service
@@ -107,8 +112,15 @@ class MigratedDatabase:
         self.root = root
         self.server_url = os.environ.get("TEST_DATABASE_URL")
         self._ready = False
+        self._seed_rows: dict[str, list[dict[str, Any]]] = {}
+        self._prepared: dict[Path, str] = {}
 
     def url_for_test(self, test_dir: Path) -> str:
+        if test_dir not in self._prepared:
+            self._prepared[test_dir] = self._prepare(test_dir)
+        return self._prepared[test_dir]
+
+    def _prepare(self, test_dir: Path) -> str:
         if self.server_url:
             return self._postgres_url()
         template = self.root / f"{self.service}-template.db"
@@ -127,9 +139,10 @@ class MigratedDatabase:
         if not self._ready:
             recreate_postgres_database(base, url.database or "")
             self._migrate(rendered)
+            self._seed_rows = _read_all_rows(rendered)
             self._ready = True
         else:
-            _truncate_all(rendered)
+            _reset_to_seed(rendered, self._seed_rows)
         return rendered
 
     def _migrate(self, url: str) -> None:
@@ -149,13 +162,46 @@ def recreate_postgres_database(server_url: str | URL, name: str) -> None:
     admin.dispose()
 
 
-def _truncate_all(url: str) -> None:
+def _tables(engine: Engine) -> list[str]:
+    return [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+
+
+def _read_all_rows(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table (right after migrating: the seed data, a few rows)."""
     engine = create_engine(url)
-    tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
-    if tables:
-        quoted = ", ".join(f'"{t}"' for t in tables)
-        with engine.begin() as connection:
+    metadata = MetaData()
+    metadata.reflect(engine, only=_tables(engine))
+    with engine.connect() as connection:
+        rows = {
+            name: [dict(row._mapping) for row in connection.execute(table.select())]
+            for name, table in metadata.tables.items()
+        }
+    engine.dispose()
+    return {name: table_rows for name, table_rows in rows.items() if table_rows}
+
+
+def _reset_to_seed(url: str, seed_rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Empty every table, then put back the migrations' rows and move each id sequence
+    past them."""
+    engine = create_engine(url)
+    tables = _tables(engine)
+    metadata = MetaData()
+    metadata.reflect(engine, only=list(seed_rows))
+    with engine.begin() as connection:
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
             connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        for name, rows in seed_rows.items():
+            table = metadata.tables[name]
+            connection.execute(table.insert(), rows)
+            if "id" in table.c:
+                connection.execute(
+                    text(
+                        "SELECT setval(pg_get_serial_sequence(:table, 'id'), MAX(id)) "
+                        f'FROM "{name}"'
+                    ),
+                    {"table": name},
+                )
     engine.dispose()
 
 

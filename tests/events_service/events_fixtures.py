@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
-from events_service.models import Category, db
-from tests.events_service.events_helpers import User
+from tests.real_auth import User
 
 CATEGORIES = ["Coding", "Contest", "Hackathon"]
 TAGS = ["Prime Event", "Special Prizes", "Begineer"]
@@ -41,7 +38,6 @@ def document_event(**overrides: Any) -> dict[str, Any]:
 
 def add_catalogue(client: FlaskClient, staff: User) -> None:
     """The categories and tags the document's events use (and Others)."""
-    restore_migration_rows(client.application)
     for kind, names in (("category", CATEGORIES), ("tags", TAGS)):
         for name in names:
             response = client.post(f"/events/{kind}", json={"name": name}, headers=staff.headers)
@@ -53,17 +49,3 @@ def create_event(client: FlaskClient, staff: User, **overrides: Any) -> dict[str
     response = client.post("/events", json=document_event(**overrides), headers=staff.headers)
     assert response.status_code == 201, response.get_json()
     return dict(response.get_json())
-
-
-def restore_migration_rows(app: Flask) -> None:
-    """Put back the row the migration writes, the category Others, when the test's
-    database lacks it: on PostgreSQL the test harness empties every table when it makes
-    an app (a fresh SQLite copy of the migrated database keeps it)."""
-    with app.app_context():
-        if db.session.scalar(select(Category.id).where(Category.name_key == "others")) is None:
-            db.session.add(
-                Category(
-                    name="Others", name_key="others", description="Events of no other category."
-                )
-            )
-            db.session.commit()

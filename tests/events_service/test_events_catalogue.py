@@ -11,8 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import insert, select
 
 from events_service.models import Category, Event, Tag, db, event_categories, event_tags
-from tests.events_service.events_fixtures import restore_migration_rows
-from tests.events_service.events_helpers import AuthServer, User
+from tests.real_auth import AuthServer, User
 
 KINDS = ["category", "tags"]
 MESSAGES = {
@@ -29,12 +28,6 @@ MESSAGES = {
         "in_use": "Cant delete a tag that is in use.",
     },
 }
-ONLY_OTHERS = [{"name": "Others", "description": ""}]
-
-
-@pytest.fixture(autouse=True)
-def migration_rows(app: Flask) -> None:
-    restore_migration_rows(app)
 
 
 def names(client: FlaskClient, kind: str) -> list[str]:

@@ -8,6 +8,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 import activity_service
+import events_service
 from servicekit.testing import TestKeys
 from servicekit.tokens import decode_token
 
@@ -24,6 +25,37 @@ def test_migrated_database_is_fresh_for_each_test(migrated_database, attempt: in
             version = connection.execute(text("SELECT version_num FROM alembic_version"))
             [revision] = version.scalars().all()
             assert revision.startswith("activity_")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_the_apps_of_one_test_share_its_database_with_the_migrations_rows(
+    migrated_database, attempt: int
+) -> None:
+    first = migrated_database("events", events_service.create_app)
+    engine = create_engine(first)
+    try:
+        with engine.begin() as connection:
+            # events_service's migration writes the category every event defaults to.
+            names = connection.execute(text("SELECT name FROM categories ORDER BY id"))
+            assert names.scalars().all() == ["Others"]
+            connection.execute(
+                text(
+                    "INSERT INTO categories (name, name_key, description, created_at) "
+                    "VALUES (:name, :key, '', CURRENT_TIMESTAMP)"
+                ),
+                {"name": f"Written {attempt}", "key": f"written {attempt}"},
+            )
+    finally:
+        engine.dispose()
+
+    second = migrated_database("events", events_service.create_app)
+    engine = create_engine(second)
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(text("SELECT name FROM categories ORDER BY id"))
+            assert names.scalars().all() == ["Others", f"Written {attempt}"]
     finally:
         engine.dispose()
 
