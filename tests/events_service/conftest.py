@@ -3,42 +3,15 @@ auth_service (on loopback, its own database) about users."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pytest
-import redis
-from flask import Flask
 
 import events_service
 from devstack.redis_server import free_port
-from servicekit.testing import ServiceUnderTest, TestKeys
-from tests.events_service.events_helpers import (
-    EVENT_PRIVILEGES,
-    OTHER_COLLEGE,
-    SERVICE_SECRET,
-    AuthServer,
-    User,
-    auth_server,
-)
-from tests.real_auth import auth_app
+from servicekit.testing import ServiceUnderTest
+from tests.events_service.events_helpers import EVENT_PRIVILEGES, OTHER_COLLEGE, SERVICE_SECRET
+from tests.real_auth import AuthServer, User, auth_fixture
 
-
-@pytest.fixture
-def auth(
-    service_app: Callable[..., Flask],
-    test_keys: TestKeys,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    redis_client: redis.Redis,
-    dead_url: str,
-) -> Iterator[AuthServer]:
-    """A real auth_service served on loopback, on its own migrated database."""
-    app = auth_app(
-        service_app, tmp_path, monkeypatch, service_secret=SERVICE_SECRET, media_url=dead_url
-    )
-    with auth_server(app, test_keys) as server:
-        yield server
+auth = auth_fixture(SERVICE_SECRET)
 
 
 @pytest.fixture

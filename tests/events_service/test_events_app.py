@@ -12,7 +12,7 @@ from events_service.context import events_context
 from events_service.errors import DirectoryDown, UnknownUsers
 from events_service.people import resolve_users
 from servicekit.settings import SettingsError
-from tests.events_service.events_helpers import COLLEGE, AuthServer, User
+from tests.real_auth import COLLEGE, AuthServer, User
 
 
 def test_health_answers(client: FlaskClient) -> None:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from events_service.events import api as events_api
 from events_service.events.calendar import escape, fold
 from tests.events_service.events_fixtures import add_catalogue, create_event
-from tests.events_service.events_helpers import User
+from tests.real_auth import User
 
 Component = dict[str, Any]  # property name -> raw value; "components" -> nested ones
 

@@ -26,7 +26,7 @@ from tests.events_service.events_fixtures import (
     create_event,
     document_event,
 )
-from tests.events_service.events_helpers import AuthServer, User
+from tests.real_auth import AuthServer, User
 
 CREATED_KEYS = {
     "publicId",

@@ -21,7 +21,6 @@ from events_service.models import (
     TeamMember,
 )
 from servicekit.testing import serve_wsgi
-from tests.events_service.events_helpers import AuthServer, User
 from tests.events_service.test_events_teams import (
     DEEP_JSON,
     add_event,
@@ -32,6 +31,7 @@ from tests.events_service.test_events_teams import (
     register_team,
     register_user,
 )
+from tests.real_auth import AuthServer, User
 
 
 def invite(client: FlaskClient, leader: User, teamid: str, username: Any) -> Any:

@@ -43,7 +43,8 @@ from events_service.models import (
 from servicekit.config import REPO_ROOT
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry, entry_fields
 from servicekit.users import DEFAULT_USER_STREAM, DirectoryUnavailable, UserDirectory, UserEvent
-from tests.events_service.events_helpers import ROOT, SERVICE_SECRET, AuthServer, User
+from tests.events_service.events_helpers import SERVICE_SECRET
+from tests.real_auth import ROOT, AuthServer, User
 
 STREAM = DEFAULT_USER_STREAM
 

@@ -17,8 +17,8 @@ from events_service.models import Event, db
 from tests.auth_service.auth_helpers import image_bytes
 from tests.auth_service.auth_media import MediaServer, closed_port_url, key_of
 from tests.events_service.events_fixtures import add_catalogue, create_event
-from tests.events_service.events_helpers import AuthServer, User
 from tests.events_service.events_media import served_media, upload
+from tests.real_auth import AuthServer, User
 
 NOT_AN_IMAGE = {"error": "Only image type data allowed"}
 MEDIA_DOWN = {"error": "the media service is unavailable; try again", "code": "service_unavailable"}

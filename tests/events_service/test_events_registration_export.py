@@ -13,13 +13,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from events_service.models import CONFIRMED, Event, Participant, Registration, db
-from tests.events_service.events_helpers import OTHER_COLLEGE, AuthServer, User
+from tests.events_service.events_helpers import OTHER_COLLEGE
 from tests.events_service.test_events_registrations import (
     add_event,
     add_team,
     add_users,
     registered_id,
 )
+from tests.real_auth import AuthServer, User
 
 HEADER = ["username", "name", "email", "college", "team", "status", "registered_at"]
 

@@ -20,7 +20,7 @@ from auth_service.models import db as auth_db
 from events_service import seats
 from events_service.models import Event, Participant, Registration, Team, TeamMember, db
 from events_service.registrations import service
-from tests.events_service.events_helpers import COLLEGE, AuthServer, User
+from tests.real_auth import COLLEGE, AuthServer, User
 
 # Helpers (the other registration test files use them too)
 

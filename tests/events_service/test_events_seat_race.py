@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from events_service.models import CONFIRMED, WAITING, Event, Participant, Registration, db
 from servicekit.testing import serve_wsgi
-from tests.events_service.events_helpers import AuthServer, User
 from tests.events_service.test_events_registrations import add_event, add_users
+from tests.real_auth import AuthServer, User
 
 USERS, SEATS, THREADS, CANCELLED = 500, 100, 50, 10
 TIMEOUT = 60  # seconds a request may take before the test fails (a hang, not a timing test)

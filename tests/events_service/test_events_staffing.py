@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from events_service.models import Event, Organiser, Volunteer, db
 from events_service.staffing import service
 from events_service.staffing.schemas import MAX_TASKS, TASK_LENGTH
-from tests.events_service.events_helpers import AuthServer, User
+from tests.real_auth import AuthServer, User
 
 
 def add_event(app: Flask, name: str = "Hackathon") -> str:

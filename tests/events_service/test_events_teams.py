@@ -27,7 +27,7 @@ from events_service.models import (
     TeamMember,
     db,
 )
-from tests.events_service.events_helpers import AuthServer, User
+from tests.real_auth import AuthServer, User
 
 DEEP_JSON = b'{"name": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
 

@@ -3,36 +3,18 @@ auth_service (on loopback, its own database) as the user directory its mail jobs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from flask import Flask
 
 import tickets_service
-from devstack.redis_server import free_port
-from servicekit.testing import ServiceUnderTest, TestKeys
-from tests.real_auth import auth_app
-from tests.tickets_service.tickets_helpers import SERVICE_SECRET, AuthServer, User, auth_server
+from servicekit.testing import ServiceUnderTest
+from tests.real_auth import AuthServer, User, auth_fixture
+from tests.tickets_service.tickets_helpers import SERVICE_SECRET
 from tickets_service import notifications
 
-
-@pytest.fixture
-def auth(
-    service_app: Callable[..., Flask],
-    test_keys: TestKeys,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    redis_client: redis.Redis,
-) -> Iterator[AuthServer]:
-    """A real auth_service served on loopback, on its own migrated database."""
-    dead_url = f"http://127.0.0.1:{free_port()}"
-    app = auth_app(
-        service_app, tmp_path, monkeypatch, service_secret=SERVICE_SECRET, media_url=dead_url
-    )
-    with auth_server(app, test_keys) as server:
-        yield server
+auth = auth_fixture(SERVICE_SECRET)
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from servicekit.streams import entry_fields
 from servicekit.users import DEFAULT_USER_STREAM
-from tests.tickets_service.tickets_helpers import AuthServer, User, ids, open_ticket
+from tests.real_auth import AuthServer, User
+from tests.tickets_service.tickets_helpers import ids, open_ticket
 from tickets_service.models import Comment, HandledUserEvent, Ticket, db
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.tickets_service.tickets_helpers import User, ids, open_ticket
+from tests.real_auth import User
+from tests.tickets_service.tickets_helpers import ids, open_ticket
 
 
 def close(client: FlaskClient, staff: User, ticket: dict[str, Any], content: str = "Done") -> None:

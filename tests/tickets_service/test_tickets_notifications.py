@@ -15,13 +15,8 @@ from flask.testing import FlaskClient
 
 from devstack.redis_server import free_port
 from tests.auth_service.auth_smtp import smtp_server
-from tests.tickets_service.tickets_helpers import (
-    AuthServer,
-    User,
-    open_ticket,
-    outbox_messages,
-    run_mail_worker,
-)
+from tests.real_auth import AuthServer, User
+from tests.tickets_service.tickets_helpers import open_ticket, outbox_messages, run_mail_worker
 from tickets_service import notifications
 from tickets_service.notifications import mail_queue
 

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.tickets_service.tickets_helpers import User
+from tests.real_auth import User
 from tickets_service.models import Ticket, db
 
 

@@ -11,7 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.tickets_service.tickets_helpers import User, open_ticket
+from tests.real_auth import User
+from tests.tickets_service.tickets_helpers import open_ticket
 from tickets_service.models import Comment, db
 
 

@@ -1,73 +1,22 @@
-"""Helpers for tickets_service's tests: users known to a real auth_service and their
-tokens, tickets opened through the API, and the mail queue's worker."""
+"""Helpers for tickets_service's tests (their users come from tests.real_auth):
+tickets opened through the API, and the mail queue's worker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import redis
-from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from auth_service import service
-from auth_service.context import auth_context
-from servicekit import Identity
-from servicekit.testing import TestKeys, serve_wsgi
+from tests.real_auth import User
 from tickets_service.notifications import mail_queue
 
 SERVICE_SECRET = "tickets-test-secret"
-ROOT = Identity(subject="root-public-id", username="root", role="superuser")
-
-
-@dataclass(frozen=True)
-class User:
-    """A user of the test: known to auth_service, with a token tickets_service accepts."""
-
-    public_id: str
-    username: str
-    headers: dict[str, str]
-
-
-@dataclass
-class AuthServer:
-    """A real auth_service on loopback: the user directory tickets_service's jobs ask."""
-
-    app: Flask
-    url: str
-    keys: TestKeys
-
-    def add_user(self, username: str, *, role: str = "normal", **profile: Any) -> User:
-        profile.setdefault("email", f"{username}@example.org")
-        with self.app.app_context():
-            user = service.create_user(
-                auth_context(self.app), username=username, password=None, role=role, **profile
-            )
-            public_id = str(user.public_id)
-        token = self.keys.token(sub=public_id, username=username, role=role)
-        return User(public_id, username, {"Authorization": f"Bearer {token}"})
-
-    def change_profile(self, name: str, **changes: Any) -> None:
-        """Change the user's profile fields (`username=` renames them)."""
-        with self.app.app_context():
-            service.update_profile(auth_context(self.app), name, ROOT, changes)
-
-    def delete(self, username: str) -> None:
-        with self.app.app_context():
-            service.delete_user(auth_context(self.app), username, ROOT)
-
-
-@contextmanager
-def auth_server(app: Flask, keys: TestKeys) -> Iterator[AuthServer]:
-    with serve_wsgi(app) as url:
-        yield AuthServer(app, url, keys)
 
 
 def open_ticket(
