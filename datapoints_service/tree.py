@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, insert, literal, select, true
+from sqlalchemy import ColumnElement, delete, exists, func, insert, literal, select, true
 from sqlalchemy.orm import Session, aliased
 
 from datapoints_service.engine.resource import Errors
 from datapoints_service.models import Region, RegionTree
 
 COLUMNS = ("ancestor_id", "descendant_id", "depth")
+TREE_LOCK = 0x64617461_74726565  # any constant of this service: "datatree"
 
 
 def under(region_ids: Any, depth_level: int = 0) -> ColumnElement[bool]:
@@ -28,8 +29,19 @@ def under(region_ids: Any, depth_level: int = 0) -> ColumnElement[bool]:
     return Region.id.in_(below)
 
 
+def lock(session: Session) -> None:
+    """Region writes one at a time (PostgreSQL: a transaction-scoped advisory lock; SQLite
+    has one writer anyway). Without it, two concurrent moves (a under b, b under a) would
+    each pass the cycle check, and an insert under a region being moved would copy its
+    old ancestors."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(TREE_LOCK)))
+
+
 def check_parent(session: Session, region: Region) -> Errors:
-    """A region may not be put under itself or under a region below it."""
+    """A region may not be put under itself or under a region below it (checked, like
+    every tree write, under the tree's lock)."""
+    lock(session)
     parent_id = region.parent_region_id
     if region.id is None or parent_id is None:
         return {}
@@ -81,5 +93,6 @@ def move(session: Session, region_id: int, parent_id: int | None) -> None:
 
 def before_delete(session: Session, region: Region) -> Errors:
     """A region without children (the generic check refused the others) leaves the tree."""
+    lock(session)
     session.execute(delete(RegionTree).where(RegionTree.descendant_id == region.id))
     return {}
