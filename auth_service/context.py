@@ -17,9 +17,8 @@ from auth_service.pictures import PictureStore
 from auth_service.settings import AuthSettings
 from auth_service.throttle import Throttle
 from auth_service.tokens import TokenIssuer
+from servicekit.context import attach_context, context_of
 from servicekit.mail import Mailer
-
-EXTENSION = "auth.context"
 
 
 @dataclass(frozen=True)
@@ -44,12 +43,9 @@ class AuthContext:
 
 
 def init_context(app: Flask, context: AuthContext) -> None:
-    app.extensions[EXTENSION] = context
+    attach_context(app, context)
 
 
 def auth_context(app: Flask) -> AuthContext:
     """The context `create_app` built for `app`."""
-    context = app.extensions.get(EXTENSION)
-    if not isinstance(context, AuthContext):
-        raise RuntimeError("this app is not an auth_service app")
-    return context
+    return context_of(app, AuthContext)

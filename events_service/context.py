@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from flask import Flask
 
 from events_service.settings import EventsSettings
+from servicekit.context import attach_context, context_of
 from servicekit.users import UserDirectory
-
-EXTENSION = "events.context"
 
 
 @dataclass(frozen=True)
@@ -26,12 +25,9 @@ class EventsContext:
 
 
 def init_context(app: Flask, context: EventsContext) -> None:
-    app.extensions[EXTENSION] = context
+    attach_context(app, context)
 
 
 def events_context(app: Flask) -> EventsContext:
     """The context `create_app` built for `app`."""
-    context = app.extensions.get(EXTENSION)
-    if not isinstance(context, EventsContext):
-        raise RuntimeError("this app is not an events_service app")
-    return context
+    return context_of(app, EventsContext)

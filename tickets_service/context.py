@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from flask import Flask
 from redis import Redis
 
+from servicekit.context import attach_context, context_of
 from servicekit.users import UserDirectory
 from tickets_service.limits import HourlyLimit
 from tickets_service.settings import TicketsSettings
-
-EXTENSION = "tickets.context"
 
 
 @dataclass(frozen=True)
@@ -37,12 +36,9 @@ class TicketsContext:
 
 
 def init_context(app: Flask, context: TicketsContext) -> None:
-    app.extensions[EXTENSION] = context
+    attach_context(app, context)
 
 
 def tickets_context(app: Flask) -> TicketsContext:
     """The context `create_app` built for `app`."""
-    context = app.extensions.get(EXTENSION)
-    if not isinstance(context, TicketsContext):
-        raise RuntimeError("this app is not a tickets_service app")
-    return context
+    return context_of(app, TicketsContext)
