@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from datapoints_service import tree
 from datapoints_service.engine.resource import Errors
 from datapoints_service.models import Campaign, Indicator, IndicatorTag
 
@@ -67,7 +68,8 @@ def _bound(item: Any) -> bool:
 
 def tag_parent(session: Session, tag: IndicatorTag) -> Errors:
     """A tag may not be put under itself or under a tag below it (tags are few: the
-    walk up is short)."""
+    walk up is short; under the tree lock, as region moves are)."""
+    tree.lock(session)
     parent_id = tag.parent_tag_id
     seen: set[int] = set()
     while parent_id is not None and parent_id not in seen:
