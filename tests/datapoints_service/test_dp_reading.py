@@ -201,6 +201,9 @@ def test_csv_neutralises_formulas(client: FlaskClient, staff: Person) -> None:
     shown = [row["name"] for row in listing(client, staff.headers, "office")["objects"]]
     assert shown == names  # JSON shows values as they are
     assert len(csv_rows(client, staff.headers, "/api/v2/office", limit=2, offset=1)) == 2
+    with client.get("/api/v2/office/?format=csv", headers=staff.headers) as response:
+        assert response.is_streamed  # written as rows come, never held whole
+        assert response.headers["Content-Disposition"] == 'attachment; filename="office.csv"'
 
 
 def test_unknown_resources(client: FlaskClient, staff: Person) -> None:
