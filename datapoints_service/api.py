@@ -69,7 +69,8 @@ def post(name: str) -> tuple[Response, int]:
         return _post_delete(resource, caller, body)
     if "id" in body:
         row_id = _body_id(body["id"])
-        writes.update(db.session(), RESOURCES, resource, caller, row_id, body)
+        author = _author(resource, caller)
+        writes.update(db.session(), RESOURCES, resource, caller, row_id, body, author)
         return _written(resource, caller, row_id), 200
     new_id = writes.insert(
         db.session(), RESOURCES, resource, caller, body, owner_id=_author(resource, caller)
@@ -82,7 +83,8 @@ def put(name: str, row_id: int) -> Response:
     resource, caller, row_id = _resource(name), _caller(), _row(row_id)
     _refuse_read_only(resource)
     body = dict(json_body(require_object=True))
-    writes.update(db.session(), RESOURCES, resource, caller, row_id, body)
+    author = _author(resource, caller)
+    writes.update(db.session(), RESOURCES, resource, caller, row_id, body, author)
     return _written(resource, caller, row_id)
 
 

@@ -58,15 +58,17 @@ def update(
     caller: Caller,
     row_id: int,
     body: Mapping[str, Any],
+    author_id: int | None = None,
 ) -> None:
-    """Change the columns `body` names (an `id` in it must be `row_id`)."""
+    """Change the columns `body` names (an `id` in it must be `row_id`). `author_id`: the
+    caller's user id, for authored resources."""
     _authorize(resource, caller, UPDATE)
     body = dict(body)
     if "id" in body and str(body.pop("id")) != str(row_id):
         raise InvalidValues(errors={"id": "is not the id of the object written"})
     values = _values(resource, body, partial=True)
     if resource.author is not None:
-        values[resource.author] = session.scalar(select(caller.user_id))
+        values[resource.author] = author_id
     with _transaction(session):
         row = _writable_row(session, resource, caller, row_id)
         previous = {key: getattr(row, key) for key in values}
@@ -178,6 +180,20 @@ def _defaults(fields: Any, values: dict[str, Any], errors: Errors) -> None:
 
 
 def _check(
+    session: Session,
+    registry: Registry,
+    resource: Resource,
+    row: Any,
+    values: dict[str, Any],
+    row_id: int | None,
+) -> None:
+    # The checks' queries must not flush the changed row first: a duplicate would then
+    # fail as a bare constraint error instead of a refusal naming its field.
+    with session.no_autoflush:
+        _check_values(session, registry, resource, row, values, row_id)
+
+
+def _check_values(
     session: Session,
     registry: Registry,
     resource: Resource,

@@ -161,6 +161,7 @@ CASES = [
     ),
 ]
 CASE_IDS = [case.resource for case in CASES]
+REGION_MAP = next(case for case in CASES if case.resource == "region_map")
 
 
 @pytest.fixture
@@ -340,3 +341,43 @@ def test_every_declared_filter(
             assert refused.status_code == 400
             assert list(refused.get_json()["errors"]) == [field.name]
     assert checked >= 5
+
+
+def test_an_update_to_a_taken_value_names_it(
+    client: FlaskClient, staff: Person, world: World
+) -> None:
+    first = create(client, staff.headers, "office", name="first")
+    taken = client.put(
+        f"/api/v2/office/{first}", json={"name": "world office"}, headers=staff.headers
+    )
+    assert taken.status_code == 409
+    assert taken.get_json()["errors"] == {"name": "already taken"}
+    slug = client.post(
+        "/api/v2/campaign",
+        json={"id": world.campaign2, "slug": "world-campaign"},
+        headers=staff.headers,
+    )
+    assert slug.status_code == 409
+    assert slug.get_json()["errors"] == {"slug": "already taken"}
+    same = client.put(f"/api/v2/office/{first}", json={"name": "first"}, headers=staff.headers)
+    assert same.status_code == 200  # its own value is not a duplicate
+
+
+def test_maps_record_who_mapped_them(
+    client: FlaskClient, test_keys: TestKeys, staff: Person, root: Person, world: World
+) -> None:
+    body = {"source_object_id": world.source_region, "master_object_id": world.region}
+    map_id = create(client, staff.headers, "region_map", **body)
+    assert _one(client, staff, REGION_MAP, map_id)["mapped_by_id"] == staff.user_id
+    client.put(
+        f"/api/v2/region_map/{map_id}",
+        json={"master_object_id": world.region2},
+        headers=root.headers,
+    )
+    assert _one(client, staff, REGION_MAP, map_id)["mapped_by_id"] == root.user_id
+    newcomer = stranger(test_keys, "superuser")
+    client.put(f"/api/v2/region_map/{map_id}", json={}, headers=newcomer)
+    mapped_by = _one(client, staff, REGION_MAP, map_id)["mapped_by_id"]
+    assert mapped_by not in (None, staff.user_id, root.user_id)
+    found = listing(client, staff.headers, "user", id=mapped_by)["objects"]
+    assert [user["username"] for user in found] == ["stranger"]
