@@ -42,6 +42,6 @@ def create_app(
 def _directory(app: Flask) -> UserDirectory | None:
     """auth_service's user directory as this service (needs `SERVICE_SECRET`)."""
     if not app.config.get("SERVICE_SECRET"):
-        app.logger.warning("SERVICE_SECRET is not set: the users copy gets no backfill")
+        app.logger.warning("SERVICE_SECRET is not set: the users copy holds only what events say")
         return None
     return user_directory()

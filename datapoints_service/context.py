@@ -8,26 +8,22 @@ from dataclasses import dataclass
 from flask import Flask
 
 from datapoints_service.settings import DatapointsSettings
+from servicekit.context import attach_context, context_of
 from servicekit.users import UserDirectory
-
-EXTENSION = "datapoints.context"
 
 
 @dataclass(frozen=True)
 class DatapointsContext:
     settings: DatapointsSettings
     # auth_service's user directory, as this service; None without `SERVICE_SECRET`
-    # (then the users copy is fed by the lifecycle stream alone, with no backfill).
+    # (then the users copy holds only what the lifecycle events themselves say).
     directory: UserDirectory | None
 
 
 def init_context(app: Flask, context: DatapointsContext) -> None:
-    app.extensions[EXTENSION] = context
+    attach_context(app, context)
 
 
 def datapoints_context(app: Flask) -> DatapointsContext:
     """The context `create_app` built for `app`."""
-    context = app.extensions.get(EXTENSION)
-    if not isinstance(context, DatapointsContext):
-        raise RuntimeError("this app is not a datapoints_service app")
-    return context
+    return context_of(app, DatapointsContext)
