@@ -3,6 +3,7 @@ own permission rows, dashboards and their owners, the users copy."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -10,9 +11,25 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from datapoints_service.models import Document, User, db
+from datapoints_service.models import (
+    Document,
+    Group,
+    GroupPermission,
+    Indicator,
+    User,
+    UserGroup,
+    db,
+)
 from servicekit.testing import TestKeys
-from tests.datapoints_service.dp_helpers import Person, create, ids, listing, stranger
+from tests.datapoints_service.dp_helpers import (
+    Person,
+    add_person,
+    create,
+    csv_rows,
+    ids,
+    listing,
+    stranger,
+)
 from tests.datapoints_service.dp_world import World, make_world
 
 USER_FIELDS = {
@@ -241,3 +258,46 @@ def test_the_users_copy(client: FlaskClient, staff: Person, alice: Person, bob: 
         assert response.headers["Allow"] == "GET, HEAD"
     body: dict[str, Any] = listing(client, staff.headers, "user")
     assert all("password" not in row for row in body["objects"])
+
+
+def test_indicator_permission_matrix(
+    client: FlaskClient, app: Flask, test_keys: TestKeys, staff: Person
+) -> None:
+    chance = random.Random(2016)
+    with app.app_context():
+        indicators = [Indicator(name=f"i{n}", short_name=f"i{n}", slug=f"i{n}") for n in range(40)]
+        groups = [Group(name=f"g{n}") for n in range(6)]
+        db.session.add_all([*indicators, *groups])
+        db.session.flush()
+        grants = {
+            (group.id, indicator.id, rw)
+            for group in groups
+            for indicator in chance.sample(indicators, 6)
+            for rw in chance.sample(["r", "w"], chance.randint(1, 2))
+        }
+        db.session.add_all(
+            GroupPermission(group_id=g, indicator_id=i, read_write=rw) for g, i, rw in grants
+        )
+        db.session.commit()
+        group_ids = [group.id for group in groups]
+    people = []
+    for number in range(5):
+        person = add_person(app, test_keys, f"member{number}")
+        member_of = chance.sample(group_ids, chance.randint(0, 3))
+        with app.app_context():
+            db.session.add_all(UserGroup(user_id=person.user_id, group_id=g) for g in member_of)
+            db.session.commit()
+        people.append((person, set(member_of)))
+    for person, member_of in people:
+        for rw in ("r", "w"):
+            expected = sorted(
+                {i for g, i, granted in grants if g in member_of and (rw == "r" or granted == "w")}
+            )
+            found = listing(client, person.headers, "indicator", read_write=rw, limit=1000)
+            assert [row["id"] for row in found["objects"]] == expected
+            assert found["meta"]["total_count"] == len(expected)
+            shown = [
+                int(row["id"])
+                for row in csv_rows(client, person.headers, "/api/v2/indicator", read_write=rw)
+            ]
+            assert shown == expected
