@@ -26,6 +26,14 @@ TOPIC_LENGTH = 100
 USER_ID_LENGTH = 64  # auth_service's publicId
 USERNAME_LENGTH = 150
 
+# Full text search on PostgreSQL (migration 0003): a stored generated `tsvector` column
+# and its GIN indexes, kept out of the model so that SQLAlchemy never writes or loads the
+# column and SQLite (which has none; it searches by LIKE) is unaffected. Listed in the
+# table's info so that schema comparisons can tell them from objects the model lost.
+POSTGRESQL_ONLY = "postgresql_only"
+SEARCH_COLUMN = "search"
+SEARCH_INDEXES = ("ix_tickets_search", "ix_tickets_search_public")
+
 
 class Ticket(db.Model):  # type: ignore[name-defined]
     __tablename__ = "tickets"
@@ -33,6 +41,7 @@ class Ticket(db.Model):  # type: ignore[name-defined]
         # Every list is newest first (by id) within its filter.
         Index("ix_tickets_is_public_id", "is_public", "id"),
         Index("ix_tickets_opener_username_id", "opener_username", "id"),
+        {"info": {POSTGRESQL_ONLY: (SEARCH_COLUMN, *SEARCH_INDEXES)}},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

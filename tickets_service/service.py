@@ -27,11 +27,9 @@ from tickets_service.notifications import Notice
 DEFAULT_TOPIC = "general"
 MAX_SEARCH_WORDS = 20
 MAX_TICKET_ID = 2**63 - 1
-# PostgreSQL's full text search; the GIN index of the migration is on this expression.
-FULL_TEXT_MATCH = (
-    "to_tsvector('english'::regconfig, tickets.title || ' ' || tickets.description)"
-    " @@ plainto_tsquery('english'::regconfig, :words)"
-)
+# PostgreSQL's full text search, on the stored column `tickets.search` (migration 0003:
+# to_tsvector('english', title || ' ' || description), GIN-indexed; not in the ORM model).
+FULL_TEXT_MATCH = "tickets.search @@ plainto_tsquery('english'::regconfig, :words)"
 
 Notify = Callable[[Notice], None]
 T = TypeVar("T")
@@ -92,7 +90,9 @@ def list_tickets(session: Session, which: TicketFilter, window: Window) -> Page[
 def conditions(session: Session, which: TicketFilter) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if which.public_only:
-        found.append(Ticket.is_public.is_(True))
+        # Plain `is_public`, not `IS true`: PostgreSQL uses the public search index
+        # (partial, WHERE is_public) only for a condition that implies its predicate.
+        found.append(Ticket.is_public.expression)
     if which.username is not None:
         # A name with NUL (from a path) is no stored name, and PostgreSQL takes no NUL.
         named = "\x00" not in which.username
