@@ -13,17 +13,26 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, BinaryIO, Protocol, TypeVar, cast
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import Select, delete, exists, func, intersect, select, update
 from sqlalchemy.orm import Session, scoped_session, selectinload
 
 from events_service.catalogue.schemas import name_key
 from events_service.errors import EventNotFound
-from events_service.models import EVENT_NAME_LENGTH, OTHERS, Category, Event, Registration, Tag
+from events_service.models import (
+    EVENT_NAME_LENGTH,
+    OTHERS,
+    Category,
+    Event,
+    Registration,
+    Tag,
+    event_categories,
+    event_tags,
+)
 from events_service.seats import fill_seats
 from events_service.settings import EventsSettings
 from servicekit.db import utcnow
 from servicekit.errors import DomainError
-from servicekit.pagination import Page, Window, paginate
+from servicekit.pagination import Page, Window
 
 DbSession = Session | scoped_session[Any]
 Entry = TypeVar("Entry", Category, Tag)
@@ -133,18 +142,68 @@ def list_events(
     order: str = "date",
 ) -> Page[Event]:
     """One page of events with ANY of `categories` (when given) and ANY of `tags` (when
-    given), names compared as the catalogue compares them: one COUNT and one page query,
-    categories and tags loaded for the whole page at once."""
-    statement = select(Event).options(selectinload(Event.categories), selectinload(Event.tags))
-    if categories:
-        statement = statement.where(_linked_to(Event.categories, Category, categories))
-    if tags:
-        statement = statement.where(_linked_to(Event.tags, Tag, tags))
-    return paginate(session, statement.order_by(*ORDERS[order]), window)
+    given), names compared as the catalogue compares them.
+
+    The names are looked up first and the filters are on ids: that way the planner
+    estimates the matches from the link tables' statistics (names inside the query left
+    it guessing), and a filter none of whose names exists is an empty page at once. Then
+    one COUNT, one page query and one query per collection of the page."""
+    links: list[Select[tuple[int]]] = []
+    for model, names in ((Category, categories), (Tag, tags)):
+        if names:
+            ids = _ids_of(session, model, names)
+            if not ids:
+                return Page([], 0, window)
+            links.append(_events_linked_to(model, ids))
+    total = _count_linked(session, links)
+    if total <= window.offset:
+        return Page([], total, window)
+    return Page(_page_rows(session, links, window, order), total, window)
 
 
-def _linked_to(relation: Any, model: type[Category] | type[Tag], names: Sequence[str]) -> Any:
-    return relation.any(model.name_key.in_({name_key(name) for name in names}))
+def _ids_of(
+    session: DbSession, model: type[Category] | type[Tag], names: Sequence[str]
+) -> list[int]:
+    keys = {name_key(name) for name in names}
+    return list(session.scalars(select(model.id).where(model.name_key.in_(keys))).all())
+
+
+def _events_linked_to(model: type[Category] | type[Tag], ids: list[int]) -> Select[tuple[int]]:
+    """The ids of the events in any of these categories (or with any of these tags)."""
+    if model is Category:
+        return select(event_categories.c.event_id).where(event_categories.c.category_id.in_(ids))
+    return select(event_tags.c.event_id).where(event_tags.c.tag_id.in_(ids))
+
+
+def _count_linked(session: DbSession, links: list[Select[tuple[int]]]) -> int:
+    """How many events are in every one of `links` (event ids of a link table): counted
+    on the link tables alone, without reading `events`."""
+    if not links:
+        counted = select(func.count()).select_from(Event)
+    elif len(links) == 1:
+        counted = select(func.count()).select_from(links[0].distinct().subquery())
+    else:
+        counted = select(func.count()).select_from(intersect(*links).subquery())
+    return int(session.scalar(counted) or 0)
+
+
+def _page_rows(
+    session: DbSession, links: list[Select[tuple[int]]], window: Window, order: str
+) -> Sequence[Event]:
+    """The window's events: only the ids of the matches are ordered and skipped (the
+    order's index holds them), then the page's rows are read."""
+    page_ids = select(Event.id)
+    for link in links:
+        page_ids = page_ids.where(Event.id.in_(link))
+    page_ids = page_ids.order_by(*ORDERS[order]).limit(window.limit).offset(window.offset)
+    page = page_ids.subquery()
+    statement = (
+        select(Event)
+        .join(page, Event.id == page.c.id)
+        .options(selectinload(Event.categories), selectinload(Event.tags))
+        .order_by(*ORDERS[order])
+    )
+    return session.scalars(statement).all()
 
 
 def calendar_events(session: DbSession, since: date, limit: int) -> Sequence[Event]:

@@ -794,6 +794,126 @@ def test_a_page_is_two_queries_and_one_per_collection(
     assert len(reads) == 4  # COUNT, the page, its categories, its tags
 
 
+def listed_pages(client: FlaskClient, user: User, query: str) -> tuple[list[str], int, int]:
+    response = client.get(f"/events{query}", headers=user.headers)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    return [event["name"] for event in body["events"]], body["total"], body["pages"]
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("?category=Nothing,Coding", ["Reverse Coding", "codechef Elektra"]),
+        ("?tags=Nothing,begineer", ["Reverse Coding"]),
+        ("?category=Coding&tags=Nothing", []),
+        ("?category=Nothing&tags=Prime%20Event", []),
+    ],
+)
+def test_unknown_names_in_a_filter_match_nothing_and_the_known_ones_still_match(
+    client: FlaskClient, alice: User, fest: dict[str, str], query: str, names: list[str]
+) -> None:
+    assert listed_pages(client, alice, query) == (names, len(names), 1)
+
+
+def test_an_event_matching_several_names_is_counted_and_listed_once(
+    client: FlaskClient, alice: User, fest: dict[str, str]
+) -> None:
+    query = "?category=Coding,Contest,Hackathon&tags=Prime%20Event,Special%20Prizes,Begineer"
+
+    assert listed_pages(client, alice, query) == (
+        ["Reverse Coding", "codechef Elektra", "Bug Bash"],
+        3,
+        1,
+    )
+    assert listed_pages(client, alice, "?category=Coding,Contest") == (
+        ["Reverse Coding", "codechef Elektra", "Bug Bash"],
+        3,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("order", "names"),
+    [
+        ("date", ["Reverse Coding", "codechef Elektra", "Bug Bash", "Hack Night"]),
+        ("-date", ["Hack Night", "Bug Bash", "codechef Elektra", "Reverse Coding"]),
+        ("name", ["Bug Bash", "codechef Elektra", "Hack Night", "Reverse Coding"]),
+        ("-name", ["Reverse Coding", "Hack Night", "codechef Elektra", "Bug Bash"]),
+    ],
+)
+def test_filtered_pages_follow_the_order_with_the_id_breaking_ties(
+    client: FlaskClient, alice: User, fest: dict[str, str], order: str, names: list[str]
+) -> None:
+    # codechef Elektra and Bug Bash share a date and time: the one created first leads.
+    query = f"?category=Contest,Hackathon&order={order}&limit=3"
+
+    assert listed_pages(client, alice, f"{query}&page=1") == (names[:3], 4, 2)
+    assert listed_pages(client, alice, f"{query}&page=2") == (names[3:], 4, 2)
+    assert listed_pages(client, alice, f"{query}&page=3") == ([], 4, 2)
+
+
+def test_events_named_alike_are_ordered_by_their_id(
+    client: FlaskClient, alice: User, staff: User
+) -> None:
+    made = [
+        create_event(client, staff, name=name, date=day, category=["Coding"], tags=["Begineer"])
+        for name, day in (("Quiz", "2019-09-22"), ("quiz", "2019-09-21"), ("QUIZ", "2019-09-23"))
+    ]
+    ids = [event["publicId"] for event in made]
+
+    def page_ids(query: str) -> list[str]:
+        response = client.get(f"/events{query}", headers=alice.headers)
+        return [event["publicId"] for event in response.get_json()["events"]]
+
+    filtered = "?category=Coding&tags=Begineer&limit=2"
+    assert page_ids(f"{filtered}&order=name") + page_ids(f"{filtered}&order=name&page=2") == ids
+    assert page_ids(f"{filtered}&order=-name") + page_ids(f"{filtered}&order=-name&page=2") == list(
+        reversed(ids)
+    )
+
+
+def read_statements(app: Flask, client: FlaskClient, user: User, url: str) -> list[str]:
+    """The SELECTs events_service runs for one request."""
+    statements: list[str] = []
+
+    def note(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    with app.app_context():
+        engine = db.engine
+    sqlalchemy_event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert client.get(url, headers=user.headers).status_code == 200
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", note)
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+
+
+def test_a_filtered_page_looks_the_names_up_then_filters_on_ids(
+    app: Flask, client: FlaskClient, alice: User, fest: dict[str, str]
+) -> None:
+    reads = read_statements(app, client, alice, "/events?category=Coding&tags=Prime%20Event")
+
+    # the categories' ids, the tags' ids, COUNT, the page, its categories, its tags
+    assert len(reads) == 6
+    for statement in reads[2:4]:
+        assert "categories.name_key" not in statement
+        assert "tags.name_key" not in statement
+
+
+def test_a_filter_naming_no_entry_is_answered_from_the_lookup_alone(
+    app: Flask, client: FlaskClient, alice: User, fest: dict[str, str]
+) -> None:
+    assert len(read_statements(app, client, alice, "/events?category=Nothing")) == 1
+
+
+def test_a_page_past_the_last_is_not_queried(
+    app: Flask, client: FlaskClient, alice: User, fest: dict[str, str]
+) -> None:
+    assert len(read_statements(app, client, alice, "/events?page=4&limit=2")) == 1  # COUNT
+
+
 def test_time_fields_are_answered_as_given(client: FlaskClient, staff: User) -> None:
     created = create_event(client, staff, date="2020-02-29", time="00:00")
 
