@@ -2,7 +2,8 @@
 
 A name matches exactly, as everywhere in auth_service (`alice` and `Alice` are two
 names). One query resolves a whole batch of usernames and publicIds; names no user has
-are answered as unknown, so the caller can name them in its own answer.
+are answered as unknown, so the caller can name them in its own answer. A service that
+keeps a copy of users fills it by listing them all, a page at a time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,25 @@ class DirectoryLookup:
     users: list[Any]  # rows with the attributes of DIRECTORY_COLUMNS
     unknown_usernames: list[str]
     unknown_public_ids: list[str]
+
+
+@dataclass(frozen=True)
+class DirectoryPage:
+    users: list[Any]  # rows with the attributes of DIRECTORY_COLUMNS
+    next_after: str | None  # the cursor of the next page; None on the last one
+
+
+def list_users(after: str | None, limit: int) -> DirectoryPage:
+    """A page of every user, in publicId order, after the publicId `after` (which need
+    not be a user any more). Keyset on the unique (so indexed) publicId: a page costs
+    the same wherever it starts, and a user deleted between two pages moves no one."""
+    query = select(*DIRECTORY_COLUMNS).order_by(User.public_id).limit(limit + 1)
+    if after is not None:
+        query = query.where(User.public_id > after)
+    rows = list(db.session.execute(query).all())
+    more = len(rows) > limit
+    users = rows[:limit]
+    return DirectoryPage(users=users, next_after=users[-1].public_id if more else None)
 
 
 def lookup_users(usernames: Sequence[str], public_ids: Sequence[str]) -> DirectoryLookup:

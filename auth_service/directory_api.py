@@ -1,15 +1,15 @@
-"""`POST /internal/users/lookup`: the user directory for other services (service tokens
-only; the gateway never routes `/internal`)."""
+"""`POST /internal/users/lookup` and `GET /internal/users`: the user directory for other
+services (service tokens only; the gateway never routes `/internal`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from auth_service.directory import lookup_users
+from auth_service.directory import list_users, lookup_users
 from servicekit import Blueprint, require_service
-from servicekit.users import MAX_LOOKUP, MAX_NAME_LENGTH
+from servicekit.users import DEFAULT_LIST_PAGE, MAX_LIST_PAGE, MAX_LOOKUP, MAX_NAME_LENGTH
 
 NAME = fields.String(validate=validate.Length(max=MAX_NAME_LENGTH))
 
@@ -54,6 +54,26 @@ class UnknownNamesSchema(Schema):
     public_ids = fields.List(fields.String(), data_key="publicIds")
 
 
+class ListingArgsSchema(Schema):
+    """`after`: the previous page's `next` (absent for the first page)."""
+
+    after = fields.String(
+        validate=[
+            validate.Length(min=1, max=MAX_NAME_LENGTH),
+            # PostgreSQL refuses a NUL character as a parameter.
+            validate.Regexp(r"^[^\x00]*$", error="not a publicId"),
+        ]
+    )
+    limit = fields.Integer(
+        load_default=DEFAULT_LIST_PAGE, validate=validate.Range(min=1, max=MAX_LIST_PAGE)
+    )
+
+
+class ListingAnswerSchema(Schema):
+    users = fields.List(fields.Nested(DirectoryUserSchema))
+    next = fields.String(allow_none=True)
+
+
 class LookupAnswerSchema(Schema):
     users = fields.List(fields.Nested(DirectoryUserSchema))
     # Not `unknown`: marshmallow's Schema has an attribute of that name.
@@ -80,3 +100,15 @@ def lookup(data: dict[str, list[str]]) -> dict[str, Any]:
             "public_ids": found.unknown_public_ids,
         },
     }
+
+
+@directory_blp.route("/", methods=["GET"])
+# A misspelt parameter is refused, not ignored.
+@directory_blp.arguments(ListingArgsSchema, location="query", unknown=RAISE)
+@directory_blp.response(200, ListingAnswerSchema)
+@directory_blp.doc(security=[{"bearerAuth": []}])
+def listing(args: dict[str, Any]) -> dict[str, Any]:
+    """Every user, a page at a time in publicId order (disabled ones too, with
+    `isActive: false`); `next` is the `after` of the next page, null on the last."""
+    page = list_users(args.get("after"), args["limit"])
+    return {"users": page.users, "next": page.next_after}

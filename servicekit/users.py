@@ -2,7 +2,8 @@
 
 auth_service owns users. Another service resolves usernames or publicIds with
 `UserDirectory.lookup` (auth_service's internal `POST /internal/users/lookup`, called with
-this service's token) and follows changes on the user lifecycle stream
+this service's token), lists every user with `UserDirectory.all_users` (`GET
+/internal/users`, a page at a time) and follows changes on the user lifecycle stream
 (`USER_EVENTS_STREAM`, consumed with `servicekit.streams`), whose entries `UserEvent`
 reads.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,10 @@ from servicekit.config import env, env_float, service_url
 from servicekit.http import ServiceClient, ServiceTokenSource
 
 LOOKUP_PATH = "/internal/users/lookup"
+LIST_PATH = "/internal/users"
 MAX_LOOKUP = 500  # names (usernames and publicIds together) per lookup request
+DEFAULT_LIST_PAGE = 500  # users per page of the listing
+MAX_LIST_PAGE = 1000
 MAX_NAME_LENGTH = 256  # longer strings are no user's name: never sent
 DEFAULT_TTL = 30.0
 DEFAULT_MAX_ENTRIES = 10_000
@@ -301,21 +305,55 @@ class UserDirectory:
             found[(PUBLIC_ID, user.public_id)] = user
         return found
 
+    def all_users(self, *, page_size: int = DEFAULT_LIST_PAGE) -> Iterator[DirectoryUser]:
+        """Every user, in publicId order, fetched a page (`page_size`, at most
+        MAX_LIST_PAGE) at a time as the iteration goes on, e.g. to fill a copy of users.
+        Raises DirectoryUnavailable when a page does not come (what was yielded before
+        stands). Users are not cached: a listing is read once."""
+        params: dict[str, str | int] = {"limit": min(max(page_size, 1), MAX_LIST_PAGE)}
+        while True:
+            body = self._answer_of(self.client.get, LIST_PATH, params=params)
+            try:
+                users = [DirectoryUser.from_wire(user) for user in body["users"]]
+                after = body["next"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DirectoryUnavailable(
+                    f"auth_service's listing answer is malformed: {exc}"
+                ) from exc
+            yield from users
+            if after is None:
+                return
+            params["after"] = str(after)
+
     def _request_users(self, body: dict[str, list[str]]) -> list[DirectoryUser]:
+        answer = self._answer_of(self.client.post, LOOKUP_PATH, json=body)
         try:
-            response = self.client.post(LOOKUP_PATH, json=body)
+            return [DirectoryUser.from_wire(user) for user in answer["users"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DirectoryUnavailable(f"auth_service's lookup answer is malformed: {exc}") from exc
+
+    @staticmethod
+    def _answer_of(
+        call: Callable[..., requests.Response], path: str, **kwargs: Any
+    ) -> Mapping[str, Any]:
+        """The JSON object auth_service answered; DirectoryUnavailable when it did not
+        answer 200 with one."""
+        try:
+            response = call(path, **kwargs)
         except (requests.RequestException, ValueError, KeyError) as exc:
             # ValueError, KeyError: the service token answer was malformed.
             raise DirectoryUnavailable(f"auth_service did not answer: {exc}") from exc
         if response.status_code != 200:
             raise DirectoryUnavailable(
-                f"auth_service answered the lookup with {response.status_code}: "
-                f"{response.text[:200]}"
+                f"auth_service answered {path} with {response.status_code}: {response.text[:200]}"
             )
         try:
-            return [DirectoryUser.from_wire(user) for user in response.json()["users"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DirectoryUnavailable(f"auth_service's lookup answer is malformed: {exc}") from exc
+            answer = response.json()
+        except ValueError as exc:
+            raise DirectoryUnavailable(f"auth_service's answer is not JSON: {exc}") from exc
+        if not isinstance(answer, Mapping):
+            raise DirectoryUnavailable("auth_service's answer is not a JSON object")
+        return answer
 
 
 def _answer(wanted: list[CacheKey], found: Mapping[CacheKey, DirectoryUser]) -> Lookup:

@@ -236,3 +236,154 @@ def test_the_gateway_does_not_route_it() -> None:
 
     assert match is None
     assert allowed == set()
+
+
+# GET /internal/users: every user, a page at a time
+
+LIST_PATH = "/internal/users"
+
+
+@pytest.fixture
+def listing(
+    client: FlaskClient, service_headers: dict[str, str]
+) -> Callable[..., tuple[int, dict[str, Any]]]:
+    def call(path: str = LIST_PATH, **params: Any) -> tuple[int, dict[str, Any]]:
+        response = client.get(path, query_string=params, headers=service_headers)
+        return response.status_code, response.get_json()
+
+    return call
+
+
+def test_a_service_lists_every_user_a_page_at_a_time(
+    app: Flask, add_user: AddUser, listing: Any, lookup: Any
+) -> None:
+    public_ids = sorted(add_user(f"user_{n}") for n in range(5))
+    set_user(app, "user_3", is_active=False)
+
+    pages: list[list[dict[str, Any]]] = []
+    after: str | None = None
+    while True:
+        status, body = listing(limit=2, **({} if after is None else {"after": after}))
+        assert status == 200
+        pages.append(body["users"])
+        after = body["next"]
+        if after is None:
+            break
+
+    assert [len(page) for page in pages] == [2, 2, 1]
+    users = [user for page in pages for user in page]
+    assert [user["publicId"] for user in users] == public_ids
+    _, looked_up = lookup(publicIds=public_ids)
+    assert sorted(users, key=lambda user: user["username"]) == looked_up["users"]
+    assert {user["username"]: user["isActive"] for user in users}["user_3"] is False
+
+
+def test_a_page_that_ends_the_listing_has_no_next(add_user: AddUser, listing: Any) -> None:
+    add_user("alice")
+    add_user("bob")
+
+    status, body = listing(limit=2)
+
+    assert status == 200
+    assert len(body["users"]) == 2
+    assert body["next"] is None
+
+
+def test_the_default_page_is_500_users_with_and_without_a_slash(
+    add_user: AddUser, listing: Any
+) -> None:
+    alice = add_user("alice")
+
+    for path in (LIST_PATH, LIST_PATH + "/"):
+        status, body = listing(path)
+
+        assert status == 200
+        assert body == {"users": [body["users"][0]], "next": None}
+        assert body["users"][0]["publicId"] == alice
+        assert set(body["users"][0]) == DIRECTORY_KEYS
+
+
+def test_the_cursor_need_not_be_a_user_any_more(add_user: AddUser, listing: Any) -> None:
+    public_ids = sorted(add_user(f"user_{n}") for n in range(3))
+    gone = public_ids[1][:-1] + ("0" if public_ids[1][-1] != "0" else "1")
+
+    status, body = listing(after=gone)
+
+    assert status == 200
+    expected = [public_id for public_id in public_ids if public_id > gone]
+    assert [user["publicId"] for user in body["users"]] == expected
+
+
+def test_an_empty_directory_is_one_empty_page(listing: Any) -> None:
+    assert listing() == (200, {"users": [], "next": None})
+
+
+def test_a_page_is_one_sql_query(app: Flask, add_user: AddUser, listing: Any) -> None:
+    for n in range(4):
+        add_user(f"user_{n}")
+
+    with counted_statements(app) as statements:
+        status, body = listing(limit=3)
+
+    assert status == 200
+    assert len(body["users"]) == 3
+    assert len(statements) == 1, statements
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"after": ""}, "after"),
+        ({"after": "ab\x00cd"}, "after"),
+        ({"after": "x" * (MAX_NAME_LENGTH + 1)}, "after"),
+        ({"role": "staff"}, "role"),
+    ],
+)
+def test_bad_listings_are_400_naming_the_parameter(
+    listing: Any, params: dict[str, str], field: str
+) -> None:
+    status, body = listing(**params)
+
+    assert status == 400
+    assert body["code"] == "validation_error"
+    assert field in body["errors"]
+
+
+def test_the_largest_page_is_served(add_user: AddUser, listing: Any) -> None:
+    add_user("alice")
+
+    status, body = listing(limit=1000)
+
+    assert status == 200
+    assert len(body["users"]) == 1
+
+
+def test_listing_without_a_token_is_401(client: FlaskClient) -> None:
+    response = client.get(LIST_PATH)
+
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("role", ["normal", "staff", "superuser"])
+def test_listing_with_a_user_token_is_403_whatever_the_role(
+    client: FlaskClient, add_user: AddUser, token_for: Callable[..., str], role: str
+) -> None:
+    add_user("someone", role=role)
+
+    response = client.get(LIST_PATH, headers=bearer(token_for("someone")))
+
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "forbidden"
+    assert "users" not in response.get_json()
+
+
+def test_the_gateway_does_not_route_the_listing() -> None:
+    for path in (LIST_PATH, LIST_PATH + "/"):
+        match, allowed = RouteTable(ROUTES).match("GET", path)
+
+        assert match is None
+        assert allowed == set()

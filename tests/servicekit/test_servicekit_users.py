@@ -25,6 +25,7 @@ from servicekit.http import ServiceClient
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry
 from servicekit.testing import serve_wsgi
 from servicekit.users import (
+    LIST_PATH,
     LOOKUP_PATH,
     MAX_LOOKUP,
     DirectoryUnavailable,
@@ -62,6 +63,8 @@ class AuthRecorder:
             environ["wsgi.input"] = io.BytesIO(body)
             with self.lock:
                 self.lookups.append(json.loads(body))
+            time.sleep(self.delay)
+        elif path == LIST_PATH:
             time.sleep(self.delay)
         with self.lock:
             self.paths.append(path)
@@ -412,3 +415,99 @@ def test_user_events_read_back_what_they_wrote() -> None:
 def test_an_entry_that_is_not_a_user_event_is_a_value_error(fields: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         UserEvent.from_fields(fields)
+
+
+# Listing every user
+
+
+def test_all_users_are_listed_a_page_at_a_time(auth: AuthServer) -> None:
+    public_ids = sorted(auth.add_user(f"user_{n}") for n in range(5))
+
+    users = list(auth.directory().all_users(page_size=2))
+
+    assert [user.public_id for user in users] == public_ids
+    assert {user.username for user in users} == {f"user_{n}" for n in range(5)}
+    assert auth.recorder.count(LIST_PATH) == 3
+
+
+def test_the_listing_is_fetched_as_the_iteration_goes(auth: AuthServer) -> None:
+    for n in range(3):
+        auth.add_user(f"user_{n}")
+    users = auth.directory().all_users(page_size=1)
+
+    next(users)
+
+    assert auth.recorder.count(LIST_PATH) == 1
+
+
+def test_an_empty_directory_lists_no_one_in_one_request(auth: AuthServer) -> None:
+    assert list(auth.directory().all_users()) == []
+    assert auth.recorder.count(LIST_PATH) == 1
+
+
+def test_listed_users_carry_the_directory_fields(auth: AuthServer) -> None:
+    alice = auth.add_user("alice", first_name="Alice", college_name="College A", role="staff")
+
+    (user,) = auth.directory().all_users()
+
+    assert user == DirectoryUser(
+        public_id=alice,
+        username="alice",
+        first_name="Alice",
+        last_name="",
+        email="alice@example.org",
+        college_name="College A",
+        role="staff",
+        is_active=True,
+    )
+
+
+def test_a_listing_from_an_unreachable_auth_service_is_directory_unavailable(
+    dead_url: str,
+) -> None:
+    directory = UserDirectory.for_service("events", SECRET, auth_url=dead_url)
+
+    with pytest.raises(DirectoryUnavailable, match="did not answer"):
+        list(directory.all_users())
+
+
+def test_a_slow_listing_times_out(auth: AuthServer) -> None:
+    directory = auth.directory(timeout=(1.0, 0.3))
+    directory.lookup(["warm_up"])  # the service token, fetched once
+    auth.recorder.delay = 2.0
+
+    started = time.monotonic()
+    with pytest.raises(DirectoryUnavailable):
+        list(directory.all_users())
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_listing_with_a_wrong_service_secret_is_directory_unavailable(
+    auth: AuthServer,
+) -> None:
+    directory = UserDirectory.for_service("events", "not the secret", auth_url=auth.url)
+
+    with pytest.raises(DirectoryUnavailable):
+        list(directory.all_users())
+    assert auth.recorder.count(LIST_PATH) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, {"error": "down", "code": "service_unavailable"}),
+        (200, {"users": [{"username": "half a user"}], "next": None}),
+        (200, {"users": "none", "next": None}),
+        (200, {"users": []}),
+        (200, ["not", "an", "object"]),
+    ],
+)
+def test_an_answer_that_is_not_a_listing_is_directory_unavailable(status: int, body: Any) -> None:
+    @Request.application
+    def answer(_request: Request) -> Response:
+        return json_response(body, status)
+
+    with serve_wsgi(answer) as url:
+        directory = UserDirectory(ServiceClient("auth", base_url=url))
+        with pytest.raises(DirectoryUnavailable):
+            list(directory.all_users())
