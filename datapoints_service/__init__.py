@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from datapoints_service.api import blueprints
+from datapoints_service.cli import register_commands
 from datapoints_service.context import DatapointsContext, init_context
 from datapoints_service.models import db
 from datapoints_service.settings import DatapointsSettings
@@ -36,6 +37,7 @@ def create_app(
     with app.app_context():
         settings = app_settings(DatapointsSettings)
         init_context(app, DatapointsContext(settings, _directory(app)))
+    register_commands(app)
     return app
 
 

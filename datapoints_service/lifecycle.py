@@ -13,17 +13,20 @@ their author unknown). So a second delivery, or events handled out of order, end
 user's current state; nothing needs recording per event. Without a directory
 (`SERVICE_SECRET` unset) the event's own fields are used (username, enabled or not).
 
-The consumer group starts at the beginning of the stream, so a copy that starts empty
-is filled with every user the stream still holds (a backfill of older users needs a
-listing of the directory: see docs/datapoints_service.md).
+A copy that is empty when the consumer starts is first filled from the directory's
+listing (`backfill_users`, also `flask --app datapoints_service backfill-users`): run it
+as `python -m datapoints_service.cli` (the command above, after the backfill). Events
+published while the listing is read stay in the stream and are handled afterwards; as
+each one writes the user's current state, a late one cannot take a user back in time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from datapoints_service.context import datapoints_context
@@ -41,6 +44,7 @@ from datapoints_service.models import (
 )
 from servicekit.streams import StreamEntry
 from servicekit.users import (
+    DEFAULT_LIST_PAGE,
     USER_CREATED,
     USER_DELETED,
     USER_DISABLED,
@@ -112,6 +116,11 @@ def upsert_user(session: Session, event: UserEvent, current: DirectoryUser | Non
     if current is None:
         user.is_active = event.type != USER_DISABLED
         return
+    _copy_directory_fields(user, current)
+
+
+def _copy_directory_fields(user: User, current: DirectoryUser) -> None:
+    user.username = current.username
     user.first_name, user.last_name = current.first_name, current.last_name
     user.email = current.email
     user.is_active = current.is_active
@@ -146,3 +155,61 @@ def remove_user(session: Session, public_id: str) -> None:
             update(mapped).where(mapped.mapped_by_id == user_id).values(mapped_by_id=None)
         )
     session.execute(delete(User).where(User.id == user_id))
+
+
+# The backfill
+
+
+def copy_is_empty(session: Session) -> bool:
+    return not session.scalar(select(exists().where(User.id.is_not(None))))
+
+
+def backfill_users(
+    session: Session, directory: UserDirectory, *, page_size: int = DEFAULT_LIST_PAGE
+) -> int:
+    """Upsert (by publicId) every user the directory lists, in one transaction: the copy
+    is filled completely or not at all, so a failed backfill leaves it empty and the next
+    start tries again. Users the copy holds and the directory does not list are left to
+    their `user.deleted` events. Raises DirectoryUnavailable. Returns the users written."""
+    written = 0
+    batch: list[DirectoryUser] = []
+    try:
+        for user in directory.all_users(page_size=page_size):
+            batch.append(user)
+            if len(batch) == page_size:
+                written += _upsert_batch(session, batch)
+                batch = []
+        written += _upsert_batch(session, batch)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return written
+
+
+def _upsert_batch(session: Session, users: Sequence[DirectoryUser]) -> int:
+    """A page of the listing into the copy: a few statements, not a few per user."""
+    if not users:
+        return 0
+    owner_of = {user.username: user.public_id for user in users}
+    holders = session.execute(
+        select(User.id, User.public_id, User.username).where(User.username.in_(owner_of))
+    ).all()
+    for holder in holders:
+        if owner_of[holder.username] != holder.public_id:  # stale: see _free_username
+            session.execute(
+                update(User).where(User.id == holder.id).values(username="~" + holder.public_id)
+            )
+    public_ids = [user.public_id for user in users]
+    rows = {
+        row.public_id: row
+        for row in session.scalars(select(User).where(User.public_id.in_(public_ids)))
+    }
+    for current in users:
+        row = rows.get(current.public_id)
+        if row is None:
+            row = User(public_id=current.public_id)
+            session.add(row)
+        _copy_directory_fields(row, current)
+    session.flush()
+    return len(users)
