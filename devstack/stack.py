@@ -34,19 +34,33 @@ RELAY = "relay"
 EVENTS_USERS = "events_users"
 # tickets_service's consumer of the user lifecycle stream (see tickets_service/lifecycle.py).
 TICKETS_USERS = "tickets_users"
+# datapoints_service's users copy: backfilled when empty, then fed by the lifecycle stream
+# (see datapoints_service/cli.py).
+DATAPOINTS_USERS = "datapoints_users"
 # Sends tickets_service's mail to openers (see tickets_service/notifications.py).
 TICKETS_MAIL = "tickets_mail"
 TICKETS_MAIL_QUEUE = "tickets"
 HTTP_PROCESSES = (*PACKAGES, "gateway")
-ALL_PROCESSES = (*HTTP_PROCESSES, WORKER, RELAY, EVENTS_USERS, TICKETS_USERS, TICKETS_MAIL)
+ALL_PROCESSES = (
+    *HTTP_PROCESSES,
+    WORKER,
+    RELAY,
+    EVENTS_USERS,
+    TICKETS_USERS,
+    DATAPOINTS_USERS,
+    TICKETS_MAIL,
+)
 # The processes without a port, and the service whose database each uses.
 PORTLESS_DATABASES = {
     WORKER: "scheduler",
     RELAY: "auth",
     EVENTS_USERS: "events",
     TICKETS_USERS: "tickets",
+    DATAPOINTS_USERS: "datapoints",
     TICKETS_MAIL: "tickets",
 }
+# The processes without a port that are not RQ workers: ready while they run.
+CONSUMERS = (RELAY, EVENTS_USERS, TICKETS_USERS, DATAPOINTS_USERS)
 # The RQ workers: ready once registered with RQ.
 RQ_WORKERS = (WORKER, TICKETS_MAIL)
 WORKER_QUEUE = "scheduler"
@@ -123,6 +137,7 @@ class Stack:
             sys.executable, "-m", "servicekit.streams", "tickets_service.lifecycle:handle_entry",
             "--group", "tickets", "--app", "tickets_service",
         ]  # fmt: skip
+        commands[DATAPOINTS_USERS] = [_tool("flask"), "--app", "datapoints_service", "follow-users"]
         # A job is one small mail: no fork per job.
         commands[TICKETS_MAIL] = [
             _tool("rq"), "worker",
@@ -239,7 +254,7 @@ def wait_until_ready(stack: Stack, processes: Processes, timeout: float = READY_
 def _is_ready(stack: Stack, name: str, process: subprocess.Popen[bytes]) -> bool:
     if name in RQ_WORKERS:
         return _worker_registered(stack.env()["REDIS_URL"], process.pid)
-    if name in (RELAY, EVENTS_USERS, TICKETS_USERS):  # no port: running is all they can show
+    if name in CONSUMERS:  # no port: running is all they can show
         return process.poll() is None
     path = "/health" if name == "gateway" else "/ready"
     try:
@@ -267,7 +282,8 @@ def stop_processes(processes: Processes) -> None:
 
 def databases_of(processes: Collection[str]) -> list[str]:
     """The services whose databases the named processes use (the worker: the scheduler's,
-    the relay: auth's, events_users: events', tickets_users and tickets_mail: tickets')."""
+    the relay: auth's, events_users: events', tickets_users and tickets_mail: tickets',
+    datapoints_users: datapoints')."""
     used = {PORTLESS_DATABASES.get(name, name) for name in processes}
     return [name for name in PACKAGES if name in used]
 

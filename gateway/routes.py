@@ -183,9 +183,10 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/v2/document_review/<id>", "datapoints", AUTHENTICATED),
     Route("GET", "/api/v2/document_review", "datapoints", AUTHENTICATED),
-    # datapoints_service: v2 users, groups and permissions (user writes: not implemented)
+    # datapoints_service: v2 users, groups and permissions. A POST to users reaches the
+    # service, whose 405 points to auth_service (the document's "not implemented").
     Route("GET", "/api/v2/user/<id>", "datapoints", AUTHENTICATED),
-    Route("GET", "/api/v2/user", "datapoints", AUTHENTICATED),
+    Route("GET POST", "/api/v2/user", "datapoints", AUTHENTICATED),
     Route("GET PUT DELETE", "/api/v2/group/<id>", "datapoints", AUTHENTICATED),
     Route("GET POST", "/api/v2/group", "datapoints", AUTHENTICATED),
     Route("GET PUT DELETE", "/api/v2/user_group/<id>", "datapoints", AUTHENTICATED),

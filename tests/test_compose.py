@@ -52,6 +52,7 @@ PORTLESS = {
     "auth_relay": "auth_service",
     "events_users": "events_service",
     "tickets_users": "tickets_service",
+    "datapoints_users": "datapoints_service",
     "tickets_mail": "tickets_service",
 }
 EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", *PORTLESS, *PORTS})
@@ -551,6 +552,7 @@ def test_health_checks_and_restart_policy() -> None:
     assert "relay-user-events" in healthcheck_command(services()["auth_relay"])
     assert "servicekit.streams" in healthcheck_command(services()["events_users"])
     assert "servicekit.streams" in healthcheck_command(services()["tickets_users"])
+    assert "follow-users" in healthcheck_command(services()["datapoints_users"])
     assert "Worker.all" in healthcheck_command(services()["tickets_mail"])
 
 
@@ -592,6 +594,12 @@ def test_tickets_service_follows_the_user_lifecycle_stream_and_sends_its_mail() 
     worker = " ".join(services()["tickets_mail"]["command"])
     assert "rq worker" in worker
     assert worker.endswith("--serializer rq.serializers.JSONSerializer tickets")
+
+
+def test_datapoints_service_backfills_its_users_copy_then_follows_the_stream() -> None:
+    consumer = services()["datapoints_users"]
+    assert consumer["command"] == ["flask", "--app", "datapoints_service", "follow-users"]
+    assert consumer.get("stop_grace_period")
 
 
 def test_backing_stores() -> None:

@@ -1,6 +1,7 @@
 """The users copy filled from auth_service's directory listing (a real auth_service on
 loopback): when it is empty as the consumer starts, and by an operator's command; then
-the lifecycle stream (real Redis) takes over without taking anyone back in time."""
+the lifecycle stream (real Redis) takes over without taking anyone back in time. Users
+are written only in auth_service: a POST reaches this service, which says so."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from datapoints_service.cli import backfill_when_empty
 from datapoints_service.lifecycle import backfill_users, copy_is_empty
 from datapoints_service.models import User, db
 from devstack.redis_server import free_port
+from gateway.routes import ROUTES
+from gateway.routing import RouteTable
 from servicekit.testing import TestKeys, serve_wsgi
 from servicekit.users import DirectoryUnavailable, UserDirectory
 from tests.datapoints_service.dp_helpers import add_person, listing
@@ -258,3 +261,23 @@ def test_the_command_fails_clearly(
 
     assert result.exit_code == 1
     assert message in result.output
+
+
+# Writing users: auth_service's
+
+
+@pytest.mark.parametrize("path", ["/api/v2/user", "/api/v2/user/"])
+def test_the_gateway_takes_a_post_to_users_to_the_service_which_points_to_auth_service(
+    client: FlaskClient, app: Flask, test_keys: TestKeys, path: str
+) -> None:
+    match, _allowed = RouteTable(ROUTES).match("POST", path)
+    assert match is not None and match.route.upstream == "datapoints"
+    caller = add_person(app, test_keys, "caller")
+
+    response = client.post(path, json={"username": "new"}, headers=caller.headers)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert "POST /users/" in response.get_json()["error"]
+    with app.app_context():
+        assert db.session.scalar(db.select(User.id).where(User.username == "new")) is None
