@@ -19,6 +19,11 @@ NAMING_CONVENTION = {
 }
 
 
+# A table's `info` key listing columns and indexes a PostgreSQL-only migration made by hand
+# and the model leaves out on purpose: schema comparisons skip them.
+POSTGRESQL_ONLY = "postgresql_only"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -7,11 +7,13 @@ the logic of running migrations is the same everywhere, only the database differ
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alembic import context
 from flask import current_app
 from sqlalchemy import MetaData
+
+from servicekit.db import POSTGRESQL_ONLY
 
 if TYPE_CHECKING:
     from alembic.operations.ops import MigrationScript
@@ -42,6 +44,19 @@ def _skip_empty_autogenerate(
             log.info("No changes in schema detected.")
 
 
+def _include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave out of schema comparisons what a model's table lists as made by hand in a
+    PostgreSQL-only migration (`info={POSTGRESQL_ONLY: (names...)}`), deliberately absent
+    from the model."""
+    if reflected and compare_to is None and type_ in ("column", "index"):
+        table = _metadata().tables.get(obj.table.name)
+        if table is not None and name in table.info.get(POSTGRESQL_ONLY, ()):
+            return False
+    return True
+
+
 def _run_online() -> None:
     engine = current_app.extensions["migrate"].db.engine
     with engine.connect() as connection:
@@ -49,6 +64,7 @@ def _run_online() -> None:
             connection=connection,
             target_metadata=_metadata(),
             process_revision_directives=_skip_empty_autogenerate,
+            include_object=_include_object,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
         )

@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from servicekit import make_db
-from servicekit.db import UtcDateTime, utcnow
+from servicekit.db import POSTGRESQL_ONLY, UtcDateTime, utcnow
 
 db = make_db()
 
@@ -29,8 +29,7 @@ USERNAME_LENGTH = 150
 # Full text search on PostgreSQL (migration 0003): a stored generated `tsvector` column
 # and its GIN indexes, kept out of the model so that SQLAlchemy never writes or loads the
 # column and SQLite (which has none; it searches by LIKE) is unaffected. Listed in the
-# table's info so that schema comparisons can tell them from objects the model lost.
-POSTGRESQL_ONLY = "postgresql_only"
+# table's info (servicekit.db.POSTGRESQL_ONLY) so that schema comparisons skip them.
 SEARCH_COLUMN = "search"
 SEARCH_INDEXES = ("ix_tickets_search", "ix_tickets_search_public")
 

@@ -9,7 +9,8 @@ Create Date: 2026-12-07 01:51:17.004407
 import sqlalchemy as sa
 from alembic import op
 
-# The expression service.search matches against (PostgreSQL only; SQLite searches by LIKE).
+# The expression searches matched against until migration 0003 stored it in a column
+# (PostgreSQL only; SQLite searches by LIKE).
 SEARCH_INDEX = "ix_tickets_search"
 SEARCH_DOCUMENT = "to_tsvector('english'::regconfig, title || ' ' || description)"
 
