@@ -191,10 +191,12 @@ def _page_rows(
     session: DbSession, links: list[Select[tuple[int]]], window: Window, order: str
 ) -> Sequence[Event]:
     """The window's events: only the ids of the matches are ordered and skipped (the
-    order's index holds them), then the page's rows are read."""
+    order's index holds them), then the page's rows are read. EXISTS rather than IN: it
+    is the same semi-join to PostgreSQL, and SQLite then walks the order's index probing
+    the link tables' keys instead of sorting every match."""
     page_ids = select(Event.id)
     for link in links:
-        page_ids = page_ids.where(Event.id.in_(link))
+        page_ids = page_ids.where(link.where(link.selected_columns.event_id == Event.id).exists())
     page_ids = page_ids.order_by(*ORDERS[order]).limit(window.limit).offset(window.offset)
     page = page_ids.subquery()
     statement = (
