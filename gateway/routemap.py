@@ -5,7 +5,7 @@ A test checks that docs/routes.md is what this prints, so the document cannot dr
 
 from __future__ import annotations
 
-from gateway.routes import MIB, PLANNED_SERVICES, ROUTES
+from gateway.routes import MIB, ROUTES
 from gateway.routing import CREDENTIAL_MAX_BODY, Route
 
 KIB = 1024
@@ -18,10 +18,9 @@ Every route the gateway serves, in matching order (the first match wins). Genera
 Policies: `public` (no token needed; an invalid token is ignored), `authenticated` (a valid,
 unrevoked access token), `staff` (role staff or superuser; services check finer privileges).
 
-Status: `served`, or `planned` for the routes of a service that is not built yet. A
-planned route's path is reserved and the gateway applies its policy and limits, but the
-service answers 404 `not_found` until it is built.
-Planned services: {planned}.
+Status: `served`, or `planned` for a route of the documents its service does not serve
+yet. A planned route's path is reserved and the gateway applies its policy and limits,
+but the service answers 404 or 405 until it serves it. Planned routes: {planned}.
 
 Limits: `default` is the gateway's body limit (`GATEWAY_MAX_BODY`) and read timeout
 (`GATEWAY_READ_TIMEOUT`); a route may set its own. A `credential` route checks a password
@@ -54,11 +53,11 @@ def _limits(route: Route) -> str:
 
 
 def _status(route: Route) -> str:
-    return "planned" if route.upstream in PLANNED_SERVICES else "served"
+    return "planned" if route.planned else "served"
 
 
 def _header() -> str:
-    planned = ", ".join(f"{name}_service" for name in sorted(PLANNED_SERVICES)) or "none"
+    planned = sum(route.planned for route in ROUTES)
     return HEADER.format(planned=planned, credential_body=_size(CREDENTIAL_MAX_BODY))
 
 

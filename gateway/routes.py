@@ -1,5 +1,5 @@
 """The gateway's route table: every route of the five API documents, in match order
-(those of the services in PLANNED_SERVICES are reserved for when they are built).
+(those marked `planned=True` are reserved for when their service serves them).
 
 Each line maps methods and a path pattern to an upstream service and an auth policy
 (see `gateway.routing`). The first matching route wins, so more specific patterns come
@@ -12,10 +12,6 @@ login rate limits apply to them, per client address and per username.
 from __future__ import annotations
 
 from gateway.routing import AUTHENTICATED, PUBLIC, STAFF, Route
-
-# Services whose packages are still placeholders. Their routes are in the table (the paths
-# are reserved, the policy and limits apply), but the service answers 404 until it is built.
-PLANNED_SERVICES: frozenset[str] = frozenset({"datapoints"})
 
 MIB: int = 1024 * 1024
 PROFILE_PICTURE_MAX_BODY: int = 20 * MIB
@@ -136,9 +132,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/schedule-api/assets/<name>", "scheduler", PUBLIC),
     Route("GET", "/admin/schedule-api", "scheduler", PUBLIC),
     # datapoints_service: v1 datapoints, data entry and geo
-    Route("GET", "/api/v1/datapoint", "datapoints", AUTHENTICATED),
+    Route("GET", "/api/v1/datapoint", "datapoints", AUTHENTICATED, planned=True),
     Route(
-        "GET POST", "/api/v1/dataentry", "datapoints", AUTHENTICATED, max_body=DATA_UPLOAD_MAX_BODY
+        "GET POST",
+        "/api/v1/dataentry",
+        "datapoints",
+        AUTHENTICATED,
+        max_body=DATA_UPLOAD_MAX_BODY,
+        planned=True,
     ),
     Route(
         "GET POST",
@@ -146,8 +147,9 @@ ROUTES: tuple[Route, ...] = (
         "datapoints",
         AUTHENTICATED,
         max_body=DATA_UPLOAD_MAX_BODY,
+        planned=True,
     ),
-    Route("GET", "/api/v1/geo", "datapoints", AUTHENTICATED),
+    Route("GET", "/api/v1/geo", "datapoints", AUTHENTICATED, planned=True),
     # datapoints_service: v2 regions, indicators, campaigns and offices
     Route("GET PUT DELETE", "/api/v2/region/<id>", "datapoints", AUTHENTICATED),
     Route("GET POST", "/api/v2/region", "datapoints", AUTHENTICATED),
@@ -170,19 +172,27 @@ ROUTES: tuple[Route, ...] = (
     Route("GET POST", "/api/v2/indicator_map", "datapoints", AUTHENTICATED),
     Route("GET PUT DELETE", "/api/v2/campaign_map/<id>", "datapoints", AUTHENTICATED),
     Route("GET POST", "/api/v2/campaign_map", "datapoints", AUTHENTICATED),
-    # datapoints_service: v2 documents (CSV uploads) and their review
+    # datapoints_service: v2 documents (read now; CSV uploads and their review planned)
+    Route("GET", "/api/v2/document/<id>", "datapoints", AUTHENTICATED),
     Route(
-        "GET PUT DELETE",
+        "PUT DELETE",
         "/api/v2/document/<id>",
         "datapoints",
         AUTHENTICATED,
         max_body=DATA_UPLOAD_MAX_BODY,
+        planned=True,
     ),
+    Route("GET", "/api/v2/document", "datapoints", AUTHENTICATED),
     Route(
-        "GET POST", "/api/v2/document", "datapoints", AUTHENTICATED, max_body=DATA_UPLOAD_MAX_BODY
+        "POST",
+        "/api/v2/document",
+        "datapoints",
+        AUTHENTICATED,
+        max_body=DATA_UPLOAD_MAX_BODY,
+        planned=True,
     ),
-    Route("GET", "/api/v2/document_review/<id>", "datapoints", AUTHENTICATED),
-    Route("GET", "/api/v2/document_review", "datapoints", AUTHENTICATED),
+    Route("GET", "/api/v2/document_review/<id>", "datapoints", AUTHENTICATED, planned=True),
+    Route("GET", "/api/v2/document_review", "datapoints", AUTHENTICATED, planned=True),
     # datapoints_service: v2 users, groups and permissions. A POST to users reaches the
     # service, whose 405 points to auth_service (the document's "not implemented").
     Route("GET", "/api/v2/user/<id>", "datapoints", AUTHENTICATED),
