@@ -59,12 +59,12 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from auth_service.models import User as AuthUser
-from bench.events import (
+from bench.harness import (
     PASSWORD,
     SETTINGS,
     TIMEOUT,
     Timing,
-    add_racers,
+    add_users,
     analyze,
     captured_queries,
     database_url,
@@ -251,7 +251,7 @@ def sign_in_users(stack: RunningStack, holdings: dict[str, int | None]) -> dict[
     """Real auth_service users (the one named "staff" with the staff role), signed in
     through the gateway."""
     auth_url = database_url(stack, "auth")
-    names = add_racers(auth_url, len(holdings))
+    names = add_users(auth_url, len(holdings))
     engine = create_engine(auth_url)
     with engine.begin() as connection:
         table = AuthUser.__table__

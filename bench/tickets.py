@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from auth_service.models import new_public_id
-from bench.events import (
+from bench.harness import (
     TIMEOUT,
     Timing,
     analyze,
