@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,7 +17,7 @@ from datapoints_service.engine.listing import (
     paged,
     rows_statement,
 )
-from datapoints_service.engine.rendering import render
+from datapoints_service.engine.rendering import Row, Rows, render_rows
 from datapoints_service.engine.resource import Caller, Registry, Resource
 from servicekit.pagination import Window
 
@@ -33,9 +33,8 @@ def page(
 ) -> Listing:
     total = int(session.scalar(count_statement(resource, caller, query)) or 0)
     statement = paged(rows_statement(registry, resource, caller, query), query.window)
-    rows = session.execute(statement).mappings()
-    uri_format = query.options.uri_format
-    return Listing(total, [render(registry, resource, row, uri_format) for row in rows])
+    rows = session.execute(statement)
+    return Listing(total, render_rows(registry, resource, rows, query.options.uri_format))
 
 
 def one(
@@ -69,24 +68,22 @@ def stream(
     caller: Caller,
     query: ListQuery,
     batch_rows: int,
-) -> Iterator[dict[str, Any]]:
-    """Every matching object (the page only when `limit` or `offset` was given), fetched
+) -> Rows:
+    """Every matching row (the page only when `limit` or `offset` was given), fetched
     from the database `batch_rows` at a time. The statement is built (and refused) at
-    once; rows are read as the iterator is consumed, and the session is closed at its
+    once; rows are read as the batches are consumed, and the session is closed at its
     end."""
     statement = rows_statement(registry, resource, caller, query)
     if query.limit_given or query.window.offset:
         statement = paged(statement, query.window)
-    uri_format = query.options.uri_format
 
-    def objects() -> Iterator[dict[str, Any]]:
+    def batches() -> Iterator[Sequence[Row]]:
         try:
             result = session.execute(statement.execution_options(yield_per=batch_rows))
-            for row in result.mappings():
-                yield render(registry, resource, row, uri_format)
+            yield from result.partitions()
         finally:
             # The read transaction (a server-side cursor on PostgreSQL) ends with the
             # stream, even when the client goes away half-way.
             session.close()
 
-    return objects()
+    return Rows(registry, resource, query.options.uri_format, batches())
