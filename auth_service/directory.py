@@ -25,6 +25,8 @@ DIRECTORY_COLUMNS = (
     User.college_name,
     User.role,
     User.is_active,
+    User.date_joined,
+    User.last_login,
 )
 
 

@@ -47,6 +47,8 @@ class DirectoryUserSchema(Schema):
     college_name = fields.String(data_key="collegeName")
     role = fields.String()
     is_active = fields.Boolean(data_key="isActive")
+    date_joined = fields.DateTime(data_key="dateJoined")
+    last_login = fields.DateTime(data_key="lastLogin", allow_none=True)  # null until a login
 
 
 class UnknownNamesSchema(Schema):

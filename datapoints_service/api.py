@@ -22,6 +22,7 @@ from datapoints_service.engine.listing import ListQuery, parse_query
 from datapoints_service.engine.reading import Listing
 from datapoints_service.engine.rendering import csv_lines
 from datapoints_service.engine.resource import Caller, Resource
+from datapoints_service.locking import take_write_lock
 from datapoints_service.models import db
 from datapoints_service.resources import RESOURCES
 from datapoints_service.users import ensure_user
@@ -64,6 +65,7 @@ def post(name: str) -> tuple[Response, int]:
     """Insert, or (a body with `id`) update, or (with `"delete": true`) delete."""
     resource, caller = _resource(name), _caller()
     _refuse_read_only(resource)
+    take_write_lock(db.session())  # before ensure_user or the engine reads
     body = dict(json_body(require_object=True))
     if "delete" in body:
         return _post_delete(resource, caller, body)
@@ -82,6 +84,7 @@ def post(name: str) -> tuple[Response, int]:
 def put(name: str, row_id: int) -> Response:
     resource, caller, row_id = _resource(name), _caller(), _row(row_id)
     _refuse_read_only(resource)
+    take_write_lock(db.session())  # before ensure_user or the engine reads
     body = dict(json_body(require_object=True))
     author = _author(resource, caller)
     writes.update(db.session(), RESOURCES, resource, caller, row_id, body, author)
@@ -92,6 +95,7 @@ def put(name: str, row_id: int) -> Response:
 def delete(name: str, row_id: int) -> tuple[str, int]:
     resource, caller, row_id = _resource(name), _caller(), _row(row_id)
     _refuse_read_only(resource)
+    take_write_lock(db.session())  # before ensure_user or the engine reads
     writes.delete(db.session(), RESOURCES, resource, caller, row_id)
     return "", 204
 

@@ -30,6 +30,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from datapoints_service.context import datapoints_context
+from datapoints_service.locking import take_write_lock
 from datapoints_service.models import (
     CampaignMap,
     CustomDashboard,
@@ -80,6 +81,7 @@ def apply_user_event(session: Session, event: UserEvent, directory: UserDirector
     DirectoryUnavailable (the entry is retried) when the directory does not answer."""
     current = None if event.type == USER_DELETED else _current(directory, event)
     try:
+        take_write_lock(session)
         if current is None and (event.type == USER_DELETED or directory is not None):
             remove_user(session, event.public_id)
         else:
@@ -111,7 +113,7 @@ def upsert_user(session: Session, event: UserEvent, current: DirectoryUser | Non
         user = User(public_id=event.public_id, username=username, date_joined=event.occurred_at)
         session.add(user)
     elif event.type == USER_CREATED:
-        user.date_joined = event.occurred_at
+        user.date_joined = event.occurred_at  # kept unless the directory says otherwise
     user.username = username
     if current is None:
         user.is_active = event.type != USER_DISABLED
@@ -126,6 +128,9 @@ def _copy_directory_fields(user: User, current: DirectoryUser) -> None:
     user.is_active = current.is_active
     user.is_staff = current.role in STAFF_ROLES
     user.is_superuser = current.role == "superuser"
+    if current.date_joined is not None:  # an older directory does not publish it
+        user.date_joined = current.date_joined
+    user.last_login = current.last_login
 
 
 def _free_username(session: Session, username: str, public_id: str) -> None:
@@ -191,6 +196,7 @@ def _upsert_batch(session: Session, users: Sequence[DirectoryUser]) -> int:
     """A page of the listing into the copy: a few statements, not a few per user."""
     if not users:
         return 0
+    take_write_lock(session)  # after the page came: no lock is held while it is fetched
     owner_of = {user.username: user.public_id for user in users}
     holders = session.execute(
         select(User.id, User.public_id, User.username).where(User.username.in_(owner_of))

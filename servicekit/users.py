@@ -126,6 +126,9 @@ class DirectoryUser:
     college_name: str
     role: str
     is_active: bool
+    # Optional on the wire: a directory that does not publish them answers without.
+    date_joined: datetime | None = None
+    last_login: datetime | None = None  # the last password login; None before the first
 
     @classmethod
     def from_wire(cls, body: Mapping[str, Any]) -> DirectoryUser:
@@ -138,7 +141,14 @@ class DirectoryUser:
             college_name=str(body["collegeName"]),
             role=str(body["role"]),
             is_active=bool(body["isActive"]),
+            date_joined=_instant(body.get("dateJoined")),
+            last_login=_instant(body.get("lastLogin")),
         )
+
+
+def _instant(value: Any) -> datetime | None:
+    """An ISO-8601 time of the directory, or None (absent or null)."""
+    return None if value is None else datetime.fromisoformat(str(value))
 
 
 @dataclass(frozen=True)

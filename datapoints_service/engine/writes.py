@@ -10,7 +10,7 @@ naming the referrers).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from datapoints_service.engine.errors import Conflict, Forbidden, InvalidValues, NotFound, ReadOnly
 from datapoints_service.engine.fields import Field, body_value
 from datapoints_service.engine.resource import Caller, Errors, Options, Registry, Resource
+from datapoints_service.locking import take_write_lock
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 
@@ -42,7 +43,7 @@ def insert(
     if resource.author is not None:
         values[resource.author] = owner_id
     row = resource.model(**values)
-    with _transaction(session):
+    with _transaction(session, lambda: _taken(session, resource, values, None)):
         _check(session, registry, resource, row, values, None)
         session.add(row)
         session.flush()
@@ -69,7 +70,7 @@ def update(
     values = _values(resource, body, partial=True)
     if resource.author is not None:
         values[resource.author] = author_id
-    with _transaction(session):
+    with _transaction(session, lambda: _taken(session, resource, values, row_id)):
         row = _writable_row(session, resource, caller, row_id)
         previous = {key: getattr(row, key) for key in values}
         for key, value in values.items():
@@ -101,14 +102,21 @@ def delete(
 
 
 @contextmanager
-def _transaction(session: Session) -> Iterator[None]:
-    """Commit at the end, roll back on any refusal or error; a unique constraint that a
-    concurrent write won is a 409."""
+def _transaction(session: Session, explain: Callable[[], Errors] | None = None) -> Iterator[None]:
+    """Commit at the end, roll back on any refusal or error. The write lock comes first
+    (see locking.py). A unique constraint that a concurrent write won (PostgreSQL: both
+    checked before either committed) is a 409; `explain`, run after the rollback, names
+    the values now taken."""
     try:
+        take_write_lock(session)
         yield
         session.commit()
     except IntegrityError as exc:
         session.rollback()
+        errors = explain() if explain is not None else {}
+        session.rollback()  # explain only read
+        if errors:
+            raise Conflict(errors=errors) from exc
         raise Conflict("conflicts with rows written meanwhile") from exc
     except BaseException:
         session.rollback()
@@ -236,6 +244,30 @@ def _duplicates(
         if not any(key in values for key in group) or getattr(row, group[0]) is None:
             continue
         same = and_(*(getattr(resource.model, key) == getattr(row, key) for key in group))
+        if row_id is not None:
+            same = and_(same, resource.model.id != row_id)
+        if session.scalar(select(exists().where(same))):
+            errors[",".join(group)] = "already taken"
+    return errors
+
+
+def _taken(
+    session: Session, resource: Resource, values: dict[str, Any], row_id: int | None
+) -> Errors:
+    """The unique values of `values` another row holds (after a write lost a race on one;
+    the other columns of a group are the row's stored ones)."""
+    stored = None if row_id is None else session.get(resource.model, row_id)
+    errors: Errors = {}
+    groups = [(field.write_key,) for field in resource.fields if field.unique]
+    for group in [*groups, *resource.unique_together]:
+        if not any(key in values for key in group):
+            continue
+        wanted = {
+            key: values[key] if key in values else getattr(stored, key, None) for key in group
+        }
+        if any(value is None for value in wanted.values()):
+            continue
+        same = and_(*(getattr(resource.model, key) == value for key, value in wanted.items()))
         if row_id is not None:
             same = and_(same, resource.model.id != row_id)
         if session.scalar(select(exists().where(same))):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,17 +12,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from auth_service.models import db
+from auth_service.models import User, db
 from gateway.routes import ROUTES
 from gateway.routing import RouteTable
 from servicekit.testing import TestKeys
 from servicekit.users import MAX_LOOKUP, MAX_NAME_LENGTH
-from tests.auth_service.auth_helpers import bearer, set_user
+from tests.auth_service.auth_helpers import PASSWORD, bearer, set_user
 
 PATH = "/internal/users/lookup"
 SECRET = "test-secret"
 DIRECTORY_KEYS = {
     "publicId", "username", "firstName", "lastName", "email", "collegeName", "role", "isActive",
+    "dateJoined", "lastLogin",
 }  # fmt: skip
 
 AddUser = Callable[..., str]
@@ -72,6 +74,9 @@ def test_a_service_resolves_usernames_and_public_ids(add_user: AddUser, lookup: 
 
     assert status == 200
     assert body["unknown"] == {"usernames": ["ghost"], "publicIds": ["0000000000000000"]}
+    for user in body["users"]:
+        assert datetime.fromisoformat(user.pop("dateJoined")).tzinfo is not None
+        assert user.pop("lastLogin") is None  # neither has signed in
     assert body["users"] == [
         {
             "publicId": alice,
@@ -94,6 +99,27 @@ def test_a_service_resolves_usernames_and_public_ids(add_user: AddUser, lookup: 
             "isActive": True,
         },
     ]
+
+
+def test_the_join_and_last_login_times_are_the_stored_ones(
+    app: Flask, client: FlaskClient, add_user: AddUser, lookup: Any, listing: Any
+) -> None:
+    alice = add_user("alice")
+    _, before = lookup(usernames=["alice"])
+    signed_in = client.post("/auth/token/", json={"username": "alice", "password": PASSWORD})
+    assert signed_in.status_code == 200
+    _, after = lookup(publicIds=[alice])
+    _, listed = listing(LIST_PATH)
+
+    with app.app_context():
+        stored = db.session.scalars(db.select(User).where(User.public_id == alice)).one()
+        joined, last_login = stored.date_joined, stored.last_login
+    assert last_login is not None
+    assert before["users"][0]["lastLogin"] is None
+    for user in (before["users"][0], after["users"][0], listed["users"][0]):
+        assert datetime.fromisoformat(user["dateJoined"]) == joined
+    for user in (after["users"][0], listed["users"][0]):
+        assert datetime.fromisoformat(user["lastLogin"]) == last_login
 
 
 def test_a_disabled_account_is_listed_as_inactive(

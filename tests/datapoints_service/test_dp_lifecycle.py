@@ -5,6 +5,7 @@ disappears here, with their permission rows."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from auth_service import models as auth_models
 from auth_service import service as auth_users
 from auth_service.context import auth_context
 from auth_service.outbox import publish_now
@@ -60,6 +62,16 @@ class Auth:
     def delete(self, username: str) -> None:
         with self.app.app_context():
             auth_users.delete_user(auth_context(self.app), username, ROOT)
+
+    def stamp(self, username: str, **times: datetime | None) -> None:
+        """Set a user's stored `date_joined` / `last_login` (what a password login writes)."""
+        with self.app.app_context():
+            user = auth_models.db.session.scalars(
+                auth_models.db.select(auth_models.User).where(auth_models.User.username == username)
+            ).one()
+            for name, value in times.items():
+                setattr(user, name, value)
+            auth_models.db.session.commit()
 
     def publish(self) -> None:
         """What auth_service's outbox still holds, onto the stream (as its relay does)."""
@@ -159,6 +171,32 @@ def test_a_user_appears_changes_and_disappears(
 
     replay(app, redis_client)  # every event delivered again: the user stays gone
     assert copied(client, staff, "david") == [] and copied(client, staff, "dave") == []
+
+
+def test_join_and_last_login_times_come_from_the_directory_at_each_event(
+    client: FlaskClient, app: Flask, auth: Auth, redis_client: redis.Redis, test_keys: TestKeys
+) -> None:
+    staff = add_person(app, test_keys, "staff", role="staff")
+    joined = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+    auth.add("erin")
+    auth.stamp("erin", date_joined=joined)
+    auth.publish()
+    consume(app, redis_client)
+    (erin,) = copied(client, staff, "erin")
+    assert datetime.fromisoformat(str(erin["date_joined"])) == joined
+    assert erin["last_login"] is None
+
+    signed_in = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
+    auth.stamp("erin", last_login=signed_in)  # a login publishes no event...
+    assert consume(app, redis_client) == 0
+    assert copied(client, staff, "erin")[0]["last_login"] is None
+
+    auth.rename("erin", "erin_b")  # ...the user's next event brings it
+    auth.publish()
+    consume(app, redis_client)
+    (renamed,) = copied(client, staff, "erin_b")
+    assert datetime.fromisoformat(str(renamed["last_login"])) == signed_in
+    assert datetime.fromisoformat(str(renamed["date_joined"])) == joined
 
 
 def test_a_copy_that_starts_late_catches_up(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,26 @@ def test_an_empty_copy_is_filled_from_the_directory_in_pages(app: Flask, auth: A
     assert copy[alice] == ("alice", "Alice", "Liddell", "alice@example.org", True, False, False)
     assert copy[boss] == ("boss", "", "", None, True, True, False)
     assert copy[others[1]][4] is False
+
+
+def test_the_backfill_copies_join_and_last_login_times(
+    client: FlaskClient, app: Flask, auth: Auth, test_keys: TestKeys
+) -> None:
+    joined = datetime(2024, 9, 1, 12, 0, tzinfo=UTC)
+    signed_in = datetime(2026, 1, 15, 7, 45, 30, tzinfo=UTC)
+    auth.add("alice")
+    auth.add("bob")
+    auth.stamp("alice", date_joined=joined, last_login=signed_in)
+
+    with app.app_context():
+        backfill_users(db.session(), directory(auth))
+
+    staff = add_person(app, test_keys, "staff", role="staff")
+    objects = listing(client, staff.headers, "user", username__in="alice,bob")["objects"]
+    by_name = {user["username"]: user for user in objects}
+    assert datetime.fromisoformat(by_name["alice"]["date_joined"]) == joined
+    assert datetime.fromisoformat(by_name["alice"]["last_login"]) == signed_in
+    assert by_name["bob"]["last_login"] is None
 
 
 def test_the_consumer_backfills_an_empty_copy_then_the_stream_applies_in_order(

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from auth_service import service
 from auth_service.context import auth_context
+from auth_service.models import User, db
 from servicekit import Identity
 from servicekit.http import ServiceClient
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry
@@ -122,6 +123,8 @@ def test_a_lookup_answers_users_and_unknown_names(auth: AuthServer) -> None:
 
     found = auth.directory().lookup(usernames=["alice", "ghost"], public_ids=[bob, "f" * 16])
 
+    joined = found.by_username["alice"].date_joined
+    assert joined is not None and joined.tzinfo is not None
     assert found.by_username == {
         "alice": DirectoryUser(
             public_id=alice,
@@ -132,6 +135,8 @@ def test_a_lookup_answers_users_and_unknown_names(auth: AuthServer) -> None:
             college_name="College A",
             role="normal",
             is_active=True,
+            date_joined=joined,
+            last_login=None,
         )
     }
     assert found.by_public_id[bob].username == "bob"
@@ -448,6 +453,12 @@ def test_an_empty_directory_lists_no_one_in_one_request(auth: AuthServer) -> Non
 def test_listed_users_carry_the_directory_fields(auth: AuthServer) -> None:
     alice = auth.add_user("alice", first_name="Alice", college_name="College A", role="staff")
 
+    with auth.app.app_context():
+        stored = db.session.scalars(db.select(User).where(User.public_id == alice)).one()
+        stored.last_login = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+        db.session.commit()
+        joined = stored.date_joined
+
     (user,) = auth.directory().all_users()
 
     assert user == DirectoryUser(
@@ -459,7 +470,34 @@ def test_listed_users_carry_the_directory_fields(auth: AuthServer) -> None:
         college_name="College A",
         role="staff",
         is_active=True,
+        date_joined=joined,
+        last_login=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
     )
+
+
+def test_an_answer_without_the_times_still_parses() -> None:
+    """A directory that does not publish dateJoined and lastLogin: both are None."""
+    wire = {
+        "publicId": "a" * 16,
+        "username": "alice",
+        "firstName": "",
+        "lastName": "",
+        "email": None,
+        "collegeName": "",
+        "role": "normal",
+        "isActive": True,
+    }
+
+    user = DirectoryUser.from_wire(wire)
+    timed = DirectoryUser.from_wire(
+        {**wire, "dateJoined": "2026-01-02T03:04:05+00:00", "lastLogin": None}
+    )
+
+    assert (user.date_joined, user.last_login) == (None, None)
+    assert timed.date_joined == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert timed.last_login is None
+    with pytest.raises(ValueError):
+        DirectoryUser.from_wire({**wire, "dateJoined": "yesterday"})
 
 
 def test_a_listing_from_an_unreachable_auth_service_is_directory_unavailable(
