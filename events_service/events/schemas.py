@@ -250,8 +250,8 @@ class EventSummarySchema(Schema):
     """An event in `GET /events`, as the document lists one."""
 
     public_id = fields.String(data_key="publicId")
-    event_picture = fields.String(attribute="picture_url", data_key="eventPicture")
-    event_logo = fields.String(attribute="logo_url", data_key="eventLogo")
+    event_picture = fields.String(attribute="picture_url", data_key="eventPicture", allow_none=True)
+    event_logo = fields.String(attribute="logo_url", data_key="eventLogo", allow_none=True)
     name = fields.String()
     description = fields.String()
     date = EventDate()
@@ -292,8 +292,8 @@ class _EventBodySchema(Schema):
 class EventDetailSchema(_EventBodySchema):
     """`GET /events/<publicId>`: sizes under `teamEventProperties`, the picture URLs."""
 
-    event_picture = fields.String(attribute="picture_url", data_key="eventPicture")
-    event_logo = fields.String(attribute="logo_url", data_key="eventLogo")
+    event_picture = fields.String(attribute="picture_url", data_key="eventPicture", allow_none=True)
+    event_logo = fields.String(attribute="logo_url", data_key="eventLogo", allow_none=True)
     team_event_properties = fields.Function(
         lambda event: {"minSize": event.min_size, "maxSize": event.max_size},
         data_key="teamEventProperties",
@@ -314,8 +314,8 @@ class EventEditedSchema(EventWrittenSchema):
 
 class PhotosSchema(Schema):
     public_id = fields.String(data_key="publicId")
-    event_picture = fields.String(attribute="picture_url", data_key="eventPicture")
-    event_logo = fields.String(attribute="logo_url", data_key="eventLogo")
+    event_picture = fields.String(attribute="picture_url", data_key="eventPicture", allow_none=True)
+    event_logo = fields.String(attribute="logo_url", data_key="eventLogo", allow_none=True)
 
 
 class DeletedSchema(Schema):
