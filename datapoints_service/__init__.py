@@ -16,7 +16,7 @@ from datapoints_service.settings import DatapointsSettings
 from servicekit import create_app as create_service_app
 from servicekit.keys import KeyResolver
 from servicekit.settings import app_settings
-from servicekit.users import UserDirectory, user_directory
+from servicekit.users import optional_user_directory
 
 NAME = "datapoints"
 
@@ -36,14 +36,11 @@ def create_app(
     )
     with app.app_context():
         settings = app_settings(DatapointsSettings)
-        init_context(app, DatapointsContext(settings, _directory(app)))
+        init_context(
+            app,
+            DatapointsContext(
+                settings, optional_user_directory(app, "the users copy holds only what events say")
+            ),
+        )
     register_commands(app)
     return app
-
-
-def _directory(app: Flask) -> UserDirectory | None:
-    """auth_service's user directory as this service (needs `SERVICE_SECRET`)."""
-    if not app.config.get("SERVICE_SECRET"):
-        app.logger.warning("SERVICE_SECRET is not set: the users copy holds only what events say")
-        return None
-    return user_directory()

@@ -15,7 +15,7 @@ from events_service.settings import EventsSettings
 from servicekit import create_app as create_service_app
 from servicekit.keys import KeyResolver
 from servicekit.settings import app_settings
-from servicekit.users import UserDirectory, user_directory
+from servicekit.users import optional_user_directory
 
 NAME = "events"
 
@@ -34,13 +34,11 @@ def create_app(
         uses_redis=False,
     )
     with app.app_context():
-        init_context(app, EventsContext(app_settings(EventsSettings), _directory(app)))
+        init_context(
+            app,
+            EventsContext(
+                app_settings(EventsSettings),
+                optional_user_directory(app, "writes that name users answer 503"),
+            ),
+        )
     return app
-
-
-def _directory(app: Flask) -> UserDirectory | None:
-    """auth_service's user directory as this service (needs `SERVICE_SECRET`)."""
-    if not app.config.get("SERVICE_SECRET"):
-        app.logger.warning("SERVICE_SECRET is not set: writes that name users answer 503")
-        return None
-    return user_directory()

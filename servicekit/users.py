@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import requests
-from flask import current_app
+from flask import Flask, current_app
 
 from servicekit.config import env, env_float, service_url
 from servicekit.http import ServiceClient, ServiceTokenSource
@@ -405,3 +405,12 @@ def user_directory() -> UserDirectory:
         )
         current_app.extensions[EXTENSION] = directory
     return directory
+
+
+def optional_user_directory(app: Flask, without: str) -> UserDirectory | None:
+    """The app's directory (call in its app context), or None when `SERVICE_SECRET` is
+    not set: then `without` (what the service does instead) is logged once at start."""
+    if not app.config.get("SERVICE_SECRET"):
+        app.logger.warning("SERVICE_SECRET is not set: %s", without)
+        return None
+    return user_directory()

@@ -14,7 +14,7 @@ from servicekit import redis_client
 from servicekit.config import env
 from servicekit.keys import KeyResolver
 from servicekit.settings import app_settings
-from servicekit.users import UserDirectory, user_directory
+from servicekit.users import optional_user_directory
 from tickets_service.api import blueprints
 from tickets_service.cli import register_commands
 from tickets_service.context import TicketsContext, init_context
@@ -39,7 +39,14 @@ def create_app(
     )
     with app.app_context():
         redis = redis_client() if app.config.get("REDIS_URL") else None
-        init_context(app, TicketsContext(app_settings(TicketsSettings), redis, _directory(app)))
+        init_context(
+            app,
+            TicketsContext(
+                app_settings(TicketsSettings),
+                redis,
+                optional_user_directory(app, "renames are taken from the stream as is"),
+            ),
+        )
     register_commands(app)
     return app
 
@@ -49,11 +56,3 @@ def _redis_url(config: Mapping[str, Any] | None) -> str | None:
     if config is not None and "REDIS_URL" in config:
         return config["REDIS_URL"]  # type: ignore[no-any-return]
     return env("REDIS_URL")
-
-
-def _directory(app: Flask) -> UserDirectory | None:
-    """auth_service's user directory as this service (needs `SERVICE_SECRET`)."""
-    if not app.config.get("SERVICE_SECRET"):
-        app.logger.warning("SERVICE_SECRET is not set: renames are taken from the stream as is")
-        return None
-    return user_directory()
