@@ -32,8 +32,8 @@ def under(region_ids: Any, depth_level: int = 0) -> ColumnElement[bool]:
 def lock(session: Session) -> None:
     """Region writes one at a time (PostgreSQL: a transaction-scoped advisory lock; on
     SQLite every write holds the write lock from its start: see locking.py). Without it,
-    two concurrent moves (a under b, b under a) would each pass the cycle check, and an insert under a region being moved would copy its
-    old ancestors."""
+    two concurrent moves (a under b, b under a) would each pass the cycle check, and an
+    insert under a region being moved would copy its old ancestors."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(TREE_LOCK)))
 
