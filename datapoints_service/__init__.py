@@ -8,9 +8,10 @@ from typing import Any
 
 from flask import Flask
 
-from datapoints_service.api import blueprints
+from datapoints_service import api, datapoint_api, entry_api, geo_api, map_page
 from datapoints_service.cli import register_commands
 from datapoints_service.context import DatapointsContext, init_context
+from datapoints_service.documents import api as documents_api
 from datapoints_service.models import db
 from datapoints_service.settings import DatapointsSettings
 from servicekit import create_app as create_service_app
@@ -19,6 +20,15 @@ from servicekit.settings import app_settings
 from servicekit.users import optional_user_directory
 
 NAME = "datapoints"
+# The documents' routes come before the generic /api/v2/<resource>/ ones they refine.
+blueprints = [
+    documents_api.blp,
+    api.blp,
+    datapoint_api.blp,
+    entry_api.blp,
+    geo_api.blp,
+    map_page.blp,
+]
 
 
 def create_app(

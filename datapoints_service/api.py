@@ -36,8 +36,6 @@ blp = Blueprint(
     description="Health-campaign data: regions, indicators, campaigns, their permissions.",
 )
 
-blueprints = [blp]
-
 
 @blp.route("/<name>", methods=["GET"])
 def list_objects(name: str) -> Response:

@@ -27,7 +27,9 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -50,6 +52,14 @@ AUTH_CODE_LENGTH = 100
 READ, WRITE = "r", "w"
 READ_WRITE = (READ, WRITE)
 RW_CHECK = "read_write IN ('r', 'w')"
+# How an indicator's values roll up to a region that has none of its own.
+SUM, AVG, NONE = "sum", "avg", "none"
+AGGREGATIONS = (SUM, AVG, NONE)
+# Where a document's processing stands.
+QUEUED, PROCESSING, PROCESSED, FAILED = "queued", "processing", "processed", "failed"
+DOCUMENT_STATUSES = (QUEUED, PROCESSING, PROCESSED, FAILED)
+# The kinds of source objects (document_review.db_model).
+REGION, CAMPAIGN, INDICATOR = "region", "campaign", "indicator"
 
 
 class Office(db.Model):  # type: ignore[name-defined]
@@ -80,6 +90,8 @@ class Region(db.Model):  # type: ignore[name-defined]
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     shape_file_path: Mapped[str | None] = mapped_column(String(PATH_LENGTH))
+    # The region's outline, a GeoJSON geometry (Polygon or MultiPolygon), when one is known.
+    shape: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -122,6 +134,7 @@ class Campaign(db.Model):  # type: ignore[name-defined]
 
 class Indicator(db.Model):  # type: ignore[name-defined]
     __tablename__ = "indicators"
+    __table_args__ = (CheckConstraint("aggregation IN ('sum', 'avg', 'none')", name="aggregation"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
@@ -134,6 +147,8 @@ class Indicator(db.Model):  # type: ignore[name-defined]
     bound_json: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # The ids of the indicator's tags (indicator_tag).
     tag_json: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # How a region without a value of its own gets one from the regions under it.
+    aggregation: Mapped[str] = mapped_column(String(8), default=SUM, server_default=SUM)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -164,7 +179,7 @@ class User(db.Model):  # type: ignore[name-defined]
 
 
 class SourceRegion(db.Model):  # type: ignore[name-defined]
-    """A region as an uploaded file spelt it (created from uploads: part two)."""
+    """A region as an uploaded file spelt it (created when a document is processed)."""
 
     __tablename__ = "source_regions"
 
@@ -299,9 +314,12 @@ class CustomDashboard(db.Model):  # type: ignore[name-defined]
 
 
 class Document(db.Model):  # type: ignore[name-defined]
-    """An uploaded file of datapoints (uploads and processing: part two)."""
+    """An uploaded CSV file of datapoints, processed on the RQ worker."""
 
     __tablename__ = "documents"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'processing', 'processed', 'failed')", name="status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     guid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -315,3 +333,132 @@ class Document(db.Model):  # type: ignore[name-defined]
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED, server_default=QUEUED)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rows_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Rows that could not be read: [{"line": 12, "error": "value is not a number: 'x'"}].
+    row_errors: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    row_error_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why the whole document failed, when it did.
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DocumentFile(db.Model):  # type: ignore[name-defined]
+    """A document's uploaded bytes, kept in this service's database (the API stores
+    them, the worker reads them: both reach the database, and nothing else is shared)."""
+
+    __tablename__ = "document_files"
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SourceDataPoint(db.Model):  # type: ignore[name-defined]
+    """One value of a document, keyed by the strings the file used. It becomes a master
+    datapoint once its region, campaign and indicator strings are all mapped."""
+
+    __tablename__ = "source_datapoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    line: Mapped[int] = mapped_column(Integer)  # of the file, the header being line 1
+    source_region_id: Mapped[int] = mapped_column(ForeignKey("source_regions.id"), index=True)
+    source_campaign_id: Mapped[int] = mapped_column(ForeignKey("source_campaigns.id"), index=True)
+    source_indicator_id: Mapped[int] = mapped_column(ForeignKey("source_indicators.id"), index=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class DocumentReview(db.Model):  # type: ignore[name-defined]
+    """A source string of a document (`db_model`: region, campaign or indicator), how
+    many of the document's values use it, and whether (and to what) it is mapped yet."""
+
+    __tablename__ = "document_reviews"
+    __table_args__ = (
+        UniqueConstraint(
+            "document_id", "db_model", "source_object_id", name="uq_document_reviews_object"
+        ),
+        CheckConstraint("db_model IN ('region', 'campaign', 'indicator')", name="db_model"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    db_model: Mapped[str] = mapped_column(String(16))
+    source_object_id: Mapped[int] = mapped_column(Integer, index=True)
+    source_string: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    source_dp_count: Mapped[int] = mapped_column(Integer, default=0)
+    map_id: Mapped[int | None] = mapped_column(Integer)
+    master_object_id: Mapped[int | None] = mapped_column(Integer)
+    master_dp_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DataPoint(db.Model):  # type: ignore[name-defined]
+    """A stored value: one per region, campaign and indicator (entered, or merged from a
+    document)."""
+
+    __tablename__ = "datapoints"
+    __table_args__ = (
+        UniqueConstraint("region_id", "campaign_id", "indicator_id", name="uq_datapoints_cell"),
+        Index("ix_datapoints_campaign_indicator", "campaign_id", "indicator_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"), index=True)
+    value: Mapped[float] = mapped_column(Float)
+    # The document the value last came from (None: entered by hand).
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), index=True
+    )
+    changed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DataPointRollup(db.Model):  # type: ignore[name-defined]
+    """A computed value: a region without a stored value for an indicator and campaign
+    gets the aggregate of its children's values (stored or computed), kept current by
+    datapoints_service/rollup.py whenever values, the tree or an aggregation change."""
+
+    __tablename__ = "datapoint_rollups"
+    __table_args__ = (
+        Index("ix_datapoint_rollups_campaign_indicator", "campaign_id", "indicator_id"),
+    )
+
+    region_id: Mapped[int] = mapped_column(
+        ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    indicator_id: Mapped[int] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: Mapped[float] = mapped_column(Float)
+
+
+class DataPointHistory(db.Model):  # type: ignore[name-defined]
+    """Every change of a stored value: who, when, from what to what (None: no value).
+    Plain ids, not references: the history outlives what it names."""
+
+    __tablename__ = "datapoint_history"
+    __table_args__ = (
+        Index("ix_datapoint_history_cell", "region_id", "campaign_id", "indicator_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(Integer)
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    indicator_id: Mapped[int] = mapped_column(Integer)
+    old_value: Mapped[float | None] = mapped_column(Float)
+    new_value: Mapped[float | None] = mapped_column(Float)
+    changed_by_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    document_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

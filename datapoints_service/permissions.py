@@ -18,6 +18,7 @@ from datapoints_service.models import (
     WRITE,
     CustomDashboard,
     Document,
+    DocumentReview,
     GroupPermission,
     Indicator,
     RegionPermission,
@@ -58,6 +59,21 @@ def documents(caller: Caller, options: Options) -> ColumnElement[bool] | None:
             raise Forbidden("show_all is for staff")
         return None
     return Document.created_by_id == caller.user_id
+
+
+def document_reviews(caller: Caller, options: Options) -> ColumnElement[bool] | None:
+    """The review rows of the documents the caller sees (`show_all=1`: staff only)."""
+    visible = documents(caller, options)
+    if visible is None:
+        return None
+    return DocumentReview.document_id.in_(select(Document.id).where(visible))
+
+
+def staff_only(caller: Caller, _options: Options) -> ColumnElement[bool] | None:
+    """Every row for staff; for anyone else, a refusal (not an empty list)."""
+    if not caller.staff:
+        raise Forbidden("staff only")
+    return None
 
 
 def own_rows(model: Any) -> Any:

@@ -13,16 +13,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, false, select
 
 from datapoints_service import permissions, rules, tree
+from datapoints_service.documents import maps
 from datapoints_service.engine.fields import EXACT, IN, Field, Kind
 from datapoints_service.engine.resource import Caller, Hooks, Resource
 from datapoints_service.models import (
+    AGGREGATIONS,
+    DOCUMENT_STATUSES,
     READ,
     READ_WRITE,
+    SUM,
     Campaign,
     CampaignMap,
     CampaignType,
     CustomDashboard,
+    DataPointHistory,
     Document,
+    DocumentReview,
     Group,
     GroupPermission,
     Indicator,
@@ -46,6 +52,8 @@ USERS_READ_ONLY = (
     "/users/<username>); this service keeps a read-only copy"
 )
 DOCUMENTS_READ_ONLY = "documents are created by uploads, not written here"
+REVIEWS_READ_ONLY = "document_review rows are written by processing documents and by maps"
+HISTORY_READ_ONLY = "the history is written by data entry and documents"
 
 
 def _id() -> Field:
@@ -83,6 +91,7 @@ def _slug_from(key: str) -> Any:
 
 
 def _maps(name: str, model: Any, source: str, master: str) -> Resource:
+    kind = master
     return Resource(
         name,
         model,
@@ -94,6 +103,7 @@ def _maps(name: str, model: Any, source: str, master: str) -> Resource:
         ),
         privilege=name,
         author="mapped_by_id",
+        hooks=Hooks(after_write=maps.after_write(kind)),
     )
 
 
@@ -147,6 +157,7 @@ RESOURCES: dict[str, Resource] = {
                 Field("region_code", Kind.STR, required=True, unique=True),
                 _ref("region_type", "region_type_id", "region_type"),
                 Field("shape_file_path", Kind.STR, nullable=True),
+                Field("shape", Kind.JSON, nullable=True, orderable=False),
                 _ref("office", "office_id", "office"),
                 _ref("parent_region", "parent_region_id", "region", nullable=True),
                 Field("source_id", Kind.INT, nullable=True),
@@ -157,8 +168,8 @@ RESOURCES: dict[str, Resource] = {
             resource_uri=True,
             visibility=permissions.regions,
             hooks=Hooks(
-                validate=tree.check_parent,
-                after_write=tree.after_write,
+                validate=rules.region,
+                after_write=rules.region_written,
                 before_delete=tree.before_delete,
             ),
         ),
@@ -194,11 +205,12 @@ RESOURCES: dict[str, Resource] = {
                 Field("source_id", Kind.INT, nullable=True),
                 Field("bound_json", Kind.JSON, orderable=False, default=lambda _values: []),
                 Field("tag_json", Kind.JSON, orderable=False, default=lambda _values: []),
+                Field("aggregation", Kind.STR, choices=AGGREGATIONS, default=lambda _values: SUM),
             ),
             privilege="indicator",
             slug="slug",
             visibility=permissions.indicators,
-            hooks=Hooks(validate=rules.indicator_json),
+            hooks=Hooks(validate=rules.indicator_json, after_write=rules.indicator_written),
         ),
         Resource(
             "indicator_tag",
@@ -301,10 +313,58 @@ RESOURCES: dict[str, Resource] = {
                 Field("source_id", Kind.INT, writable=False, nullable=True),
                 Field("created_by_id", Kind.INT, ref="user", writable=False, nullable=True),
                 Field("guid", Kind.STR, writable=False),
+                Field("status", Kind.STR, writable=False, choices=DOCUMENT_STATUSES),
+                Field("rows_total", Kind.INT, writable=False),
+                Field("rows_done", Kind.INT, writable=False),
+                Field("row_error_count", Kind.INT, writable=False),
+                Field("row_errors", Kind.JSON, writable=False, orderable=False),
+                Field("error", Kind.STR, writable=False, nullable=True, orderable=False),
+                Field("processed_at", Kind.DATETIME, writable=False, nullable=True),
             ),
             label="guid",
             read_only=DOCUMENTS_READ_ONLY,
             visibility=permissions.documents,
+        ),
+        Resource(
+            "document_review",
+            DocumentReview,
+            (
+                _id(),
+                Field("master_dp_count", Kind.INT, writable=False),
+                Field("map_id", Kind.INT, writable=False, nullable=True),
+                Field("master_object_id", Kind.INT, writable=False, nullable=True),
+                Field("source_string", Kind.STR, writable=False),
+                Field("source_object_id", Kind.INT, writable=False),
+                Field(
+                    "db_model",
+                    Kind.STR,
+                    writable=False,
+                    choices=("region", "campaign", "indicator"),
+                ),
+                Field("source_dp_count", Kind.INT, writable=False),
+                Field("document_id", Kind.INT, ref="document", writable=False),
+            ),
+            label="source_string",
+            read_only=REVIEWS_READ_ONLY,
+            visibility=permissions.document_reviews,
+        ),
+        Resource(
+            "datapoint_history",
+            DataPointHistory,
+            (
+                _id(),
+                Field("region_id", Kind.INT, writable=False),
+                Field("campaign_id", Kind.INT, writable=False),
+                Field("indicator_id", Kind.INT, writable=False),
+                Field("old_value", Kind.FLOAT, writable=False, nullable=True),
+                Field("new_value", Kind.FLOAT, writable=False, nullable=True),
+                Field("changed_by_id", Kind.INT, writable=False, nullable=True),
+                Field("document_id", Kind.INT, writable=False, nullable=True),
+                Field("changed_at", Kind.DATETIME, writable=False),
+            ),
+            label="id",
+            read_only=HISTORY_READ_ONLY,
+            visibility=permissions.staff_only,
         ),
         Resource(
             "user",

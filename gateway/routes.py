@@ -191,8 +191,8 @@ ROUTES: tuple[Route, ...] = (
         max_body=DATA_UPLOAD_MAX_BODY,
         planned=True,
     ),
-    Route("GET", "/api/v2/document_review/<id>", "datapoints", AUTHENTICATED, planned=True),
-    Route("GET", "/api/v2/document_review", "datapoints", AUTHENTICATED, planned=True),
+    Route("GET", "/api/v2/document_review/<id>", "datapoints", AUTHENTICATED),
+    Route("GET", "/api/v2/document_review", "datapoints", AUTHENTICATED),
     # datapoints_service: v2 users, groups and permissions. A POST to users reaches the
     # service, whose 405 points to auth_service (the document's "not implemented").
     Route("GET", "/api/v2/user/<id>", "datapoints", AUTHENTICATED),

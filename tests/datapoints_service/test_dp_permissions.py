@@ -155,6 +155,13 @@ def test_documents(
         "source_id",
         "created_by_id",
         "guid",
+        "status",
+        "rows_total",
+        "rows_done",
+        "row_error_count",
+        "row_errors",
+        "error",
+        "processed_at",
     }
     upload = client.post("/api/v2/document/", json={"docfile": "x"}, headers=staff.headers)
     assert upload.status_code == 405

@@ -113,129 +113,131 @@ def _region(
 
 PINNED = {
     "/api/v2/office/?format=csv": (
-        "id,name,created_at,resource_uri\r\n"
-        "1,'=cmd|' /C calc'!A0,2016-03-01T12:30:45.123+00:00,/api/v2/office/1/\r\n"
-        '2,"Kano, ""north""\nsecond line é",2016-03-01T12:30:45.123+00'
-        ":00,/api/v2/office/2/\r\n"
+        "id,name,created_at,resource_uri\r\n1,'=cmd|' /C calc'!A0,2016-0"
+        '3-01T12:30:45.123+00:00,/api/v2/office/1/\r\n2,"Kano, ""north""'
+        '\nsecond line é",2016-03-01T12:30:45.123+00:00,/api/v2/office/'
+        "2/\r\n"
     ),
     "/api/v2/region/?format=csv": (
-        "id,name,slug,latitude,longitude,region_code,region_type,shap"
-        "e_file_path,office,parent_region,source_id,created_at,resource_uri\r\n"
-        "1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,1,,1,,,2016-03-01T12:30:"
-        "45.123+00:00,/api/v2/region/1/\r\n"
-        '2,"Kano, ""KN""",ng-kn,-0.1,,\'\tKN,1,,2,1,,2016-03-01T12:30:4'
-        "5.123+00:00,/api/v2/region/2/\r\n"
+        "id,name,slug,latitude,longitude,region_code,region_type,shape"
+        "_file_path,shape,office,parent_region,source_id,created_at,re"
+        "source_uri\r\n1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,1,,,1,,,2016-"
+        '03-01T12:30:45.123+00:00,/api/v2/region/1/\r\n2,"Kano, ""KN""",'
+        "ng-kn,-0.1,,'\tKN,1,,,2,1,,2016-03-01T12:30:45.123+00:00,/api/"
+        "v2/region/2/\r\n"
     ),
     "/api/v2/region/?format=csv&uri_format=uri": (
-        "id,name,slug,latitude,longitude,region_code,region_type,shap"
-        "e_file_path,office,parent_region,source_id,created_at,resource_uri\r\n"
-        "1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,/api/v2/region_type/1/,,"
-        "/api/v2/office/1/,,,2016-03-01T12:30:45.123+00:00,/api/v2/region/1/\r\n"
-        '2,"Kano, ""KN""",ng-kn,-0.1,,\'\tKN,/api/v2/region_type/1/,,/a'
-        "pi/v2/office/2/,/api/v2/region/1/,,2016-03-01T12:30:45.123+0"
-        "0:00,/api/v2/region/2/\r\n"
+        "id,name,slug,latitude,longitude,region_code,region_type,shape"
+        "_file_path,shape,office,parent_region,source_id,created_at,re"
+        "source_uri\r\n1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,/api/v2/regio"
+        "n_type/1/,,,/api/v2/office/1/,,,2016-03-01T12:30:45.123+00:00"
+        ',/api/v2/region/1/\r\n2,"Kano, ""KN""",ng-kn,-0.1,,\'\tKN,/api/v2'
+        "/region_type/1/,,,/api/v2/office/2/,/api/v2/region/1/,,2016-0"
+        "3-01T12:30:45.123+00:00,/api/v2/region/2/\r\n"
     ),
     "/api/v2/region/?format=csv&uri_format=name": (
-        "id,name,slug,latitude,longitude,region_code,region_type,shap"
-        "e_file_path,office,parent_region,source_id,created_at,resource_uri\r\n"
-        "1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,'-province,,'=cmd|' /C c"
-        "alc'!A0,,,2016-03-01T12:30:45.123+00:00,/api/v2/region/1/\r\n"
-        '2,"Kano, ""KN""",ng-kn,-0.1,,\'\tKN,\'-province,,"Kano, ""north'
-        '""\nsecond line é",Nigéria 🇳🇬,,2016-03-01T12:30:45.123+00:00,'
-        "/api/v2/region/2/\r\n"
+        "id,name,slug,latitude,longitude,region_code,region_type,shape"
+        "_file_path,shape,office,parent_region,source_id,created_at,re"
+        "source_uri\r\n1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,'-province,,,"
+        "'=cmd|' /C calc'!A0,,,2016-03-01T12:30:45.123+00:00,/api/v2/r"
+        'egion/1/\r\n2,"Kano, ""KN""",ng-kn,-0.1,,\'\tKN,\'-province,,,"Kan'
+        'o, ""north""\nsecond line é",Nigéria 🇳🇬,,2016-03-01T12:30:45.1'
+        "23+00:00,/api/v2/region/2/\r\n"
     ),
     "/api/v2/region/?format=csv&uri_format=slug": (
-        "id,name,slug,latitude,longitude,region_code,region_type,shap"
-        "e_file_path,office,parent_region,source_id,created_at,resource_uri\r\n"
-        "1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,'-province,,'=cmd|' /C c"
-        "alc'!A0,,,2016-03-01T12:30:45.123+00:00,/api/v2/region/1/\r\n"
-        '2,"Kano, ""KN""",ng-kn,-0.1,,\'\tKN,\'-province,,"Kano, ""north'
-        '""\nsecond line é",ng,,2016-03-01T12:30:45.123+00:00,/api/v2/region/2/\r\n'
+        "id,name,slug,latitude,longitude,region_code,region_type,shape"
+        "_file_path,shape,office,parent_region,source_id,created_at,re"
+        "source_uri\r\n1,Nigéria 🇳🇬,ng,9.0819,8.6753,'+234,'-province,,,"
+        "'=cmd|' /C calc'!A0,,,2016-03-01T12:30:45.123+00:00,/api/v2/r"
+        'egion/1/\r\n2,"Kano, ""KN""",ng-kn,-0.1,,\'\tKN,\'-province,,,"Kan'
+        'o, ""north""\nsecond line é",ng,,2016-03-01T12:30:45.123+00:00'
+        ",/api/v2/region/2/\r\n"
     ),
     "/api/v2/campaign/?format=csv&uri_format=name": (
-        "id,name,slug,start_date,end_date,office,campaign_type,create"
-        "d_at,resource_uri\r\n"
-        "1,\"'\rround 1\",round-1,2015-01-01,2016-12-31,'=cmd|' /C calc'"
-        "!A0,'@round,2016-03-01T12:30:45.123+00:00,/api/v2/campaign/1/\r\n"
+        "id,name,slug,start_date,end_date,office,campaign_type,created"
+        '_at,resource_uri\r\n1,"\'\rround 1",round-1,2015-01-01,2016-12-31'
+        ",'=cmd|' /C calc'!A0,'@round,2016-03-01T12:30:45.123+00:00,/a"
+        "pi/v2/campaign/1/\r\n"
     ),
     "/api/v2/indicator/?format=csv": (
-        "id,name,short_name,slug,description,is_reported,source_id,bo"
-        "und_json,tag_json\r\n"
-        '1,"Missed, ""children""",\'-missed,missed,"line one\nline two,'
-        ' with ""quotes""",True,,"[{""bound_name"":""=bad"",""mn_val"'
-        '":0.2,""mx_val"":null}]",[]\r\n'
-        '2,ünreported,u,unreported,,False,7,[],"[3,1]"\r\n'
+        "id,name,short_name,slug,description,is_reported,source_id,bou"
+        'nd_json,tag_json,aggregation\r\n1,"Missed, ""children""",\'-miss'
+        'ed,missed,"line one\nline two, with ""quotes""",True,,"[{""bou'
+        'nd_name"":""=bad"",""mn_val"":0.2,""mx_val"":null}]",[],sum\r\n'
+        '2,ünreported,u,unreported,,False,7,[],"[3,1]",sum\r\n'
     ),
     "/api/v2/office/": (
-        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_r'
-        'equested":{}},"objects":[{"id":1,"name":"=cmd|\' /C calc\'!A0"'
-        ',"created_at":"2016-03-01T12:30:45.123+00:00","resource_uri"'
-        ':"/api/v2/office/1/"},{"id":2,"name":"Kano, \\"north\\"\\nsecon'
-        'd line \\u00e9","created_at":"2016-03-01T12:30:45.123+00:00",'
-        '"resource_uri":"/api/v2/office/2/"}],"errors":{}}\n'
+        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_re'
+        'quested":{}},"objects":[{"id":1,"name":"=cmd|\' /C calc\'!A0","'
+        'created_at":"2016-03-01T12:30:45.123+00:00","resource_uri":"/'
+        'api/v2/office/1/"},{"id":2,"name":"Kano, \\"north\\"\\nsecond li'
+        'ne \\u00e9","created_at":"2016-03-01T12:30:45.123+00:00","reso'
+        'urce_uri":"/api/v2/office/2/"}],"errors":{}}\n'
     ),
     "/api/v2/region/": (
-        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_r'
-        'equested":{}},"objects":[{"id":1,"name":"Nig\\u00e9ria \\ud83c'
-        '\\uddf3\\ud83c\\uddec","slug":"ng","latitude":9.0819,"longitude'
-        '":8.6753,"region_code":"+234","region_type":1,"shape_file_pa'
-        'th":null,"office":1,"parent_region":null,"source_id":null,"c'
-        'reated_at":"2016-03-01T12:30:45.123+00:00","resource_uri":"/'
-        'api/v2/region/1/"},{"id":2,"name":"Kano, \\"KN\\"","slug":"ng-'
-        'kn","latitude":-0.1,"longitude":null,"region_code":"\\tKN","r'
-        'egion_type":1,"shape_file_path":null,"office":2,"parent_regi'
-        'on":1,"source_id":null,"created_at":"2016-03-01T12:30:45.123'
-        '+00:00","resource_uri":"/api/v2/region/2/"}],"errors":{}}\n'
+        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_re'
+        'quested":{}},"objects":[{"id":1,"name":"Nig\\u00e9ria \\ud83c\\u'
+        'ddf3\\ud83c\\uddec","slug":"ng","latitude":9.0819,"longitude":8'
+        '.6753,"region_code":"+234","region_type":1,"shape_file_path":'
+        'null,"shape":null,"office":1,"parent_region":null,"source_id"'
+        ':null,"created_at":"2016-03-01T12:30:45.123+00:00","resource_'
+        'uri":"/api/v2/region/1/"},{"id":2,"name":"Kano, \\"KN\\"","slug'
+        '":"ng-kn","latitude":-0.1,"longitude":null,"region_code":"\\tK'
+        'N","region_type":1,"shape_file_path":null,"shape":null,"offic'
+        'e":2,"parent_region":1,"source_id":null,"created_at":"2016-03'
+        '-01T12:30:45.123+00:00","resource_uri":"/api/v2/region/2/"}],'
+        '"errors":{}}\n'
     ),
     "/api/v2/region/?uri_format=uri": (
-        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_r'
-        'equested":{"uri_format":"uri"}},"objects":[{"id":1,"name":"N'
-        'ig\\u00e9ria \\ud83c\\uddf3\\ud83c\\uddec","slug":"ng","latitude"'
-        ':9.0819,"longitude":8.6753,"region_code":"+234","region_type'
-        '":"/api/v2/region_type/1/","shape_file_path":null,"office":"'
-        '/api/v2/office/1/","parent_region":null,"source_id":null,"cr'
-        'eated_at":"2016-03-01T12:30:45.123+00:00","resource_uri":"/a'
-        'pi/v2/region/1/"},{"id":2,"name":"Kano, \\"KN\\"","slug":"ng-k'
-        'n","latitude":-0.1,"longitude":null,"region_code":"\\tKN","re'
-        'gion_type":"/api/v2/region_type/1/","shape_file_path":null,"'
-        'office":"/api/v2/office/2/","parent_region":"/api/v2/region/'
-        '1/","source_id":null,"created_at":"2016-03-01T12:30:45.123+0'
-        '0:00","resource_uri":"/api/v2/region/2/"}],"errors":{}}\n'
+        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_re'
+        'quested":{"uri_format":"uri"}},"objects":[{"id":1,"name":"Nig'
+        '\\u00e9ria \\ud83c\\uddf3\\ud83c\\uddec","slug":"ng","latitude":9.'
+        '0819,"longitude":8.6753,"region_code":"+234","region_type":"/'
+        'api/v2/region_type/1/","shape_file_path":null,"shape":null,"o'
+        'ffice":"/api/v2/office/1/","parent_region":null,"source_id":n'
+        'ull,"created_at":"2016-03-01T12:30:45.123+00:00","resource_ur'
+        'i":"/api/v2/region/1/"},{"id":2,"name":"Kano, \\"KN\\"","slug":'
+        '"ng-kn","latitude":-0.1,"longitude":null,"region_code":"\\tKN"'
+        ',"region_type":"/api/v2/region_type/1/","shape_file_path":nul'
+        'l,"shape":null,"office":"/api/v2/office/2/","parent_region":"'
+        '/api/v2/region/1/","source_id":null,"created_at":"2016-03-01T'
+        '12:30:45.123+00:00","resource_uri":"/api/v2/region/2/"}],"err'
+        'ors":{}}\n'
     ),
     "/api/v2/region/?uri_format=name": (
-        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_r'
-        'equested":{"uri_format":"name"}},"objects":[{"id":1,"name":"'
-        'Nig\\u00e9ria \\ud83c\\uddf3\\ud83c\\uddec","slug":"ng","latitude'
-        '":9.0819,"longitude":8.6753,"region_code":"+234","region_typ'
-        'e":"-province","shape_file_path":null,"office":"=cmd|\' /C ca'
-        'lc\'!A0","parent_region":null,"source_id":null,"created_at":"'
-        '2016-03-01T12:30:45.123+00:00","resource_uri":"/api/v2/regio'
-        'n/1/"},{"id":2,"name":"Kano, \\"KN\\"","slug":"ng-kn","latitud'
-        'e":-0.1,"longitude":null,"region_code":"\\tKN","region_type":'
-        '"-province","shape_file_path":null,"office":"Kano, \\"north\\"'
-        '\\nsecond line \\u00e9","parent_region":"Nig\\u00e9ria \\ud83c\\u'
-        'ddf3\\ud83c\\uddec","source_id":null,"created_at":"2016-03-01T'
-        '12:30:45.123+00:00","resource_uri":"/api/v2/region/2/"}],"er'
-        'rors":{}}\n'
+        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_re'
+        'quested":{"uri_format":"name"}},"objects":[{"id":1,"name":"Ni'
+        'g\\u00e9ria \\ud83c\\uddf3\\ud83c\\uddec","slug":"ng","latitude":9'
+        '.0819,"longitude":8.6753,"region_code":"+234","region_type":"'
+        '-province","shape_file_path":null,"shape":null,"office":"=cmd'
+        '|\' /C calc\'!A0","parent_region":null,"source_id":null,"create'
+        'd_at":"2016-03-01T12:30:45.123+00:00","resource_uri":"/api/v2'
+        '/region/1/"},{"id":2,"name":"Kano, \\"KN\\"","slug":"ng-kn","la'
+        'titude":-0.1,"longitude":null,"region_code":"\\tKN","region_ty'
+        'pe":"-province","shape_file_path":null,"shape":null,"office":'
+        '"Kano, \\"north\\"\\nsecond line \\u00e9","parent_region":"Nig\\u0'
+        '0e9ria \\ud83c\\uddf3\\ud83c\\uddec","source_id":null,"created_at'
+        '":"2016-03-01T12:30:45.123+00:00","resource_uri":"/api/v2/reg'
+        'ion/2/"}],"errors":{}}\n'
     ),
     "/api/v2/campaign/?uri_format=slug": (
-        '{"meta":{"limit":20,"offset":0,"total_count":1,"parameters_r'
-        'equested":{"uri_format":"slug"}},"objects":[{"id":1,"name":"'
-        '\\rround 1","slug":"round-1","start_date":"2015-01-01","end_d'
-        'ate":"2016-12-31","office":"=cmd|\' /C calc\'!A0","campaign_ty'
-        'pe":"@round","created_at":"2016-03-01T12:30:45.123+00:00","r'
-        'esource_uri":"/api/v2/campaign/1/"}],"errors":{}}\n'
+        '{"meta":{"limit":20,"offset":0,"total_count":1,"parameters_re'
+        'quested":{"uri_format":"slug"}},"objects":[{"id":1,"name":"\\r'
+        'round 1","slug":"round-1","start_date":"2015-01-01","end_date'
+        '":"2016-12-31","office":"=cmd|\' /C calc\'!A0","campaign_type":'
+        '"@round","created_at":"2016-03-01T12:30:45.123+00:00","resour'
+        'ce_uri":"/api/v2/campaign/1/"}],"errors":{}}\n'
     ),
     "/api/v2/indicator/": (
-        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_r'
-        'equested":{}},"objects":[{"id":1,"name":"Missed, \\"children\\'
-        '"","short_name":"-missed","slug":"missed","description":"lin'
-        'e one\\nline two, with \\"quotes\\"","is_reported":true,"source'
-        '_id":null,"bound_json":[{"bound_name":"=bad","mn_val":0.2,"m'
-        'x_val":null}],"tag_json":[]},{"id":2,"name":"\\u00fcnreported'
-        '","short_name":"u","slug":"unreported","description":"","is_'
-        'reported":false,"source_id":7,"bound_json":[],"tag_json":[3,'
-        '1]}],"errors":{}}\n'
+        '{"meta":{"limit":20,"offset":0,"total_count":2,"parameters_re'
+        'quested":{}},"objects":[{"id":1,"name":"Missed, \\"children\\""'
+        ',"short_name":"-missed","slug":"missed","description":"line o'
+        'ne\\nline two, with \\"quotes\\"","is_reported":true,"source_id"'
+        ':null,"bound_json":[{"bound_name":"=bad","mn_val":0.2,"mx_val'
+        '":null}],"tag_json":[],"aggregation":"sum"},{"id":2,"name":"\\'
+        'u00fcnreported","short_name":"u","slug":"unreported","descrip'
+        'tion":"","is_reported":false,"source_id":7,"bound_json":[],"t'
+        'ag_json":[3,1],"aggregation":"sum"}],"errors":{}}\n'
     ),
 }
 
