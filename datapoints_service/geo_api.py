@@ -1,7 +1,274 @@
-"""A map of the regions: GET /api/v1/geo (GeoJSON)."""
+"""A map of the regions: `GET /api/v1/geo`, a GeoJSON FeatureCollection.
+
+One feature per region the caller may read (the v2 region permission, `depth_level`
+included), filtered by `region__in` and `parent_region_id`, ordered by id and paged by
+`limit` and `offset`. A feature's geometry is the region's stored shape, else a Point at
+its longitude and latitude, else null. With `indicator_id` and `campaign_id`, each
+feature carries that indicator's value for that campaign, stored or computed
+(`rollup.effective_values`). An indicator the caller may not read is refused exactly as
+one that does not exist, so no value of it and not even its existence is revealed.
+
+Features are rendered as they are fetched from the database, a batch at a time.
+"""
 
 from __future__ import annotations
 
-from servicekit import Blueprint
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-blp = Blueprint("geo", __name__, description=__doc__)
+from flask import Response, request, stream_with_context
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, literal, select, true
+from sqlalchemy.orm import Session
+
+from datapoints_service import permissions, rollup
+from datapoints_service.engine.errors import InvalidParameters
+from datapoints_service.engine.fields import Kind, query_value
+from datapoints_service.engine.listing import MAX_IN_VALUES
+from datapoints_service.engine.resource import Caller, Options
+from datapoints_service.models import Campaign, Indicator, Region, db
+from servicekit import Blueprint, require_identity
+
+DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
+MAX_DEPTH_LEVEL = 1000
+MAX_OFFSET = 100_000_000
+BATCH_ROWS = 500
+GEOJSON = "application/geo+json"
+ID_PARAMETERS = ("parent_region_id", "indicator_id", "campaign_id")
+PARAMETERS = frozenset({"region__in", "depth_level", "limit", "offset", *ID_PARAMETERS})
+
+blp = Blueprint(
+    "geo",
+    __name__,
+    url_prefix="/api/v1",
+    description="A map of the regions the caller may read, as GeoJSON, with values.",
+)
+
+
+@dataclass(frozen=True)
+class GeoQuery:
+    """What a `GET /api/v1/geo` asks for, read and checked."""
+
+    region_ids: tuple[int, ...] | None
+    parent_region_id: int | None
+    depth_level: int
+    indicator_id: int | None
+    campaign_id: int | None
+    limit: int
+    offset: int
+
+    @property
+    def with_values(self) -> bool:
+        return self.indicator_id is not None and self.campaign_id is not None
+
+
+@blp.route("/geo", methods=["GET"])
+def geo() -> Response:
+    """The regions the caller may read as a GeoJSON FeatureCollection (filters, values,
+    `limit` and `offset`)."""
+    caller = Caller(require_identity())
+    query = parse_geo_query(request.args.to_dict(flat=False))
+    session = db.session()
+    check_value_parameters(session, caller, query)
+    statement = features_statement(caller, query)
+    total = int(session.scalar(count_statement(caller, query)) or 0)
+    meta = {"limit": query.limit, "offset": query.offset, "total_count": total}
+    rows = _rows(session, statement.limit(query.limit).offset(query.offset))
+    chunks = _collection(rows, meta, query.with_values)
+    response = Response(stream_with_context(chunks), mimetype=GEOJSON)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# Parameters
+
+
+def parse_geo_query(params: Mapping[str, Sequence[str]]) -> GeoQuery:
+    """Read the query string; 400 naming every parameter that is unknown, repeated or
+    not of its kind."""
+    errors: dict[str, str] = {}
+    single: dict[str, str] = {}
+    for key, values in params.items():
+        if key not in PARAMETERS:
+            errors[key] = f"unknown parameter {key!r}"
+        elif len(values) != 1:
+            errors[key] = "given more than once"
+        else:
+            single[key] = values[0]
+    ids = {name: _integer(single, name, errors) for name in ID_PARAMETERS}
+    query = GeoQuery(
+        region_ids=_id_list(single, "region__in", errors),
+        parent_region_id=ids["parent_region_id"],
+        depth_level=_bounded(single, "depth_level", 0, (0, MAX_DEPTH_LEVEL), errors),
+        indicator_id=ids["indicator_id"],
+        campaign_id=ids["campaign_id"],
+        limit=min(_bounded(single, "limit", DEFAULT_LIMIT, (1, None), errors), MAX_LIMIT),
+        offset=_bounded(single, "offset", 0, (0, MAX_OFFSET), errors),
+    )
+    if query.indicator_id is not None and query.campaign_id is None:
+        errors.setdefault("campaign_id", "required with indicator_id")
+    if query.campaign_id is not None and query.indicator_id is None:
+        errors.setdefault("indicator_id", "required with campaign_id")
+    if errors:
+        raise InvalidParameters(errors=errors)
+    return query
+
+
+def _integer(single: Mapping[str, str], name: str, errors: dict[str, str]) -> int | None:
+    if name not in single:
+        return None
+    try:
+        return int(query_value(Kind.INT, single[name]))
+    except ValueError as exc:
+        errors[name] = str(exc)
+        return None
+
+
+def _bounded(
+    single: Mapping[str, str],
+    name: str,
+    default: int,
+    bounds: tuple[int, int | None],
+    errors: dict[str, str],
+) -> int:
+    value = _integer(single, name, errors)
+    if value is None:
+        return default
+    lowest, highest = bounds
+    if value < lowest or (highest is not None and value > highest):
+        errors[name] = f"at least {lowest}" + (f" and at most {highest}" if highest else "")
+        return default
+    return value
+
+
+def _id_list(
+    single: Mapping[str, str], name: str, errors: dict[str, str]
+) -> tuple[int, ...] | None:
+    if name not in single:
+        return None
+    items = single[name].split(",")
+    if len(items) > MAX_IN_VALUES:
+        errors[name] = f"at most {MAX_IN_VALUES} values"
+        return None
+    try:
+        return tuple(int(query_value(Kind.INT, item)) for item in items)
+    except ValueError as exc:
+        errors[name] = str(exc)
+        return None
+
+
+def check_value_parameters(session: Session, caller: Caller, query: GeoQuery) -> None:
+    """400 when the indicator is unknown or not readable by the caller (the same answer
+    for both), or the campaign is unknown."""
+    errors: dict[str, str] = {}
+    if query.indicator_id is not None:
+        readable = permissions.indicators(caller, Options())
+        known = exists().where(Indicator.id == query.indicator_id, _always(readable))
+        if not session.scalar(select(known)):
+            errors["indicator_id"] = f"no indicator {query.indicator_id}"
+    if query.campaign_id is not None and session.get(Campaign, query.campaign_id) is None:
+        errors["campaign_id"] = f"no campaign {query.campaign_id}"
+    if errors:
+        raise InvalidParameters(errors=errors)
+
+
+# SQL
+
+
+def _always(condition: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    return true() if condition is None else condition
+
+
+def region_condition(caller: Caller, query: GeoQuery) -> ColumnElement[bool]:
+    """The caller's region permission and the filters, as one condition."""
+    conditions = [_always(permissions.regions(caller, Options(depth_level=query.depth_level)))]
+    if query.region_ids is not None:
+        conditions.append(Region.id.in_(query.region_ids))
+    if query.parent_region_id is not None:
+        conditions.append(Region.parent_region_id == query.parent_region_id)
+    return and_(*conditions)
+
+
+def count_statement(caller: Caller, query: GeoQuery) -> Select[Any]:
+    return select(func.count()).select_from(Region).where(region_condition(caller, query))
+
+
+def features_statement(caller: Caller, query: GeoQuery) -> Select[Any]:
+    """The regions' columns, and with an indicator and campaign their value and whether
+    it is computed, ordered by id."""
+    columns: list[Any] = [
+        Region.id,
+        Region.name,
+        Region.region_code,
+        Region.parent_region_id,
+        Region.latitude,
+        Region.longitude,
+        Region.shape,
+    ]
+    if not query.with_values:
+        statement = select(*columns, literal(None).label("value"), literal(None).label("is_agg"))
+        return statement.where(region_condition(caller, query)).order_by(Region.id)
+    effective = rollup.effective_values().subquery("values")
+    values = (
+        select(effective.c.region_id, effective.c.value, effective.c.is_agg)
+        .where(
+            effective.c.indicator_id == query.indicator_id,
+            effective.c.campaign_id == query.campaign_id,
+        )
+        .subquery("chosen")
+    )
+    return (
+        select(*columns, values.c.value, values.c.is_agg)
+        .outerjoin(values, values.c.region_id == Region.id)
+        .where(region_condition(caller, query))
+        .order_by(Region.id)
+    )
+
+
+def _rows(session: Session, statement: Select[Any]) -> Iterator[Sequence[Row[Any]]]:
+    """The rows in batches; the read transaction ends with the stream, even when the
+    client goes away half-way."""
+    try:
+        result = session.execute(statement.execution_options(yield_per=BATCH_ROWS))
+        yield from result.partitions()
+    finally:
+        session.close()
+
+
+# GeoJSON
+
+
+def _collection(
+    batches: Iterator[Sequence[Row[Any]]], meta: dict[str, int], with_values: bool
+) -> Iterator[str]:
+    yield '{"type": "FeatureCollection", "meta": ' + json.dumps(meta) + ', "features": ['
+    separator = ""
+    for batch in batches:
+        text = ", ".join(json.dumps(feature(row, with_values)) for row in batch)
+        if text:
+            yield separator + text
+            separator = ", "
+    yield "]}"
+
+
+def feature(row: Row[Any], with_values: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "region_id": row.id,
+        "name": row.name,
+        "region_code": row.region_code,
+        "parent_region_id": row.parent_region_id,
+    }
+    if with_values:
+        properties["value"] = row.value
+        properties["is_agg"] = bool(row.is_agg) if row.value is not None else False
+    return {"type": "Feature", "id": row.id, "geometry": geometry(row), "properties": properties}
+
+
+def geometry(row: Row[Any]) -> dict[str, Any] | None:
+    """The stored shape, else a Point at [longitude, latitude] when both are known."""
+    if row.shape is not None:
+        return dict(row.shape)
+    if row.latitude is not None and row.longitude is not None:
+        return {"type": "Point", "coordinates": [row.longitude, row.latitude]}
+    return None
