@@ -1,0 +1,281 @@
+"""The query of `GET /api/v1/datapoint/`: its parameters, and the few statements that
+count, page and fetch values (stored or computed) whatever the size of the answer.
+
+Values come from `rollup.effective_values()` (stored and computed): nothing is aggregated
+while reading. An answer is at most four statements: the selected indicators, the count,
+the page of (region, campaign) pairs (or of values, with `no_pivot`), and the values of
+the page's pairs, looked up by (region, campaign) on the stored and computed tables'
+(region_id, campaign_id, indicator_id) indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate
+from sqlalchemy import ColumnElement, Select, Subquery, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from datapoints_service import permissions, rollup
+from datapoints_service.engine.errors import InvalidParameters
+from datapoints_service.engine.fields import Kind, query_value
+from datapoints_service.engine.listing import (
+    DEFAULT_LIMIT,
+    FALSY,
+    FORMATS,
+    MAX_IN_VALUES,
+    MAX_LIMIT,
+    TRUTHY,
+)
+from datapoints_service.engine.resource import Caller, Options
+from datapoints_service.models import Campaign, Indicator, Region
+from servicekit.pagination import OffsetArgs, Window, page_size
+
+ID_LISTS = ("indicator__in", "region__in", "campaign__in")
+DATES = ("campaign_start", "campaign_end")
+# Pairs whose values one statement looks up: two bound parameters each, far below every
+# database's limit, and a whole JSON page (at most 1,000 pairs) in one statement.
+PAIRS_PER_LOOKUP = 1000
+
+
+class DatapointArgs(OffsetArgs):
+    """The parameters that are not selections."""
+
+    limit = page_size(DEFAULT_LIMIT, MAX_LIMIT, clamp=True)
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    no_pivot = fields.Boolean(load_default=False, truthy=TRUTHY, falsy=FALSY)
+
+
+KNOWN = frozenset((*ID_LISTS, *DATES, *DatapointArgs().fields))
+
+
+@dataclass(frozen=True)
+class DatapointQuery:
+    """A parsed query string (None: not narrowed by that parameter)."""
+
+    indicator_ids: list[int] | None
+    region_ids: list[int] | None
+    campaign_ids: list[int] | None
+    campaign_start: date | None
+    campaign_end: date | None
+    window: Window
+    format: str
+    no_pivot: bool
+    paged: bool  # `limit` or `offset` given (a CSV answer is otherwise the whole result)
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Value:
+    region_id: int
+    campaign_id: int
+    indicator_id: int
+    value: float
+    is_agg: bool
+
+
+Pair = tuple[int, int]
+
+
+def parse(params: Mapping[str, Sequence[str]]) -> DatapointQuery:
+    """Read a query string (each key with its values); 400 naming every bad parameter."""
+    errors: dict[str, str] = {}
+    single: dict[str, str] = {}
+    for key, values in params.items():
+        if key not in KNOWN:
+            errors[key] = f"unknown parameter {key!r}"
+        elif len(values) != 1:
+            errors[key] = "given more than once"
+        else:
+            single[key] = values[0]
+    ids = {key: _ids(key, single[key], errors) for key in ID_LISTS if key in single}
+    dates = {key: _date(key, single[key], errors) for key in DATES if key in single}
+    start, end = dates.get("campaign_start"), dates.get("campaign_end")
+    if start is not None and end is not None and end < start:
+        errors["campaign_end"] = "before campaign_start"
+    args = _args({key: single[key] for key in DatapointArgs().fields if key in single}, errors)
+    if errors:
+        raise InvalidParameters(errors=errors)
+    return DatapointQuery(
+        indicator_ids=ids.get("indicator__in"),
+        region_ids=ids.get("region__in"),
+        campaign_ids=ids.get("campaign__in"),
+        campaign_start=start,
+        campaign_end=end,
+        window=Window(args["offset"], args["limit"]),
+        format=args["format"],
+        no_pivot=args["no_pivot"],
+        paged="limit" in single or "offset" in single,
+        parameters=single,
+    )
+
+
+def _ids(key: str, text: str, errors: dict[str, str]) -> list[int] | None:
+    items = text.split(",")
+    if len(items) > MAX_IN_VALUES:
+        errors[key] = f"at most {MAX_IN_VALUES} values"
+        return None
+    try:
+        return [query_value(Kind.INT, item) for item in items]
+    except ValueError as exc:
+        errors[key] = str(exc)
+        return None
+
+
+def _date(key: str, text: str, errors: dict[str, str]) -> date | None:
+    try:
+        value: date = query_value(Kind.DATE, text)
+    except ValueError as exc:
+        errors[key] = str(exc)
+        return None
+    return value
+
+
+def _args(given: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    try:
+        return dict(DatapointArgs().load(given))
+    except ValidationError as exc:
+        messages_by_key = exc.messages if isinstance(exc.messages, dict) else {}
+        for key, messages in messages_by_key.items():
+            errors[key] = " ".join(messages) if isinstance(messages, list) else str(messages)
+        return dict(DatapointArgs().load({}))
+
+
+# Statements
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a caller asked for and may read, as SQL."""
+
+    caller: Caller
+    query: DatapointQuery
+
+    def indicators(self) -> Select[int, str]:
+        """The selected indicators (id, name), by id: those the caller may read, narrowed
+        by `indicator__in`."""
+        statement = select(Indicator.id, Indicator.name).order_by(Indicator.id)
+        return statement.where(*self._indicator_conditions())
+
+    def pair_count(self) -> Select[Any]:
+        return select(func.count()).select_from(self._pairs())
+
+    def pairs(self) -> Select[Any]:
+        """(region_id, campaign_id, region name, campaign name) of every pair with a
+        known value, by region id, campaign start date, campaign id."""
+        pairs = self._pairs()
+        return (
+            select(pairs.c.region_id, pairs.c.campaign_id, Region.name, Campaign.name)
+            .join(Region, Region.id == pairs.c.region_id)
+            .join(Campaign, Campaign.id == pairs.c.campaign_id)
+            .order_by(pairs.c.region_id, Campaign.start_date, pairs.c.campaign_id)
+        )
+
+    def pair_values(self, pairs: Sequence[Pair]) -> Select[Any]:
+        """The selected indicators' values of these pairs (all readable: they come from
+        `pairs()`)."""
+        known = rollup.effective_values().subquery("known")
+        pair = tuple_(known.c.region_id, known.c.campaign_id)
+        return select(*_value_columns(known)).where(
+            pair.in_(list(pairs)), *self._indicator_filter(known)
+        )
+
+    def value_count(self) -> Select[Any]:
+        known = rollup.effective_values().subquery("known")
+        return select(func.count()).select_from(known).where(*self._value_conditions(known))
+
+    def values(self) -> Select[Any]:
+        """Every known value (`no_pivot`) with its region's, campaign's and indicator's
+        names, by region id, campaign start date, campaign id, indicator id."""
+        known = rollup.effective_values().subquery("known")
+        return (
+            select(*_value_columns(known), Region.name, Campaign.name, Indicator.name)
+            .join(Region, Region.id == known.c.region_id)
+            .join(Campaign, Campaign.id == known.c.campaign_id)
+            .join(Indicator, Indicator.id == known.c.indicator_id)
+            .where(*self._value_conditions(known))
+            .order_by(
+                known.c.region_id, Campaign.start_date, known.c.campaign_id, known.c.indicator_id
+            )
+        )
+
+    def _pairs(self) -> Subquery:
+        known = rollup.effective_values().subquery("known")
+        statement = select(known.c.region_id, known.c.campaign_id).distinct()
+        return statement.where(*self._value_conditions(known)).subquery("pair")
+
+    def _value_conditions(self, known: Subquery) -> list[ColumnElement[bool]]:
+        conditions = self._indicator_filter(known)
+        readable = permissions.regions(self.caller, Options())
+        if readable is not None:
+            conditions.append(known.c.region_id.in_(select(Region.id).where(readable)))
+        if self.query.region_ids is not None:
+            conditions.append(known.c.region_id.in_(self.query.region_ids))
+        if self.query.campaign_ids is not None:
+            conditions.append(known.c.campaign_id.in_(self.query.campaign_ids))
+        dated = self._campaign_dates()
+        if dated:
+            conditions.append(known.c.campaign_id.in_(select(Campaign.id).where(*dated)))
+        return conditions
+
+    def _indicator_filter(self, known: Subquery) -> list[ColumnElement[bool]]:
+        conditions = self._indicator_conditions()
+        if not conditions:
+            return []
+        return [known.c.indicator_id.in_(select(Indicator.id).where(*conditions))]
+
+    def _indicator_conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        readable = permissions.indicators(self.caller, Options())
+        if readable is not None:
+            conditions.append(readable)
+        if self.query.indicator_ids is not None:
+            conditions.append(Indicator.id.in_(self.query.indicator_ids))
+        return conditions
+
+    def _campaign_dates(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.query.campaign_start is not None:
+            conditions.append(Campaign.start_date >= self.query.campaign_start)
+        if self.query.campaign_end is not None:
+            conditions.append(Campaign.end_date <= self.query.campaign_end)
+        return conditions
+
+
+def _value_columns(known: Subquery) -> list[ColumnElement[Any]]:
+    return [
+        known.c.region_id,
+        known.c.campaign_id,
+        known.c.indicator_id,
+        known.c.value,
+        known.c.is_agg,
+    ]
+
+
+def lookup_values(session: Session, selection: Selection, pairs: Sequence[Pair]) -> list[Value]:
+    """The values of `pairs`: one statement per `PAIRS_PER_LOOKUP` pairs."""
+    found: list[Value] = []
+    for start in range(0, len(pairs), PAIRS_PER_LOOKUP):
+        statement = selection.pair_values(pairs[start : start + PAIRS_PER_LOOKUP])
+        found.extend(_value(row) for row in session.execute(statement))
+    return found
+
+
+def _value(row: Sequence[Any]) -> Value:
+    return Value(int(row[0]), int(row[1]), int(row[2]), float(row[3]), bool(row[4]))
+
+
+def batches(
+    session: Session, statement: Select[Any], batch_rows: int
+) -> Iterator[Sequence[Sequence[Any]]]:
+    """The rows of `statement`, `batch_rows` at a time from the database; the session is
+    closed at the end (a server-side cursor on PostgreSQL), even when the client goes
+    away half-way."""
+    try:
+        result = session.execute(statement.execution_options(yield_per=batch_rows))
+        yield from result.partitions()
+    finally:
+        session.close()
