@@ -149,7 +149,11 @@ ROUTES: tuple[Route, ...] = (
         max_body=DATA_UPLOAD_MAX_BODY,
         planned=True,
     ),
-    Route("GET", "/api/v1/geo", "datapoints", AUTHENTICATED, planned=True),
+    Route("GET", "/api/v1/geo", "datapoints", AUTHENTICATED),
+    # datapoints_service: the staff map page. Like the scheduler's, a static shell (public)
+    # that signs in with /auth/token/ and reads its data from the token-checked routes.
+    Route("GET", "/datapoints/map/assets/<path:name>", "datapoints", PUBLIC),
+    Route("GET", "/datapoints/map", "datapoints", PUBLIC),
     # datapoints_service: v2 regions, indicators, campaigns and offices
     Route("GET PUT DELETE", "/api/v2/region/<id>", "datapoints", AUTHENTICATED),
     Route("GET POST", "/api/v2/region", "datapoints", AUTHENTICATED),
