@@ -42,7 +42,7 @@ def create_app(
         settings=DatapointsSettings,
         config=config,
         keys=keys,
-        uses_redis=False,
+        uses_redis=True,  # documents are queued for the RQ worker
     )
     with app.app_context():
         settings = app_settings(DatapointsSettings)

@@ -103,7 +103,7 @@ def _maps(name: str, model: Any, source: str, master: str) -> Resource:
         ),
         privilege=name,
         author="mapped_by_id",
-        hooks=Hooks(after_write=maps.after_write(kind)),
+        hooks=Hooks(after_write=maps.after_write(kind), before_delete=maps.before_delete(kind)),
     )
 
 
