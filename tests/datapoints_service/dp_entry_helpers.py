@@ -164,8 +164,10 @@ def expected_rollups(app: Flask) -> dict[Key, float]:
     region without a stored value gets the sum (or mean, for `avg`) of its children's
     values; `none` indicators get none."""
     with app.app_context():
-        parents = dict(db.session.execute(select(Region.id, Region.parent_region_id)).tuples())
-        aggregation = dict(db.session.execute(select(Indicator.id, Indicator.aggregation)).tuples())
+        regions = db.session.execute(select(Region.id, Region.parent_region_id))
+        parents = {region: parent for region, parent in regions}
+        indicators = db.session.execute(select(Indicator.id, Indicator.aggregation))
+        aggregation = {indicator: how for indicator, how in indicators}
     stored = stored_values(app)
     children: dict[int, list[int]] = defaultdict(list)
     for region, parent in parents.items():
