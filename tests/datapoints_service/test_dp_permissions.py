@@ -164,7 +164,8 @@ def test_documents(
         "processed_at",
     }
     upload = client.post("/api/v2/document/", json={"docfile": "x"}, headers=staff.headers)
-    assert upload.status_code == 405
+    assert upload.status_code == 400  # an upload without a file (uploads: test_dp_documents.py)
+    assert upload.get_json()["errors"] == {"docfile": "send a CSV file (docfile) or doc_text"}
 
 
 def test_dashboards_belong_to_their_owner(
