@@ -31,8 +31,11 @@ blp = Blueprint(
 @blp.route("/dataentry", methods=["POST"])
 @blp.route("/datapointentry", methods=["POST"])
 def enter_values() -> tuple[Response, int]:
-    """Store (or, with `"value": null`, remove) one value or a list of at most 1,000;
-    201 with each cell as stored now."""
+    """Store or remove values (data entry).
+
+    One `{"region_id", "campaign_id", "indicator_id", "value"}` object or a list of at
+    most 1,000, all or nothing (`"value": null` removes the stored value); 201 with each
+    cell as stored now."""
     caller = Caller(require_identity())
     entered = entry.parse_body(json_body())
     session = db.session()
@@ -57,8 +60,10 @@ def enter_values() -> tuple[Response, int]:
 @blp.route("/dataentry", methods=["GET"])
 @blp.route("/datapointentry", methods=["GET"])
 def list_values() -> Response:
-    """The stored values (not computed ones) the caller may read: `region__in`,
-    `campaign__in`, `indicator__in`, `limit` (20; at most 1,000), `offset`."""
+    """Stored values the caller may read.
+
+    Stored values only, not computed ones: `region__in`, `campaign__in`, `indicator__in`
+    (ids), `limit` (20; at most 1,000), `offset`; ordered by region, campaign, indicator."""
     caller = Caller(require_identity())
     query = entry.parse_list_query(request.args.to_dict(flat=False))
     total, objects = entry.page(db.session(), caller, query)

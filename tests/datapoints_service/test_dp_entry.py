@@ -413,7 +413,12 @@ def test_the_list_holds_stored_values_ordered_and_paged(
 
 
 def test_the_list_holds_only_what_the_caller_may_read(
-    app: Flask, client: FlaskClient, staff: Person, alice: Person, world: EntryWorld
+    app: Flask,
+    client: FlaskClient,
+    staff: Person,
+    alice: Person,
+    test_keys: TestKeys,
+    world: EntryWorld,
 ) -> None:
     r, c = world.regions, world.campaigns[0]
     entered(
@@ -427,6 +432,9 @@ def test_the_list_holds_only_what_the_caller_may_read(
         ],
     )
     assert _listed(client, alice)["meta"]["total_count"] == 0
+    unknown = client.get(ENTRY, headers=stranger(test_keys))
+    assert unknown.status_code == 200
+    assert unknown.get_json()["objects"] == []
     grant_region(app, alice, r[1], "r")
     grant_indicator(app, alice, world.group, world.summed, "r")
     seen = _listed(client, alice, region__in=f"{r[0]},{r[3]},{r[5]}")
