@@ -43,18 +43,26 @@ Measured:
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
+import pstats
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import requests
+from redis import Redis
+from rq import Worker as RqWorker
 from sqlalchemy import (
     Column,
     Engine,
@@ -84,7 +92,9 @@ from bench.harness import (
     TIMEOUT,
     Timing,
     analyze,
+    captured_queries,
     database_url,
+    explain,
     percentile,
     print_timings,
     service_database,
@@ -97,15 +107,23 @@ from datapoints_service.models import (
     NONE,
     SUM,
     Campaign,
+    CampaignMap,
     CampaignType,
     DataPoint,
     DataPointRollup,
+    Document,
+    DocumentFile,
     Indicator,
+    IndicatorMap,
     Office,
     Region,
+    RegionMap,
     RegionTree,
+    SourceCampaign,
+    SourceIndicator,
+    SourceRegion,
 )
-from devstack.stack import ALL_PROCESSES, running_stack
+from devstack.stack import ALL_PROCESSES, RunningStack, running_stack
 from servicekit.db import utcnow
 
 WORKER = "datapoints_worker"
@@ -118,6 +136,9 @@ LEAF_LEVEL = 3
 INSERT_BATCH = 10_000
 LIMIT = 1000
 MISSING = (404, 405, 501)  # a route not served (yet)
+REPO = Path(__file__).resolve().parent.parent
+QUEUE = "datapoints"  # datapoints_service.documents.jobs.QUEUE_NAME
+POLL, INGEST_TIMEOUT = 0.1, 1800
 
 Cell = tuple[int, int, int]  # region, campaign, indicator
 Answer = dict[Cell, float]
@@ -433,6 +454,13 @@ def compare_ways(engine: Engine, world: World, runs: int) -> Answer:
     return ours
 
 
+def explain_reads(engine: Engine, world: World) -> None:
+    """EXPLAIN ANALYZE (PostgreSQL) of the maintained lookup and the read-time SUM."""
+    for name, action in (("maintained table", maintained), ("read-time SUM", read_time_sql)):
+        print(f"\nEXPLAIN ANALYZE, {name}:")
+        explain(engine, captured_queries(engine, partial(action, world=world)))
+
+
 # The cost side: writes and their refresh, rolled back
 
 
@@ -630,6 +658,220 @@ def time_posts(
     )
 
 
+def entry_bodies(world: World) -> Iterator[dict[str, Any]]:
+    """One value at a random leaf, of an asked indicator, in a campaign not asked for
+    (so the GET's answer above stays as loaded)."""
+    rng = random.Random(6)
+    while True:
+        yield {
+            "region_id": rng.choice(world.leaves),
+            "campaign_id": rng.choice(world.campaign_ids[ASKED_CAMPAIGNS:]),
+            "indicator_id": rng.choice(world.asked_indicators),
+            "value": rng.randint(0, 1000),
+        }
+
+
+def measure_entry(
+    gateway: str, session: requests.Session, world: World, duration: float
+) -> list[Timing]:
+    url = f"{gateway}/api/v1/dataentry"
+    bodies = entry_bodies(world)
+    response = session.post(url, json=next(bodies), timeout=TIMEOUT)
+    if response.status_code in MISSING:
+        print(f"POST /api/v1/dataentry: {response.status_code}, not served yet: not measured")
+        return []
+    if response.status_code != 201:
+        raise SystemExit(f"POST /api/v1/dataentry: {response.status_code} {response.text[:300]}")
+    baseline = f"{gateway}/api/v2/campaign/{world.campaign_ids[0]}"
+    return [
+        time_requests(session, "baseline: GET /api/v2/campaign/<id>", baseline, duration),
+        time_posts(session, "POST /api/v1/dataentry, one value at a leaf", url, bodies, duration),
+    ]
+
+
+# Document ingestion through the gateway and the RQ worker
+
+
+def map_every_string(engine: Engine, world: World, user_id: int) -> dict[str, dict[int, str]]:
+    """A source string for every leaf, campaign and indicator, each mapped to its
+    master object (as a person mapping them on the review page would); the strings by
+    kind and master id."""
+    kinds = (
+        ("region", world.leaves, SourceRegion, RegionMap),
+        ("campaign", world.campaign_ids, SourceCampaign, CampaignMap),
+        ("indicator", world.indicator_ids, SourceIndicator, IndicatorMap),
+    )
+    strings: dict[str, dict[int, str]] = {}
+    now = utcnow()
+    with engine.begin() as connection:
+        for kind, masters, source, mapping in kinds:
+            strings[kind] = {master: f"src {kind} {master}" for master in masters}
+            table = source.__table__
+            found = connection.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                [{"source_string": text, "created_at": now} for text in strings[kind].values()],
+            )
+            connection.execute(
+                insert(mapping.__table__),
+                [
+                    {
+                        "source_object_id": row.id,
+                        "master_object_id": master,
+                        "mapped_by_id": user_id,
+                    }
+                    for row, master in zip(found, masters, strict=True)
+                ],
+            )
+    return strings
+
+
+def csv_document(
+    cells: Sequence[Cell], strings: dict[str, dict[int, str]], shift: int = 0
+) -> bytes:
+    """The long form: region, campaign, indicator, value, one value a line (`shift`
+    changes every value)."""
+    lines = ["region,campaign,indicator,value"]
+    for region, campaign, indicator in cells:
+        value = 1 + (region + campaign + indicator) % 97 + shift
+        lines.append(
+            f"{strings['region'][region]},{strings['campaign'][campaign]},"
+            f"{strings['indicator'][indicator]},{value}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+@contextmanager
+def document_worker(stack: RunningStack) -> Iterator[None]:
+    """The stack's datapoints worker, or, while the stack does not start one, a real
+    RQ worker on the service's queue started here the same way."""
+    if WORKER in stack.processes:
+        yield
+        return
+    command = [
+        str(Path(sys.executable).parent / "rq"), "worker",
+        "--worker-class", "rq.worker.SimpleWorker",
+        "--serializer", "rq.serializers.JSONSerializer",
+        "--url", stack.env()["REDIS_URL"],
+        "--path", str(REPO),
+        QUEUE,
+    ]  # fmt: skip
+    log = (stack.var / "bench_datapoints_worker.log").open("w")
+    process = subprocess.Popen(command, env=stack.env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with Redis.from_url(stack.env()["REDIS_URL"]) as connection:
+            deadline = time.monotonic() + 60
+            while not any(w.pid == process.pid for w in RqWorker.all(connection=connection)):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the RQ worker did not start: see {log.name}")
+                time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def document_of(session: requests.Session, gateway: str, document_id: int) -> dict[str, Any]:
+    response = session.get(f"{gateway}/api/v2/document/{document_id}/", timeout=TIMEOUT)
+    response.raise_for_status()
+    objects = response.json()["objects"]
+    return dict(objects[0] if isinstance(objects, list) else objects)
+
+
+def upload(session: requests.Session, gateway: str, content: bytes) -> requests.Response:
+    return session.post(
+        f"{gateway}/api/v2/document/",
+        files={"docfile": ("bench.csv", content, "text/csv")},
+        timeout=TIMEOUT,
+    )
+
+
+def warm_up_worker(session: requests.Session, gateway: str, content: bytes) -> bool:
+    """A small document processed first, so the worker has built its app (once per
+    worker process) before the one measured; False when uploads are not served."""
+    response = upload(session, gateway, content)
+    if response.status_code in MISSING:
+        return False
+    response.raise_for_status()
+    document_id = int(response.json()["objects"]["new_id"])
+    deadline = time.monotonic() + 120
+    while document_of(session, gateway, document_id)["status"] not in ("processed", "failed"):
+        if time.monotonic() > deadline:
+            raise SystemExit("the warm-up document was not processed in 120 s")
+        time.sleep(POLL)
+    return True
+
+
+def measure_ingest(gateway: str, session: requests.Session, content: bytes, rows: int) -> None:
+    """Upload, then poll the document every POLL seconds until it is processed."""
+    started = time.perf_counter()
+    response = upload(session, gateway, content)
+    if response.status_code != 201:
+        raise SystemExit(f"POST /api/v2/document/: {response.status_code} {response.text[:300]}")
+    uploaded = time.perf_counter()
+    document_id = int(response.json()["objects"]["new_id"])
+    seen: dict[str, float] = {}  # the first time each stage was seen, from the start
+    while True:
+        document = document_of(session, gateway, document_id)
+        now = time.perf_counter() - started
+        stage = document["status"]
+        if stage == "processing" and document["rows_done"] == document["rows_total"] > 0:
+            stage = "merging"  # every chunk read: the review rows and the merge are left
+        seen.setdefault(stage, now)
+        if document["status"] in ("processed", "failed"):
+            break
+        if now > INGEST_TIMEOUT:
+            raise SystemExit(f"document {document_id} not processed in {INGEST_TIMEOUT} s")
+        time.sleep(POLL)
+    total = time.perf_counter() - started
+    if document["status"] != "processed" or document["master_datapoint_count"] != rows:
+        raise SystemExit(f"document {document_id}: {json.dumps(document)[:500]}")
+    print(
+        f"\nDocument of {rows:,} rows ({len(content) / 1e6:.1f} MB, long form, every string "
+        f"mapped): processed in {total:.1f} s end to end, {rows / total:,.0f} rows/s; "
+        f"{document['master_datapoint_count']:,} master datapoints, "
+        f"{document['row_error_count']} row errors"
+    )
+    print("| stage | first seen (polled every 0.1 s) |")
+    print("|---|---|")
+    print(f"| upload answered (201) | {uploaded - started:.2f} s |")
+    for stage, at in seen.items():
+        print(f"| {stage} | {at:.2f} s |")
+
+
+def profile_ingest(engine: Engine, content: bytes, user_id: int, chunk_rows: int) -> None:
+    """The worker's job on a document of `content` run in this process under cProfile
+    (the document written straight into the database, never queued): the service's
+    functions by cumulative time."""
+    from datapoints_service.documents import processing
+
+    with engine.begin() as connection:
+        document_id = connection.execute(
+            insert(Document.__table__).returning(Document.id),
+            {
+                "guid": "bench-profiled-document",
+                "docfile": "profiled.csv",
+                "created_by_id": user_id,
+                "created_at": utcnow(),
+                "status": "queued",
+            },
+        ).scalar_one()
+        connection.execute(
+            insert(DocumentFile.__table__), {"document_id": document_id, "content": content}
+        )
+    profiler = cProfile.Profile()
+    with Session(engine) as session:
+        started = time.perf_counter()
+        profiler.runcall(processing.process, session, document_id, chunk_rows)
+        elapsed = time.perf_counter() - started
+    print(
+        f"\ncProfile of the same job in this process ({elapsed:.1f} s under the profiler), "
+        "datapoints_service's functions by cumulative time:"
+    )
+    stats = pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative")
+    stats.print_stats(r"datapoints_service", 30)
+
+
 # Running
 
 
@@ -660,6 +902,8 @@ def run(args: argparse.Namespace) -> None:
             f"commit {commit_s:.1f} s, {computed:,} computed values"
         )
         expected = compare_ways(engine, world, args.runs)
+        if args.explain and engine.dialect.name == "postgresql":
+            explain_reads(engine, world)
         print("\n| write, rolled back | total p50 | of which rollup.refresh |")
         print("|---|---|---|")
         measure_one_value(engine, world, staff_id, args.runs)
@@ -670,6 +914,19 @@ def run(args: argparse.Namespace) -> None:
         timings = measure_datapoints(gateway, http, world, expected, args.duration)
         if timings:
             print_timings(timings, database)
+        timings = measure_entry(gateway, http, world, args.duration)
+        if timings:
+            print_timings(timings, database)
+        strings = map_every_string(engine, world, staff_id)
+        ingest = merge_cells(world, args.ingest, set(cells))
+        with document_worker(stack):
+            if warm_up_worker(http, gateway, csv_document(ingest[-10:], strings)):
+                measure_ingest(gateway, http, csv_document(ingest, strings), len(ingest))
+            else:
+                print("POST /api/v2/document/: not served yet: not measured")
+        if args.profile:
+            changed = csv_document(ingest, strings, shift=1)
+            profile_ingest(engine, changed, staff_id, args.chunk_rows)
         engine.dispose()
 
 
@@ -683,6 +940,17 @@ def main() -> int:
     parser.add_argument("--ingest", type=int, default=100_000, help="rows of the CSV")
     parser.add_argument("--duration", type=float, default=10, help="seconds per HTTP case")
     parser.add_argument("--runs", type=int, default=20, help="runs of in-process cases")
+    parser.add_argument(
+        "--explain", action="store_true", help="PostgreSQL: EXPLAIN ANALYZE the reads"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the document's processing, run again in this process",
+    )
+    parser.add_argument(
+        "--chunk-rows", type=int, default=10_000, help="the service's DOCUMENT_CHUNK_ROWS"
+    )
     parser.add_argument("--quick", action="store_true", help="small data, 2 s per case")
     args = parser.parse_args()
     if args.quick:
