@@ -216,10 +216,11 @@ async function draw(event) {
     pointToLayer: (feature, latlng) => L.circleMarker(latlng, { radius: 7 }),
     onEachFeature: (feature, layer) => layer.bindPopup(popup(feature.properties)),
   }).addTo(target);
-  const bounds = drawn.getBounds();
-  if (bounds.isValid()) target.fitBounds(bounds, { padding: [20, 20], maxZoom: 12 });
   const title = `${indicator.selectedOptions[0].textContent} · ${campaign.selectedOptions[0].textContent}`;
   drawLegend(title, scale);
+  target.invalidateSize(); // the legend beside the map may have changed its width
+  const bounds = drawn.getBounds();
+  if (bounds.isValid()) target.fitBounds(bounds, { padding: [20, 20], maxZoom: 12, animate: false });
   const missing = features.length - located.length;
   byId("summary").textContent =
     `${located.length} region(s) drawn, ${values.length} with a value` +
