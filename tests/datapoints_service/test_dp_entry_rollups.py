@@ -161,12 +161,20 @@ def test_values_entered_for_a_none_indicator_do_not_roll_up_until_it_aggregates(
     assert_rollups_current(app)
 
 
-def test_a_region_holding_a_stored_value_is_not_deleted(
-    app: Flask, client: FlaskClient, staff: Person, world: EntryWorld
+@pytest.mark.parametrize("resource", ["region", "campaign", "indicator"])
+def test_what_a_stored_value_names_is_not_deleted(
+    app: Flask, client: FlaskClient, staff: Person, world: EntryWorld, resource: str
 ) -> None:
-    """Its value is part of its ancestors' computed values: deleting it is refused, so no
-    computed value counts a region that no longer exists."""
+    """A stored value is part of its ancestors' computed values: deleting its region (a
+    leaf), campaign or indicator is refused, so no computed value counts a row that no
+    longer exists."""
     _leaves(client, staff, world, world.summed)
-    response = client.delete(f"/api/v2/region/{world.regions[6]}", headers=staff.headers)
+    row_id = {
+        "region": world.regions[6],
+        "campaign": world.campaigns[0],
+        "indicator": world.summed,
+    }[resource]
+    response = client.delete(f"/api/v2/{resource}/{row_id}", headers=staff.headers)
     assert response.status_code == 409, response.get_json()
+    assert response.get_json()["code"] == "conflict"
     assert _computed(app, world, world.summed) == {3: 1, 1: 3, 2: 12, 0: 15}
