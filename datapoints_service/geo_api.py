@@ -63,7 +63,44 @@ class GeoQuery:
         return self.indicator_id is not None and self.campaign_id is not None
 
 
+def _parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"in": "query", "name": name, "schema": schema, "description": description}
+
+
+INT32 = {"type": "integer", "format": "int32"}
+OPENAPI = {
+    "parameters": [
+        _parameter("region__in", "region ids, comma-separated", type="string"),
+        _parameter("parent_region_id", "the regions directly under this one", **INT32),
+        _parameter(
+            "depth_level",
+            "levels under each permitted region (0: all)",
+            type="integer",
+            minimum=0,
+            maximum=MAX_DEPTH_LEVEL,
+        ),
+        _parameter("indicator_id", "with campaign_id: each region's value", **INT32),
+        _parameter("campaign_id", "with indicator_id: each region's value", **INT32),
+        _parameter(
+            "limit",
+            f"features per page, {DEFAULT_LIMIT} by default; above {MAX_LIMIT}: {MAX_LIMIT}",
+            type="integer",
+            minimum=1,
+        ),
+        _parameter("offset", "features to skip", type="integer", minimum=0, maximum=MAX_OFFSET),
+    ],
+    "responses": {
+        "200": {
+            "description": "a GeoJSON FeatureCollection, with `meta` (limit, offset, total_count)",
+            "content": {GEOJSON: {"schema": {"type": "object"}}},
+        },
+        "400": {"description": "bad parameters, each named in `errors`"},
+    },
+}
+
+
 @blp.route("/geo", methods=["GET"])
+@blp.doc(**OPENAPI)
 def geo() -> Response:
     """The regions the caller may read as a GeoJSON FeatureCollection (filters, values,
     `limit` and `offset`)."""
