@@ -10,9 +10,11 @@ region and indicator named (403). A list is all or nothing. Writing goes through
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +44,8 @@ FILTERS = {
     "campaign__in": "campaign_id",
     "indicator__in": "indicator_id",
 }
+RESERVED = ("limit", "offset", "format")
+FORMATS = ("json", "csv")
 MAX_IN_VALUES = 1000
 DEFAULT_LIMIT, MAX_LIMIT = 20, 1000
 
@@ -227,6 +231,18 @@ def cell_key(cell: Cell) -> tuple[int, int, int]:
     return (cell.region_id, cell.campaign_id, cell.indicator_id)
 
 
+OBJECT_FIELDS = (
+    "id",
+    "region_id",
+    "campaign_id",
+    "indicator_id",
+    "value",
+    "changed_by_id",
+    "document_id",
+    "updated_at",
+)
+
+
 def render(row: DataPoint) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -268,19 +284,25 @@ class ListArgs(OffsetArgs):
 class ListQuery:
     filters: dict[str, list[int]]
     window: Window
+    format: str
     parameters: dict[str, str]
+
+    @property
+    def paged(self) -> bool:
+        """A CSV answer holds every matching value unless a page was asked for."""
+        return "limit" in self.parameters or "offset" in self.parameters
 
 
 def parse_list_query(params: Mapping[str, Sequence[str]]) -> ListQuery:
-    """`region__in`, `campaign__in`, `indicator__in` (ids), `limit`, `offset`; 400
-    naming every parameter given twice, unknown or not understood."""
+    """`region__in`, `campaign__in`, `indicator__in` (ids), `limit`, `offset`, `format`;
+    400 naming every parameter given twice, unknown or not understood."""
     errors: dict[str, str] = {}
     single: dict[str, str] = {}
     for key, given in params.items():
         if len(given) != 1:
             errors[key] = "given more than once"
-        elif key not in FILTERS and key not in ("limit", "offset"):
-            errors[key] = f"unknown parameter (known: {', '.join([*FILTERS, 'limit', 'offset'])})"
+        elif key not in FILTERS and key not in RESERVED:
+            errors[key] = f"unknown parameter (known: {', '.join([*FILTERS, *RESERVED])})"
         else:
             single[key] = given[0]
     filters: dict[str, list[int]] = {}
@@ -291,9 +313,12 @@ def parse_list_query(params: Mapping[str, Sequence[str]]) -> ListQuery:
             except ValueError as exc:
                 errors[key] = str(exc)
     window = _window({k: v for k, v in single.items() if k in ("limit", "offset")}, errors)
+    answer_format = single.get("format", "json")
+    if answer_format not in FORMATS:
+        errors["format"] = "json or csv"
     if errors:
         raise InvalidParameters(errors=errors)
-    return ListQuery(filters, window, single)
+    return ListQuery(filters, window, answer_format, single)
 
 
 def _id_list(text: str) -> list[int]:
@@ -337,8 +362,43 @@ def page(session: Session, caller: Caller, query: ListQuery) -> tuple[int, list[
     statement = readable_values(caller, query)
     total = session.scalar(select(func.count()).select_from(statement.subquery()))
     rows = session.scalars(
-        statement.order_by(DataPoint.region_id, DataPoint.campaign_id, DataPoint.indicator_id)
-        .limit(query.window.limit)
-        .offset(query.window.offset)
+        _ordered(statement).limit(query.window.limit).offset(query.window.offset)
     )
     return int(total or 0), [render(row) for row in rows]
+
+
+def csv_chunks(
+    session: Session, caller: Caller, query: ListQuery, batch_rows: int
+) -> Iterator[str]:
+    """The values as CSV (a header, then one line each): every matching value, or the
+    page when `limit` or `offset` was given; read `batch_rows` at a time, one chunk per
+    batch. The session is closed at the end (a server-side cursor on PostgreSQL)."""
+    statement = _ordered(readable_values(caller, query))
+    if query.paged:
+        statement = statement.limit(query.window.limit).offset(query.window.offset)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(OBJECT_FIELDS)
+    try:
+        yield _drained(buffer)
+        result = session.scalars(statement.execution_options(yield_per=batch_rows))
+        for rows in result.partitions():
+            writer.writerows(_csv_row(render(row)) for row in rows)
+            yield _drained(buffer)
+    finally:
+        session.close()
+
+
+def _ordered(statement: Select[Any]) -> Select[Any]:
+    return statement.order_by(DataPoint.region_id, DataPoint.campaign_id, DataPoint.indicator_id)
+
+
+def _csv_row(shown: dict[str, Any]) -> list[Any]:
+    return ["" if shown[name] is None else shown[name] for name in OBJECT_FIELDS]
+
+
+def _drained(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

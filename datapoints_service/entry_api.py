@@ -9,10 +9,11 @@ handlers. Every path works with and without its trailing slash.
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request, stream_with_context
 from sqlalchemy.exc import IntegrityError
 
 from datapoints_service import entry, rollup, values
+from datapoints_service.context import datapoints_context
 from datapoints_service.engine.resource import Caller
 from datapoints_service.locking import take_write_lock
 from datapoints_service.models import db
@@ -63,9 +64,12 @@ def list_values() -> Response:
     """Stored values the caller may read.
 
     Stored values only, not computed ones: `region__in`, `campaign__in`, `indicator__in`
-    (ids), `limit` (20; at most 1,000), `offset`; ordered by region, campaign, indicator."""
+    (ids), `limit` (20; at most 1,000), `offset`, `format` (`json` or `csv`: every matching
+    value unless `limit` or `offset` is given); ordered by region, campaign, indicator."""
     caller = Caller(require_identity())
     query = entry.parse_list_query(request.args.to_dict(flat=False))
+    if query.format == "csv":
+        return _csv(caller, query)
     total, objects = entry.page(db.session(), caller, query)
     meta = {
         "limit": query.window.limit,
@@ -74,3 +78,12 @@ def list_values() -> Response:
         "parameters_requested": query.parameters,
     }
     return jsonify({"meta": meta, "objects": objects, "errors": {}})
+
+
+def _csv(caller: Caller, query: entry.ListQuery) -> Response:
+    batch = datapoints_context(current_app).settings.csv_batch_rows
+    chunks = entry.csv_chunks(db.session(), caller, query, batch)
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="dataentry.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

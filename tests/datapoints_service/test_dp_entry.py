@@ -24,7 +24,7 @@ from tests.datapoints_service.dp_entry_helpers import (
     rollup_values,
     stored_values,
 )
-from tests.datapoints_service.dp_helpers import Person, stranger
+from tests.datapoints_service.dp_helpers import Person, csv_rows, stranger
 
 OBJECT_KEYS = [
     "id",
@@ -458,10 +458,11 @@ def test_the_list_holds_only_what_the_caller_may_read(
             {"region": "1"},
             {
                 "region": "unknown parameter (known: region__in, campaign__in, indicator__in, "
-                "limit, offset)"
+                "limit, offset, format)"
             },
         ),
         ({"region__in": ["1", "2"]}, {"region__in": "given more than once"}),
+        ({"format": "xml"}, {"format": "json or csv"}),
         ({"region__in": ",".join(["1"] * 1001)}, {"region__in": "at most 1000 values"}),
     ],
 )
@@ -489,3 +490,26 @@ def test_values_of_rows_written_by_the_api_are_the_databases(
         assert row.updated_at.isoformat(timespec="milliseconds") == answer["updated_at"]
     [listed] = _listed(client, staff)["objects"]
     assert listed == answer
+
+
+def test_the_list_as_csv(
+    app: Flask, client: FlaskClient, staff: Person, alice: Person, world: EntryWorld
+) -> None:
+    """Every value the caller may read unless a page is asked for, in the JSON's order."""
+    keys = [(r, c, i) for r in world.regions for c in world.campaigns for i in world.indicators]
+    entered(client, staff, [cell(*key, n) for n, key in enumerate(keys)])
+    rows = csv_rows(client, staff.headers, ENTRY)
+    assert len(rows) == len(keys) == 48
+    assert list(rows[0]) == OBJECT_KEYS
+    listed = _listed(client, staff, limit=1000)["objects"]
+    assert rows == [{key: "" if v is None else str(v) for key, v in o.items()} for o in listed]
+    page = csv_rows(client, staff.headers, "/api/v1/datapointentry/", limit=2, offset=3)
+    assert [row["id"] for row in page] == [str(o["id"]) for o in listed[3:5]]
+    grant_region(app, alice, world.regions[2], "r")
+    grant_indicator(app, alice, world.group, world.averaged, "r")
+    mine = csv_rows(client, alice.headers, ENTRY)
+    regions = {str(world.regions[n]) for n in (2, 5, 6)}
+    assert {(row["region_id"], row["indicator_id"]) for row in mine} == {
+        (region, str(world.averaged)) for region in regions
+    }
+    assert len(mine) == 6  # three regions, two campaigns
