@@ -1,7 +1,8 @@
-"""Commands for operators: the users copy.
+"""Commands for operators: the users copy, and documents.
 
     flask --app datapoints_service backfill-users   # upsert every user the directory lists
     flask --app datapoints_service follow-users     # the consumer process (below)
+    flask --app datapoints_service process-document 12 [--force]  # process it here, now
 
 `follow-users` is the `datapoints_users` process: when the copy is empty it is first
 filled from auth_service's directory (retried until the directory answers), then the
@@ -11,6 +12,10 @@ user lifecycle stream is consumed as by
         --group datapoints --app datapoints_service
 
 (any further arguments, e.g. `--consumer`, are passed on). API processes never backfill.
+
+`process-document` is for a document whose job was lost (Redis flushed, the worker killed
+mid-document): it runs the job's processing in this process. A document still shown as
+`processing` is taken over only with `--force` (when its worker is known to be gone).
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from datapoints_service.context import datapoints_context
+from datapoints_service.documents import processing
 from datapoints_service.lifecycle import GROUP, backfill_users, copy_is_empty
-from datapoints_service.models import db
+from datapoints_service.locking import take_write_lock
+from datapoints_service.models import PROCESSING, QUEUED, Document, db
 from servicekit.streams import main as consume_stream
 from servicekit.streams import stop_on_signals
 from servicekit.users import DirectoryUnavailable
@@ -88,6 +96,30 @@ def backfill_when_empty(app: Flask, stop: threading.Event) -> bool:
     return False
 
 
+@click.command("process-document")
+@click.argument("document_id", type=click.IntRange(min=1))
+@click.option("--force", is_flag=True, help="take over a document shown as processing")
+@with_appcontext
+def process_document_command(document_id: int, force: bool) -> None:
+    """Process document DOCUMENT_ID now, in this process (as its RQ job would)."""
+    session = db.session()
+    take_write_lock(session)
+    status = session.scalar(select(Document.status).where(Document.id == document_id))
+    if status is None:
+        raise click.ClickException(f"there is no document {document_id}")
+    if status == PROCESSING:
+        if not force:
+            raise click.ClickException(
+                f"document {document_id} is being processed; --force if its worker is gone"
+            )
+        session.execute(update(Document).where(Document.id == document_id).values(status=QUEUED))
+    session.commit()
+    chunk_rows = datapoints_context(current_app).settings.document_chunk_rows
+    processing.process(session, document_id, chunk_rows)
+    status = session.scalar(select(Document.status).where(Document.id == document_id))
+    click.echo(f"document {document_id}: {status}")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (backfill_users_command, follow_users_command):
+    for command in (backfill_users_command, follow_users_command, process_document_command):
         app.cli.add_command(command)

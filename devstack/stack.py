@@ -40,6 +40,9 @@ DATAPOINTS_USERS = "datapoints_users"
 # Sends tickets_service's mail to openers (see tickets_service/notifications.py).
 TICKETS_MAIL = "tickets_mail"
 TICKETS_MAIL_QUEUE = "tickets"
+# Processes datapoints_service's uploaded documents (see datapoints_service/documents/jobs.py).
+DATAPOINTS_WORKER = "datapoints_worker"
+DATAPOINTS_WORKER_QUEUE = "datapoints"
 HTTP_PROCESSES = (*PACKAGES, "gateway")
 ALL_PROCESSES = (
     *HTTP_PROCESSES,
@@ -49,6 +52,7 @@ ALL_PROCESSES = (
     TICKETS_USERS,
     DATAPOINTS_USERS,
     TICKETS_MAIL,
+    DATAPOINTS_WORKER,
 )
 # The processes without a port, and the service whose database each uses.
 PORTLESS_DATABASES = {
@@ -58,11 +62,12 @@ PORTLESS_DATABASES = {
     TICKETS_USERS: "tickets",
     DATAPOINTS_USERS: "datapoints",
     TICKETS_MAIL: "tickets",
+    DATAPOINTS_WORKER: "datapoints",
 }
 # The processes without a port that are not RQ workers: ready while they run.
 CONSUMERS = (RELAY, EVENTS_USERS, TICKETS_USERS, DATAPOINTS_USERS)
 # The RQ workers: ready once registered with RQ.
-RQ_WORKERS = (WORKER, TICKETS_MAIL)
+RQ_WORKERS = (WORKER, TICKETS_MAIL, DATAPOINTS_WORKER)
 WORKER_QUEUE = "scheduler"
 # Fires calls at their exact instant and reconciles with the database (see its docstring).
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
@@ -146,6 +151,15 @@ class Stack:
             "--serializer", "rq.serializers.JSONSerializer",
             "--path", str(REPO_ROOT),
             TICKETS_MAIL_QUEUE,
+        ]  # fmt: skip
+        # One document at a time, no fork per job: the app is built once per process.
+        commands[DATAPOINTS_WORKER] = [
+            _tool("rq"), "worker",
+            "--worker-class", "rq.worker.SimpleWorker",
+            "--url", self.env()["REDIS_URL"],
+            "--serializer", "rq.serializers.JSONSerializer",
+            "--path", str(REPO_ROOT),
+            DATAPOINTS_WORKER_QUEUE,
         ]  # fmt: skip
         return commands
 

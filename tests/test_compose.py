@@ -54,6 +54,7 @@ PORTLESS = {
     "tickets_users": "tickets_service",
     "datapoints_users": "datapoints_service",
     "tickets_mail": "tickets_service",
+    "datapoints_worker": "datapoints_service",
 }
 EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", *PORTLESS, *PORTS})
 SECRET_VARIABLES = ("POSTGRES_PASSWORD", "SERVICE_SECRET", "ADMIN_PASSWORD")
@@ -554,6 +555,7 @@ def test_health_checks_and_restart_policy() -> None:
     assert "servicekit.streams" in healthcheck_command(services()["tickets_users"])
     assert "follow-users" in healthcheck_command(services()["datapoints_users"])
     assert "Worker.all" in healthcheck_command(services()["tickets_mail"])
+    assert "Worker.all" in healthcheck_command(services()["datapoints_worker"])
 
 
 def test_the_relay_publishes_auth_services_user_events() -> None:
@@ -600,6 +602,17 @@ def test_datapoints_service_backfills_its_users_copy_then_follows_the_stream() -
     consumer = services()["datapoints_users"]
     assert consumer["command"] == ["flask", "--app", "datapoints_service", "follow-users"]
     assert consumer.get("stop_grace_period")
+
+
+def test_datapoints_service_processes_its_documents_on_an_rq_worker() -> None:
+    worker = " ".join(services()["datapoints_worker"]["command"])
+    assert "rq worker" in worker
+    assert worker.endswith("--serializer rq.serializers.JSONSerializer datapoints")
+    assert (
+        "flotilla_datapoints"
+        in environment(services()["datapoints_worker"])["DATAPOINTS_DATABASE_URL"]
+    )
+    assert services()["datapoints_worker"].get("stop_grace_period")
 
 
 def test_backing_stores() -> None:

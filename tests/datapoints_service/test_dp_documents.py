@@ -4,6 +4,10 @@ and review rows, maps merging waiting values, re-processing, deletion, refusals.
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from datapoints_service.models import Document, db
+from servicekit.config import REPO_ROOT
 from servicekit.testing import TestKeys
 from tests.datapoints_service.dp_documents import (
     document,
@@ -518,3 +523,57 @@ def test_a_file_failing_on_the_worker_leaves_nothing_half_written(
     assert shown["source_datapoint_count"] == 0
     assert row_counts(app, doc_id)["source_datapoints"] == 0
     assert row_counts(app, doc_id)["reviews"] == 0
+
+
+def test_a_real_rq_worker_process_builds_its_app_from_the_environment(
+    client: FlaskClient,
+    app: Flask,
+    redis_url: str,
+    redis_client: redis.Redis,
+    uploader: Person,
+    tmp_path: Path,
+) -> None:
+    doc_id = uploaded(client, uploader.headers, LONG)
+    environment = {
+        **os.environ,
+        "DATAPOINTS_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": redis_url,
+        "FLOTILLA_VAR_DIR": str(tmp_path),
+    }
+    worker = [
+        str(Path(sys.executable).parent / "rq"),
+        "worker",
+        "--burst",
+        "--worker-class",
+        "rq.worker.SimpleWorker",
+        "--url",
+        redis_url,
+        "--serializer",
+        "rq.serializers.JSONSerializer",
+        "datapoints",
+    ]
+    finished = subprocess.run(worker, cwd=REPO_ROOT, env=environment, timeout=120, check=False)
+    assert finished.returncode == 0
+    shown = document(client, uploader.headers, doc_id)
+    assert (shown["status"], shown["source_datapoint_count"]) == ("processed", 5)
+
+
+def test_operators_process_a_document_whose_job_was_lost(
+    client: FlaskClient, app: Flask, redis_client: redis.Redis, uploader: Person
+) -> None:
+    doc_id = uploaded(client, uploader.headers, LONG)
+    redis_client.flushdb()  # the job is lost
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["process-document", str(doc_id)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"document {doc_id}: processed\n"
+    with app.app_context():
+        db.session.execute(update(Document).values(status="processing"))
+        db.session.commit()
+    refused = runner.invoke(args=["process-document", str(doc_id)])
+    assert refused.exit_code == 1
+    assert "--force if its worker is gone" in refused.output
+    forced = runner.invoke(args=["process-document", str(doc_id), "--force"])
+    assert forced.output == f"document {doc_id}: processed\n"
+    assert document(client, uploader.headers, doc_id)["source_datapoint_count"] == 5
+    assert runner.invoke(args=["process-document", "999"]).exit_code == 1
