@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import random
 import statistics
@@ -69,6 +70,7 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    Select,
     Table,
     create_engine,
     func,
@@ -560,21 +562,43 @@ def measure_merge(engine: Engine, world: World, user_id: int, cells: list[Cell],
     selection = select(
         staging.c.region_id, staging.c.campaign_id, staging.c.indicator_id, staging.c.value
     )
-    totals: list[float] = []
-    refreshes: list[float] = []
-    for _ in range(runs):
-        total, refresh = timed_write(
-            engine,
-            lambda session: values.merge(
-                session, selection, changed_by_id=user_id, document_id=None
-            ),
+    ways: tuple[tuple[str, Callable[[Session], None]], ...] = (
+        ("values.merge", partial(_merge_as_is, selection=selection, user_id=user_id)),
+        (
+            "values.merge, the refresh's scope fetched as id lists first (prototype)",
+            partial(_merge_listed_scope, selection=selection, user_id=user_id),
+        ),
+    )
+    for name, merge in ways:
+        totals: list[float] = []
+        refreshes: list[float] = []
+        for _ in range(runs):
+            total, refresh = timed_write(engine, merge)
+            totals.append(total)
+            refreshes.append(refresh)
+        print(
+            f"| {name}: {len(cells):,} new values at leaves ({runs} runs) "
+            f"| {_ms(totals)} | {_ms(refreshes)} |"
         )
-        totals.append(total)
-        refreshes.append(refresh)
     staging.drop(engine)
-    print(
-        f"| merge of {len(cells):,} new values at leaves ({runs} runs) "
-        f"| {_ms(totals)} | {_ms(refreshes)} |"
+
+
+def _merge_as_is(session: Session, selection: Select[Any], user_id: int) -> None:
+    values.merge(session, selection, changed_by_id=user_id, document_id=None)
+
+
+def _merge_listed_scope(session: Session, selection: Select[Any], user_id: int) -> None:
+    """values.merge with one change: the regions, campaigns and indicators written are
+    fetched first and the refresh is given them as lists, not as sub-selects (which the
+    planner joins into every level's aggregate)."""
+    rollup.lock(session)
+    values._merge(session, selection, user_id, None)
+    written = selection.subquery("written")
+    rollup.refresh(
+        session,
+        regions=session.scalars(select(written.c.region_id).distinct()).all(),
+        campaign_ids=session.scalars(select(written.c.campaign_id).distinct()).all(),
+        indicator_ids=session.scalars(select(written.c.indicator_id).distinct()).all(),
     )
 
 
@@ -839,6 +863,32 @@ def measure_ingest(gateway: str, session: requests.Session, content: bytes, rows
         print(f"| {stage} | {at:.2f} s |")
 
 
+def profile_datapoints(stack: RunningStack, staff: Person, world: World, runs: int) -> None:
+    """GET /api/v1/datapoint/ served by the service's app in this process (its test
+    client, the stack's settings and database), `runs` times under cProfile."""
+    from datapoints_service import create_app
+
+    os.environ.update(stack.env())
+    app = create_app()
+    path = datapoint_url("", world)
+    headers = {"Authorization": f"Bearer {staff.token}"}
+    with app.test_client() as client:
+        client.get(path, headers=headers)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        started = time.perf_counter()
+        for _ in range(runs):
+            if client.get(path, headers=headers).status_code != 200:
+                raise SystemExit("GET /api/v1/datapoint/ in this process: not a 200")
+        elapsed = time.perf_counter() - started
+        profiler.disable()
+    print(
+        f"\ncProfile of {runs} GET /api/v1/datapoint/ in this process "
+        f"({elapsed / runs * 1000:.1f} ms each under the profiler), by own time:"
+    )
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+
+
 def profile_ingest(engine: Engine, content: bytes, user_id: int, chunk_rows: int) -> None:
     """The worker's job on a document of `content` run in this process under cProfile
     (the document written straight into the database, never queued): the service's
@@ -914,6 +964,8 @@ def run(args: argparse.Namespace) -> None:
         timings = measure_datapoints(gateway, http, world, expected, args.duration)
         if timings:
             print_timings(timings, database)
+        if args.profile:
+            profile_datapoints(stack, staff, world, args.runs)
         timings = measure_entry(gateway, http, world, args.duration)
         if timings:
             print_timings(timings, database)
@@ -936,7 +988,7 @@ def main() -> int:
     parser.add_argument("--regions", type=int, default=20_000)
     parser.add_argument("--values", type=int, default=1_000_000, help="stored values")
     parser.add_argument("--merge", type=int, default=100_000, help="values merged at once")
-    parser.add_argument("--merge-runs", type=int, default=3)
+    parser.add_argument("--merge-runs", type=int, default=2)
     parser.add_argument("--ingest", type=int, default=100_000, help="rows of the CSV")
     parser.add_argument("--duration", type=float, default=10, help="seconds per HTTP case")
     parser.add_argument("--runs", type=int, default=20, help="runs of in-process cases")
