@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flask import Response, current_app, jsonify, request, stream_with_context
-from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from datapoints_service.context import datapoints_context
@@ -32,6 +31,7 @@ from datapoints_service.engine.rendering import csv_cell
 from datapoints_service.engine.resource import Caller
 from datapoints_service.models import db
 from servicekit import Blueprint, require_identity
+from servicekit.pagination import Window
 
 blp = Blueprint(
     "datapoint",
@@ -49,11 +49,12 @@ def datapoints() -> Response:
     `campaign_start`, `campaign_end`, `limit`, `offset`, `format`, `no_pivot`)."""
     caller = Caller(require_identity())
     query = parse(request.args.to_dict(flat=False))
-    selection = Selection(caller, query)
     session = db.session()
+    selection = Selection(caller, query)
     indicators: IndicatorNames = {
         int(row[0]): str(row[1]) for row in session.execute(selection.indicators())
     }
+    selection = selection.narrowed_to(list(indicators))
     if query.format == "csv":
         return _csv(session, selection, indicators)
     if query.no_pivot:
@@ -70,7 +71,7 @@ def _pair_page(
     session: Session, selection: Selection, indicator_ids: list[int]
 ) -> tuple[int, list[dict[str, Any]]]:
     total = int(session.scalar(selection.pair_count()) or 0)
-    page = _window(selection.pairs(), selection.query)
+    page = selection.pairs(selection.query.window)
     pairs: list[Pair] = [(int(row[0]), int(row[1])) for row in session.execute(page)]
     by_pair = _by_pair(lookup_values(session, selection, pairs))
     return total, [_pair_object(pair, indicator_ids, by_pair.get(pair, {})) for pair in pairs]
@@ -94,7 +95,7 @@ def _indicator(indicator_id: int, value: Value | None) -> dict[str, Any]:
 
 def _value_page(session: Session, selection: Selection) -> tuple[int, list[dict[str, Any]]]:
     total = int(session.scalar(selection.value_count()) or 0)
-    rows = session.execute(_window(selection.values(), selection.query))
+    rows = session.execute(selection.values(selection.query.window))
     objects = [
         {
             "region": int(row[0]),
@@ -113,10 +114,6 @@ def _by_pair(values: Iterable[Value]) -> dict[Pair, dict[int, Value]]:
     for value in values:
         by_pair[(value.region_id, value.campaign_id)][value.indicator_id] = value
     return by_pair
-
-
-def _window(statement: Select[Any], query: DatapointQuery) -> Select[Any]:
-    return statement.limit(query.window.limit).offset(query.window.offset)
 
 
 def _envelope(query: DatapointQuery, total: int, objects: list[dict[str, Any]]) -> Response:
@@ -151,7 +148,7 @@ def _pair_lines(
     buffer, writer = _writer()
     writer.writerow(["region", "campaign", *map(csv_cell, indicators.values())])
     yield _drain(buffer)
-    for batch in batches(session, _csv_window(selection.pairs(), selection.query), batch_rows):
+    for batch in batches(session, selection.pairs(_csv_window(selection.query)), batch_rows):
         pairs = [(int(row[0]), int(row[1])) for row in batch]
         by_pair = _by_pair(lookup_values(session, selection, pairs))
         for pair, row in zip(pairs, batch, strict=True):
@@ -166,16 +163,16 @@ def _value_lines(session: Session, selection: Selection, batch_rows: int) -> Ite
     buffer, writer = _writer()
     writer.writerow(["region", "campaign", "indicator", "value"])
     yield _drain(buffer)
-    for batch in batches(session, _csv_window(selection.values(), selection.query), batch_rows):
+    for batch in batches(session, selection.values(_csv_window(selection.query)), batch_rows):
         writer.writerows(
             [csv_cell(row[5]), csv_cell(row[6]), csv_cell(row[7]), float(row[3])] for row in batch
         )
         yield _drain(buffer)
 
 
-def _csv_window(statement: Select[Any], query: DatapointQuery) -> Select[Any]:
+def _csv_window(query: DatapointQuery) -> Window | None:
     """The whole result, or the page when `limit` or `offset` was given."""
-    return _window(statement, query) if query.paged else statement
+    return query.window if query.paged else None
 
 
 def _writer() -> tuple[io.StringIO, Any]:

@@ -11,7 +11,7 @@ the page's pairs, looked up by (region, campaign) on the stored and computed tab
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -149,10 +149,16 @@ def _args(given: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Selection:
-    """What a caller asked for and may read, as SQL."""
+    """What a caller asked for and may read, as SQL.
+
+    `indicator_ids`, once the selected indicators are read (`narrowed_to`), puts their
+    ids in the statements instead of the permission's subquery: the planner then knows
+    how many there are (PostgreSQL guesses one row for the subquery and plans a probe per
+    indicator)."""
 
     caller: Caller
     query: DatapointQuery
+    indicator_ids: tuple[int, ...] | None = None
 
     def indicators(self) -> Select[int, str]:
         """The selected indicators (id, name), by id: those the caller may read, narrowed
@@ -160,18 +166,32 @@ class Selection:
         statement = select(Indicator.id, Indicator.name).order_by(Indicator.id)
         return statement.where(*self._indicator_conditions())
 
+    def narrowed_to(self, selected: Sequence[int]) -> Selection:
+        """This selection with the ids `indicators()` found (kept out when nothing
+        narrows the indicators: then no condition is needed at all)."""
+        if not self._indicator_conditions():
+            return self
+        return replace(self, indicator_ids=tuple(selected))
+
     def pair_count(self) -> Select[Any]:
         return select(func.count()).select_from(self._pairs())
 
-    def pairs(self) -> Select[Any]:
-        """(region_id, campaign_id, region name, campaign name) of every pair with a
-        known value, by region id, campaign start date, campaign id."""
+    def pairs(self, window: Window | None) -> Select[Any]:
+        """(region_id, campaign_id, region name, campaign name) of the pairs with a
+        known value, by region id, campaign start date, campaign id (those of `window`;
+        None: all)."""
         pairs = self._pairs()
-        return (
-            select(pairs.c.region_id, pairs.c.campaign_id, Region.name, Campaign.name)
-            .join(Region, Region.id == pairs.c.region_id)
+        keys = (
+            select(pairs.c.region_id, pairs.c.campaign_id, Campaign.start_date)
             .join(Campaign, Campaign.id == pairs.c.campaign_id)
             .order_by(pairs.c.region_id, Campaign.start_date, pairs.c.campaign_id)
+        )
+        page = _windowed(keys, window).subquery("page")
+        return (
+            select(page.c.region_id, page.c.campaign_id, Region.name, Campaign.name)
+            .join(Region, Region.id == page.c.region_id)
+            .join(Campaign, Campaign.id == page.c.campaign_id)
+            .order_by(page.c.region_id, page.c.start_date, page.c.campaign_id)
         )
 
     def pair_values(self, pairs: Sequence[Pair]) -> Select[Any]:
@@ -192,19 +212,26 @@ class Selection:
         known = rollup.effective_values().subquery("known")
         return select(func.count()).select_from(known).where(*self._value_conditions(known))
 
-    def values(self) -> Select[Any]:
-        """Every known value (`no_pivot`) with its region's, campaign's and indicator's
-        names, by region id, campaign start date, campaign id, indicator id."""
+    def values(self, window: Window | None) -> Select[Any]:
+        """The known values (`no_pivot`) with their region's, campaign's and indicator's
+        names, by region id, campaign start date, campaign id, indicator id (those of
+        `window`; None: all). The names are joined to the page, not to every value."""
         known = rollup.effective_values().subquery("known")
-        return (
-            select(*_value_columns(known), Region.name, Campaign.name, Indicator.name)
-            .join(Region, Region.id == known.c.region_id)
+        keys = (
+            select(*_value_columns(known), Campaign.start_date)
             .join(Campaign, Campaign.id == known.c.campaign_id)
-            .join(Indicator, Indicator.id == known.c.indicator_id)
             .where(*self._value_conditions(known))
             .order_by(
                 known.c.region_id, Campaign.start_date, known.c.campaign_id, known.c.indicator_id
             )
+        )
+        page = _windowed(keys, window).subquery("page")
+        return (
+            select(*_value_columns(page), Region.name, Campaign.name, Indicator.name)
+            .join(Region, Region.id == page.c.region_id)
+            .join(Campaign, Campaign.id == page.c.campaign_id)
+            .join(Indicator, Indicator.id == page.c.indicator_id)
+            .order_by(page.c.region_id, page.c.start_date, page.c.campaign_id, page.c.indicator_id)
         )
 
     def _pairs(self) -> Subquery:
@@ -227,6 +254,8 @@ class Selection:
         return conditions
 
     def _indicator_filter(self, known: Subquery) -> list[ColumnElement[bool]]:
+        if self.indicator_ids is not None:
+            return [known.c.indicator_id.in_(self.indicator_ids)]
         conditions = self._indicator_conditions()
         if not conditions:
             return []
@@ -258,6 +287,12 @@ def _value_columns(known: Subquery) -> list[ColumnElement[Any]]:
         known.c.value,
         known.c.is_agg,
     ]
+
+
+def _windowed(statement: Select[Any], window: Window | None) -> Select[Any]:
+    if window is None:
+        return statement
+    return statement.limit(window.limit).offset(window.offset)
 
 
 def lookup_values(session: Session, selection: Selection, pairs: Sequence[Pair]) -> list[Value]:
