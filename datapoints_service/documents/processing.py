@@ -22,10 +22,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from datapoints_service.documents import parsing, reviews
+from datapoints_service.documents import bulk, parsing, reviews
 from datapoints_service.documents.parsing import FileRefused, Row, RowError
 from datapoints_service.documents.sources import SourceIds
 from datapoints_service.locking import take_write_lock
@@ -43,6 +43,14 @@ from servicekit.db import utcnow
 log = logging.getLogger(__name__)
 
 ROW_ERRORS_KEPT = 1000  # the first ones are listed on the document; all are counted
+SOURCE_DATAPOINT_COLUMNS = (
+    "document_id",
+    "line",
+    "source_region_id",
+    "source_campaign_id",
+    "source_indicator_id",
+    "value",
+)
 
 
 class DocumentGone(Exception):
@@ -156,17 +164,19 @@ def _store_chunk(
         {row.indicator for row in rows},
     )
     if rows:
-        session.execute(
-            insert(SourceDataPoint.__table__),
+        bulk.insert_rows(
+            session,
+            SourceDataPoint.__table__,
+            SOURCE_DATAPOINT_COLUMNS,
             [
-                {
-                    "document_id": document_id,
-                    "line": row.line,
-                    "source_region_id": known.regions[row.region],
-                    "source_campaign_id": known.campaigns[row.campaign],
-                    "source_indicator_id": known.indicators[row.indicator],
-                    "value": row.value,
-                }
+                (
+                    document_id,
+                    row.line,
+                    known.regions[row.region],
+                    known.campaigns[row.campaign],
+                    known.indicators[row.indicator],
+                    row.value,
+                )
                 for row in rows
             ],
         )
