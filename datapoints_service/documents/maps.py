@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from datapoints_service import rollup
 from datapoints_service.documents import reviews
 from datapoints_service.models import Document
 
@@ -31,6 +32,7 @@ def after_write(kind: str) -> AfterWrite:
     indicator)."""
 
     def merge_waiting(session: Session, row: Any, previous: dict[str, Any] | None) -> None:
+        rollup.lock(session)  # before reading which documents are processed (processing.py)
         source_object_id = int(row.source_object_id)
         touched = {source_object_id}
         if previous is not None and previous.get("source_object_id") is not None:
@@ -51,6 +53,7 @@ def before_delete(kind: str) -> BeforeDelete:
     as they are without the map (it is deleted right after, in the same transaction)."""
 
     def unmap(session: Session, row: Any) -> dict[str, str]:
+        rollup.lock(session)
         documents = reviews.processed_documents_using(session, kind, {int(row.source_object_id)})
         reviews.refresh_reviews(session, documents, reviews.Without(kind, int(row.id)))
         return {}

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from datapoints_service import rollup
 from datapoints_service.documents import bulk, parsing, reviews
 from datapoints_service.documents.parsing import FileRefused, Row, RowError
 from datapoints_service.documents.sources import SourceIds
@@ -195,6 +196,9 @@ def _finish(
     session: Session, document_id: int, uploader_id: int | None, progress: Progress
 ) -> None:
     take_write_lock(session)
+    # Map writes take it too: a map committed meanwhile is either seen here or sees this
+    # document processed (maps.py), never neither.
+    rollup.lock(session)
     reviews.write_reviews(session, document_id)
     reviews.merge_mapped(session, document_id, uploader_id, only=None)
     reviews.count_master_datapoints(session, document_id)
