@@ -393,6 +393,7 @@ def test_a_province_holder_sees_their_subtree_and_indicators_only(
     assert {line[0] for line in flat_lines[1:]} == {"region 1", "region 2", "region 3"}
     # Bob holds nothing; staff see everything.
     assert answer(client, bob.headers)["meta"]["total_count"] == 0
+    assert _csv(client, bob.headers)[0] == [["region", "campaign"]]
     assert answer(client, staff.headers)["meta"]["total_count"] == 24
 
 
@@ -402,6 +403,8 @@ def test_a_province_holder_sees_their_subtree_and_indicators_only(
         ("region__in=1,x", "region__in", "not an integer: 'x'"),
         ("indicator__in=4294967296", "indicator__in", "out of range: 4294967296"),
         ("campaign__in=", "campaign__in", "not an integer: ''"),
+        ("region__in=1,", "region__in", "not an integer: ''"),
+        ("campaign__in=" + ",".join(["1"] * 1001), "campaign__in", "at most 1000 values"),
         ("campaign_start=2015-13-01", "campaign_start", None),
         ("campaign_end=yesterday", "campaign_end", None),
         ("campaign_start=2015-06-02&campaign_end=2015-06-01", "campaign_end", None),
