@@ -505,7 +505,7 @@ def test_a_map_needs_an_existing_source_object(
         headers=staff.headers,
     )
     assert response.status_code == 400
-    assert set(response.get_json()["errors"]) == {"source_object_id"}
+    assert response.get_json()["errors"] == {"source_object_id": "no source_region 987654"}
 
 
 @pytest.mark.parametrize("app_config", [{"DATAPOINTS_DOCUMENT_CHUNK_ROWS": 2}], indirect=True)
@@ -577,3 +577,37 @@ def test_operators_process_a_document_whose_job_was_lost(
     assert forced.output == f"document {doc_id}: processed\n"
     assert document(client, uploader.headers, doc_id)["source_datapoint_count"] == 5
     assert runner.invoke(args=["process-document", "999"]).exit_code == 1
+
+
+def test_a_map_moved_to_another_master_merges_there_too(
+    client: FlaskClient,
+    app: Flask,
+    redis_client: redis.Redis,
+    uploader: Person,
+    staff: Person,
+    world: World,
+) -> None:
+    doc_id = uploaded(client, uploader.headers, LONG)
+    run_worker(app, redis_client)
+    reviews = review_rows(client, uploader.headers, doc_id)
+    made = {
+        kind: _map(client, staff, kind, reviews[(kind, string)]["source_object_id"], master)
+        for kind, string, master in (
+            ("region", "Kano", world.region),
+            ("campaign", "June 2015", world.campaign),
+            ("indicator", "missed children", world.indicator),
+        )
+    }
+    moved = client.put(
+        f"/api/v2/region_map/{made['region']}",
+        json={"master_object_id": world.region2},
+        headers=staff.headers,
+    )
+    assert moved.status_code == 200, moved.get_json()
+    assert stored_values(app) == {
+        (world.region, world.campaign, world.indicator): (12.0, doc_id),
+        (world.region2, world.campaign, world.indicator): (12.0, doc_id),
+    }
+    kano = review_rows(client, uploader.headers, doc_id)[("region", "Kano")]
+    assert (kano["map_id"], kano["master_object_id"]) == (made["region"], world.region2)
+    assert kano["master_dp_count"] == 2
