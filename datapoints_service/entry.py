@@ -33,8 +33,18 @@ from servicekit.errors import DomainError
 from servicekit.pagination import OffsetArgs, Window, page_size
 
 MAX_CELLS = 1000
+# What an answer shows of a stored value, in order (JSON keys, CSV columns).
+OBJECT_FIELDS = (
+    "id",
+    "region_id",
+    "campaign_id",
+    "indicator_id",
+    "value",
+    "changed_by_id",
+    "document_id",
+    "updated_at",
+)
 KEYS = ("region_id", "campaign_id", "indicator_id", "value")
-ID_KEYS = KEYS[:3]
 # A number written as text: what JSON allows, plus a leading "+" and bare ".5" / "5.".
 NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 # Ids looked up per statement (far below every database's limit on bound parameters).
@@ -66,7 +76,7 @@ class Entry:
 
     @property
     def keys(self) -> list[tuple[int, int, int]]:
-        return [(c.region_id, c.campaign_id, c.indicator_id) for c in self.cells]
+        return [cell_key(cell) for cell in self.cells]
 
     def ids(self, key: str) -> set[int]:
         return {int(getattr(cell, key)) for cell in self.cells}
@@ -221,26 +231,15 @@ def stored_objects(session: Session, entry: Entry) -> list[dict[str, Any]]:
         chunk = keys[start : start + LOOKUP_CHUNK // 3]
         for row in session.scalars(select(DataPoint).where(key.in_(chunk))):
             rows[(row.region_id, row.campaign_id, row.indicator_id)] = row
-    return [
-        _removed(cell) if (k := cell_key(cell)) not in rows else render(rows[k])
-        for cell in entry.cells
-    ]
+    shown = []
+    for cell in entry.cells:
+        stored = rows.get(cell_key(cell))
+        shown.append(_removed(cell) if stored is None else render(stored))
+    return shown
 
 
 def cell_key(cell: Cell) -> tuple[int, int, int]:
     return (cell.region_id, cell.campaign_id, cell.indicator_id)
-
-
-OBJECT_FIELDS = (
-    "id",
-    "region_id",
-    "campaign_id",
-    "indicator_id",
-    "value",
-    "changed_by_id",
-    "document_id",
-    "updated_at",
-)
 
 
 def render(row: DataPoint) -> dict[str, Any]:
