@@ -26,6 +26,7 @@ from datapoints_service.models import (
     CampaignMap,
     CampaignType,
     CustomDashboard,
+    DataPoint,
     DataPointHistory,
     Document,
     DocumentReview,
@@ -54,6 +55,7 @@ USERS_READ_ONLY = (
 DOCUMENTS_READ_ONLY = "documents are created by uploads, not written here"
 REVIEWS_READ_ONLY = "document_review rows are written by processing documents and by maps"
 HISTORY_READ_ONLY = "the history is written by data entry and documents"
+VALUES_READ_ONLY = "stored values are written by data entry (/api/v1/dataentry) and documents"
 
 
 def _id() -> Field:
@@ -347,6 +349,22 @@ RESOURCES: dict[str, Resource] = {
             label="source_string",
             read_only=REVIEWS_READ_ONLY,
             visibility=permissions.document_reviews,
+        ),
+        # Not served here (GET /api/v1/datapoint/ reads values): declared so that deleting a
+        # region, campaign or indicator holding stored values names them as its referrers.
+        Resource(
+            "datapoint",
+            DataPoint,
+            (
+                _id(),
+                Field("region_id", Kind.INT, ref="region"),
+                Field("campaign_id", Kind.INT, ref="campaign"),
+                Field("indicator_id", Kind.INT, ref="indicator"),
+                Field("value", Kind.FLOAT),
+            ),
+            label="id",
+            routed=False,
+            read_only=VALUES_READ_ONLY,
         ),
         Resource(
             "datapoint_history",

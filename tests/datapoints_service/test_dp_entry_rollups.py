@@ -177,4 +177,5 @@ def test_what_a_stored_value_names_is_not_deleted(
     response = client.delete(f"/api/v2/{resource}/{row_id}", headers=staff.headers)
     assert response.status_code == 409, response.get_json()
     assert response.get_json()["code"] == "conflict"
+    assert response.get_json()["referred_by"] == [f"datapoint.{resource}_id"]
     assert _computed(app, world, world.summed) == {3: 1, 1: 3, 2: 12, 0: 15}
