@@ -200,8 +200,8 @@ def _finish(
     # document processed (maps.py), never neither.
     rollup.lock(session)
     reviews.write_reviews(session, document_id)
-    reviews.merge_mapped(session, document_id, uploader_id, only=None)
-    reviews.count_master_datapoints(session, document_id)
+    merged = reviews.merge_mapped(session, document_id, uploader_id, only=None)
+    _update(session, document_id, master_datapoint_count=merged)
     _update(
         session,
         document_id,

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
     Select,
+    Table,
     and_,
     bindparam,
     case,
@@ -31,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.schema import CreateTable, DropTable
 
 from datapoints_service import values
 from datapoints_service.models import (
@@ -47,6 +53,20 @@ from datapoints_service.models import (
     SourceDataPoint,
     SourceIndicator,
     SourceRegion,
+)
+
+CELL_COLUMNS = ("region_id", "campaign_id", "indicator_id", "value")
+# One document's cells while they are merged (per connection; dropped at the end, and on
+# PostgreSQL at the commit or rollback anyway).
+STAGED_CELLS = Table(
+    "staged_document_cells",
+    MetaData(),
+    Column("region_id", Integer, nullable=False),
+    Column("campaign_id", Integer, nullable=False),
+    Column("indicator_id", Integer, nullable=False),
+    Column("value", Float, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
 )
 
 
@@ -118,14 +138,30 @@ def mapped_cells(
 
 def merge_mapped(
     session: Session, document_id: int, changed_by_id: int | None, only: tuple[str, int] | None
-) -> None:
-    """Store the document's fully mapped values (`only`: those using one source object)."""
-    values.merge(
-        session,
-        mapped_cells(document_id, only=only),
-        changed_by_id=changed_by_id,
-        document_id=document_id,
+) -> int:
+    """Store the document's fully mapped values (`only`: those using one source object);
+    how many cells that is.
+
+    The cells are staged in a temporary table first: `values.merge` and the roll-up
+    refresh read them several times (history, upsert, the scope of every level), and
+    each would otherwise run the grouping over the document's source datapoints again.
+    """
+    connection = session.connection()
+    connection.execute(DropTable(STAGED_CELLS, if_exists=True))  # left by a failed run
+    connection.execute(CreateTable(STAGED_CELLS))
+    connection.execute(
+        insert(STAGED_CELLS).from_select(CELL_COLUMNS, mapped_cells(document_id, only=only))
     )
+    staged = int(session.scalar(select(func.count()).select_from(STAGED_CELLS)) or 0)
+    if staged:
+        values.merge(
+            session,
+            select(*STAGED_CELLS.c),
+            changed_by_id=changed_by_id,
+            document_id=document_id,
+        )
+    connection.execute(DropTable(STAGED_CELLS))
+    return staged
 
 
 def _review_rows(document_id: int, kind: Kind, without: Without | None) -> Select[Any]:
