@@ -1,8 +1,9 @@
 """The query of `GET /api/v1/datapoint/`: its parameters, and the few statements that
 count, page and fetch values (stored or computed) whatever the size of the answer.
 
-Values come from `rollup.effective_values()` (stored and computed): nothing is aggregated
-while reading. An answer is at most four statements: the selected indicators, the count,
+Values are the stored and computed ones, as `rollup.effective_values()` defines them (each
+table filtered on its own: `_known`): nothing is aggregated while reading. An answer is at
+most four statements: the selected indicators, the count,
 the page of (region, campaign) pairs (or of values, with `no_pivot`), and the values of
 the page's pairs, looked up by (region, campaign) on the stored and computed tables'
 (region_id, campaign_id, indicator_id) indexes.
@@ -10,16 +11,16 @@ the page's pairs, looked up by (region, campaign) on the stored and computed tab
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
-from sqlalchemy import ColumnElement, Select, Subquery, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from datapoints_service import permissions, rollup
+from datapoints_service import permissions
 from datapoints_service.engine.errors import InvalidParameters
 from datapoints_service.engine.fields import Kind, query_value
 from datapoints_service.engine.listing import (
@@ -31,7 +32,7 @@ from datapoints_service.engine.listing import (
     TRUTHY,
 )
 from datapoints_service.engine.resource import Caller, Options
-from datapoints_service.models import Campaign, Indicator, Region
+from datapoints_service.models import Campaign, DataPoint, DataPointRollup, Indicator, Region
 from servicekit.pagination import OffsetArgs, Window, page_size
 
 ID_LISTS = ("indicator__in", "region__in", "campaign__in")
@@ -197,30 +198,33 @@ class Selection:
     def pair_values(self, pairs: Sequence[Pair]) -> Select[Any]:
         """The selected indicators' values of these pairs (all readable: they come from
         `pairs()`)."""
-        known = rollup.effective_values().subquery("known")
+        regions = sorted({region for region, _ in pairs})
+        campaigns = sorted({campaign for _, campaign in pairs})
+
         # Searched in the indexes by region and campaign: a list of (region, campaign)
         # row values is no index search on SQLite, and a row-by-row OR of up to 1,000
         # pairs on PostgreSQL. Values of other pairs of these regions and campaigns are
         # left out by `lookup_values`.
-        return select(*_value_columns(known)).where(
-            known.c.region_id.in_(sorted({region for region, _ in pairs})),
-            known.c.campaign_id.in_(sorted({campaign for _, campaign in pairs})),
-            *self._indicator_filter(known),
-        )
+        def of_pairs(table: Any) -> list[ColumnElement[bool]]:
+            return [
+                table.region_id.in_(regions),
+                table.campaign_id.in_(campaigns),
+                *self._indicator_filter(table),
+            ]
+
+        return select(*_value_columns(_known(of_pairs)))
 
     def value_count(self) -> Select[Any]:
-        known = rollup.effective_values().subquery("known")
-        return select(func.count()).select_from(known).where(*self._value_conditions(known))
+        return select(func.count()).select_from(_known(self._value_conditions))
 
     def values(self, window: Window | None) -> Select[Any]:
         """The known values (`no_pivot`) with their region's, campaign's and indicator's
         names, by region id, campaign start date, campaign id, indicator id (those of
         `window`; None: all). The names are joined to the page, not to every value."""
-        known = rollup.effective_values().subquery("known")
+        known = _known(self._value_conditions)
         keys = (
             select(*_value_columns(known), Campaign.start_date)
             .join(Campaign, Campaign.id == known.c.campaign_id)
-            .where(*self._value_conditions(known))
             .order_by(
                 known.c.region_id, Campaign.start_date, known.c.campaign_id, known.c.indicator_id
             )
@@ -235,31 +239,32 @@ class Selection:
         )
 
     def _pairs(self) -> Subquery:
-        known = rollup.effective_values().subquery("known")
-        statement = select(known.c.region_id, known.c.campaign_id).distinct()
-        return statement.where(*self._value_conditions(known)).subquery("pair")
+        known = _known(self._value_conditions)
+        return select(known.c.region_id, known.c.campaign_id).distinct().subquery("pair")
 
-    def _value_conditions(self, known: Subquery) -> list[ColumnElement[bool]]:
-        conditions = self._indicator_filter(known)
+    def _value_conditions(self, table: Any) -> list[ColumnElement[bool]]:
+        """The selection, as conditions on `table`'s (region_id, campaign_id,
+        indicator_id)."""
+        conditions = self._indicator_filter(table)
         readable = permissions.regions(self.caller, Options())
         if readable is not None:
-            conditions.append(known.c.region_id.in_(select(Region.id).where(readable)))
+            conditions.append(table.region_id.in_(select(Region.id).where(readable)))
         if self.query.region_ids is not None:
-            conditions.append(known.c.region_id.in_(self.query.region_ids))
+            conditions.append(table.region_id.in_(self.query.region_ids))
         if self.query.campaign_ids is not None:
-            conditions.append(known.c.campaign_id.in_(self.query.campaign_ids))
+            conditions.append(table.campaign_id.in_(self.query.campaign_ids))
         dated = self._campaign_dates()
         if dated:
-            conditions.append(known.c.campaign_id.in_(select(Campaign.id).where(*dated)))
+            conditions.append(table.campaign_id.in_(select(Campaign.id).where(*dated)))
         return conditions
 
-    def _indicator_filter(self, known: Subquery) -> list[ColumnElement[bool]]:
+    def _indicator_filter(self, table: Any) -> list[ColumnElement[bool]]:
         if self.indicator_ids is not None:
-            return [known.c.indicator_id.in_(self.indicator_ids)]
+            return [table.indicator_id.in_(self.indicator_ids)]
         conditions = self._indicator_conditions()
         if not conditions:
             return []
-        return [known.c.indicator_id.in_(select(Indicator.id).where(*conditions))]
+        return [table.indicator_id.in_(select(Indicator.id).where(*conditions))]
 
     def _indicator_conditions(self) -> list[ColumnElement[bool]]:
         conditions = []
@@ -277,6 +282,25 @@ class Selection:
         if self.query.campaign_end is not None:
             conditions.append(Campaign.end_date <= self.query.campaign_end)
         return conditions
+
+
+def _known(conditions: Callable[[Any], list[ColumnElement[bool]]]) -> Subquery:
+    """Stored and computed values, the columns of `rollup.effective_values()`, each table
+    filtered by `conditions` of its own columns. Not a filter on `effective_values()`:
+    SQLite does not push a condition holding a subquery (the caller's regions) into a
+    UNION ALL, and then searched the values by indicator, all regions' (2.3 s instead of
+    40 ms for a province's count on a million values)."""
+    arms = [
+        select(
+            table.region_id,
+            table.campaign_id,
+            table.indicator_id,
+            table.value,
+            literal(is_agg).label("is_agg"),
+        ).where(*conditions(table))
+        for table, is_agg in ((DataPoint, False), (DataPointRollup, True))
+    ]
+    return union_all(*arms).subquery("known")
 
 
 def _value_columns(known: Subquery) -> list[ColumnElement[Any]]:
