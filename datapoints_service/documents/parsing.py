@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from datapoints_service.models import NAME_LENGTH
 from servicekit.errors import DomainError
@@ -28,7 +28,6 @@ LONG, WIDE = "long", "wide"
 REGION, CAMPAIGN, INDICATOR, VALUE = "region", "campaign", "indicator", "value"
 LONG_COLUMNS = frozenset({REGION, CAMPAIGN, INDICATOR, VALUE})
 PREVIEW_CHARACTERS = 2000  # of the text, shown as the document's doc_text
-NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class FileRefused(DomainError):
@@ -54,9 +53,8 @@ class Layout:
     indicators: tuple[tuple[int, str], ...] = ()  # wide: (column, indicator's source string)
 
 
-@dataclass(frozen=True)
-class Row:
-    """One value of the file, by source strings."""
+class Row(NamedTuple):
+    """One value of the file, by source strings (a tuple: a file has many)."""
 
     line: int
     region: str
@@ -231,9 +229,14 @@ def _source_string(cell: str, what: str) -> str:
 
 
 def _number(cell: str) -> float:
-    if not NUMBER.fullmatch(cell):
-        raise ValueError(f"not a number: {cell[:50]!r}")
-    value = float(cell)
+    """A decimal number: digits, a point, an exponent (not Python's `1_000`, non-ASCII
+    digits, `inf` or `nan`, which float() would take)."""
+    try:
+        value = float(cell)
+    except ValueError:
+        raise ValueError(f"not a number: {cell[:50]!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"not a finite number: {cell[:50]!r}")
+    if "_" in cell or not cell.isascii():
+        raise ValueError(f"not a number: {cell[:50]!r}")
     return value

@@ -187,6 +187,7 @@ def test_row_errors_name_their_lines_and_the_rest_is_processed(
         "Kano,June,missed,lots\n"
         "Kano,June,missed,inf\n"
         "Kano,June,missed,1e999\n"
+        "Kano,June,missed,1_000\n"
         "Kano,June,missed,\n"
         '"Kano\nNorth",June,missed,4\n'  # a quoted line break: one row over two lines
         f"{'x' * 256},June,missed,5\n"
@@ -196,18 +197,19 @@ def test_row_errors_name_their_lines_and_the_rest_is_processed(
     run_worker(app, redis_client)
     shown = document(client, uploader.headers, doc_id)
     assert shown["status"] == "processed"
-    assert (shown["rows_total"], shown["rows_done"], shown["row_error_count"]) == (11, 11, 8)
+    assert (shown["rows_total"], shown["rows_done"], shown["row_error_count"]) == (12, 12, 9)
     assert shown["source_datapoint_count"] == 3
-    assert [error["line"] for error in shown["row_errors"]] == [3, 4, 5, 6, 7, 8, 9, 12]
+    assert [error["line"] for error in shown["row_errors"]] == [3, 4, 5, 6, 7, 8, 9, 10, 13]
     errors = {error["line"]: error["error"] for error in shown["row_errors"]}
     assert errors[3] == "expected 4 cells as in the header, found 3"
     assert errors[4] == "the region is empty"
     assert errors[5] == "the campaign is empty"
     assert errors[6] == "not a number: 'lots'"
-    assert errors[7] == "not a number: 'inf'"
+    assert errors[7] == "not a finite number: 'inf'"
     assert errors[8] == "not a finite number: '1e999'"
-    assert errors[9] == "the value is empty"
-    assert errors[12] == "the region is over 255 characters"
+    assert errors[9] == "not a number: '1_000'"
+    assert errors[10] == "the value is empty"
+    assert errors[13] == "the region is over 255 characters"
     assert ("region", "Kano\nNorth") in review_rows(client, uploader.headers, doc_id)
 
 
