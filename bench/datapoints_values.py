@@ -46,8 +46,10 @@ import argparse
 import cProfile
 import json
 import os
+import platform
 import pstats
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -61,7 +63,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
+from flask import Flask
 from redis import Redis
 from rq import Worker as RqWorker
 from sqlalchemy import (
@@ -73,6 +77,7 @@ from sqlalchemy import (
     Select,
     Table,
     create_engine,
+    event,
     func,
     insert,
     select,
@@ -863,7 +868,9 @@ def measure_ingest(gateway: str, session: requests.Session, content: bytes, rows
         print(f"| {stage} | {at:.2f} s |")
 
 
-def profile_datapoints(stack: RunningStack, staff: Person, world: World, runs: int) -> None:
+def profile_datapoints(
+    stack: RunningStack, staff: Person, world: World, runs: int, explain_sql: bool
+) -> None:
     """GET /api/v1/datapoint/ served by the service's app in this process (its test
     client, the stack's settings and database), `runs` times under cProfile."""
     from datapoints_service import create_app
@@ -887,6 +894,29 @@ def profile_datapoints(stack: RunningStack, staff: Person, world: World, runs: i
         f"({elapsed / runs * 1000:.1f} ms each under the profiler), by own time:"
     )
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+    if explain_sql:
+        explain_request(app, path, headers)
+
+
+def explain_request(app: Flask, path: str, headers: dict[str, str]) -> None:
+    """EXPLAIN ANALYZE (PostgreSQL) of every statement one request runs."""
+    from datapoints_service.models import db
+
+    with app.app_context():
+        engine = db.engine
+    queries: list[tuple[str, Any]] = []
+
+    def record(*arguments: Any) -> None:
+        queries.append((arguments[2], arguments[3]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with app.test_client() as client:
+            client.get(path, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    print("\nEXPLAIN ANALYZE of the statements of one GET /api/v1/datapoint/:")
+    explain(engine, queries)
 
 
 def profile_ingest(engine: Engine, content: bytes, user_id: int, chunk_rows: int) -> None:
@@ -925,6 +955,21 @@ def profile_ingest(engine: Engine, content: bytes, user_id: int, chunk_rows: int
 # Running
 
 
+def machine_facts(engine: Engine) -> str:
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            version = str(connection.exec_driver_sql("SHOW server_version").scalar_one())
+            database = f"PostgreSQL {version.split()[0]}"
+        else:
+            database = f"SQLite {sqlite3.sqlite_version}"
+    load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, "
+        f"{database}; load average {load}"
+    )
+
+
 def run(args: argparse.Namespace) -> None:
     database = "PostgreSQL" if args.database_url else "SQLite"
     with (
@@ -932,6 +977,7 @@ def run(args: argparse.Namespace) -> None:
         running_stack(PROCESSES, settings={**SETTINGS, **settings}) as stack,
     ):
         engine = create_engine(database_url(stack, "datapoints"))
+        print(f"machine: {machine_facts(engine)}")
         started = time.perf_counter()
         world = load_world(engine, args.regions)
         cells = stored_cells(world, args.values, random.Random(15))
@@ -965,7 +1011,8 @@ def run(args: argparse.Namespace) -> None:
         if timings:
             print_timings(timings, database)
         if args.profile:
-            profile_datapoints(stack, staff, world, args.runs)
+            postgresql = args.explain and engine.dialect.name == "postgresql"
+            profile_datapoints(stack, staff, world, args.runs, postgresql)
         timings = measure_entry(gateway, http, world, args.duration)
         if timings:
             print_timings(timings, database)
@@ -979,6 +1026,7 @@ def run(args: argparse.Namespace) -> None:
         if args.profile:
             changed = csv_document(ingest, strings, shift=1)
             profile_ingest(engine, changed, staff_id, args.chunk_rows)
+        print(f"\nmachine at the end: {machine_facts(engine)}")
         engine.dispose()
 
 
