@@ -516,3 +516,39 @@ def test_the_values_lookup_uses_the_cell_indexes(
         assert "SCAN datapoint_rollups" not in plan, plan
         assert "datapoints USING INDEX sqlite_autoindex_datapoints_1" in plan, plan
         assert "datapoint_rollups USING INDEX sqlite_autoindex_datapoint_rollups_1" in plan, plan
+
+
+@pytest.mark.parametrize("no_pivot", ["0", "1"])
+def test_a_province_holders_statements_search_the_cells_by_region(
+    app: Flask,
+    client: FlaskClient,
+    staff: Person,
+    alice: Person,
+    small: Small,
+    statements: list[tuple[str, Any]],
+    no_pivot: str,
+) -> None:
+    """Every statement reading values searches both tables' (region, campaign,
+    indicator) indexes by region: on SQLite (plans from the query alone, no statistics)
+    never by indicator nor campaign, nor a scan of every value; on PostgreSQL (plans from
+    statistics a test's few rows cannot give) each table through an index."""
+    _grant(client, staff, alice, small.province, small.missed, small.formula)
+    statements.clear()
+    assert answer(client, alice.headers, no_pivot=no_pivot, campaign__in=small.by_date[0])[
+        "objects"
+    ]
+    reading = [(sql, params) for sql, params in _reads(statements) if "datapoint_rollups" in sql]
+    assert len(reading) == (3 if no_pivot == "0" else 2)
+    with app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+    for sql, parameters in reading:
+        plan = _plan(app, sql, parameters)
+        if postgresql:
+            assert "Seq Scan on datapoints" not in plan, plan
+            assert "Seq Scan on datapoint_rollups" not in plan, plan
+        else:
+            by_region = "USING INDEX sqlite_autoindex_{}_1 (region_id=?"
+            assert f"SEARCH datapoints {by_region.format('datapoints')}" in plan, plan
+            assert f"SEARCH datapoint_rollups {by_region.format('datapoint_rollups')}" in plan, plan
+            assert "ix_datapoints" not in plan, plan
+            assert "ix_datapoint_rollups" not in plan, plan
