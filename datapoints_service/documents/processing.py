@@ -19,6 +19,7 @@ strings, harmless unmapped). Set-based throughout: bulk inserts, no ORM object p
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,8 +85,19 @@ def process(session: Session, document_id: int, chunk_rows: int) -> None:
     if claimed is None:
         log.info("document not processed: gone or in progress", extra={"document": document_id})
         return
+    started = time.monotonic()
     try:
-        _process(session, document_id, claimed, chunk_rows)
+        progress = _process(session, document_id, claimed, chunk_rows)
+        log.info(
+            "document processed",
+            extra={
+                "document": document_id,
+                "rows": progress.rows_done,
+                "row_errors": progress.error_count,
+                "source_datapoints": progress.source_datapoints,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
     except DocumentGone:
         session.rollback()
         log.info("document deleted while processed", extra={"document": document_id})
@@ -132,7 +144,7 @@ def _remove_derived(session: Session, document_id: int) -> None:
     session.execute(delete(DocumentReview).where(DocumentReview.document_id == document_id))
 
 
-def _process(session: Session, document_id: int, claimed: Claimed, chunk_rows: int) -> None:
+def _process(session: Session, document_id: int, claimed: Claimed, chunk_rows: int) -> Progress:
     text = parsing.decode(claimed.content)
     layout = parsing.read_layout(text)
     total = parsing.count_rows(text)
@@ -152,6 +164,7 @@ def _process(session: Session, document_id: int, claimed: Claimed, chunk_rows: i
             chunk = []
     _store_chunk(session, document_id, chunk, known, progress)
     _finish(session, document_id, claimed.uploader_id, progress)
+    return progress
 
 
 def _store_chunk(
