@@ -213,7 +213,7 @@ class Selection:
             return [
                 table.region_id.in_(regions),
                 table.campaign_id.in_(campaigns),
-                *self._indicator_filter(table, by_region=True),
+                *self._indicator_filter(table, by_region=False),
             ]
 
         return select(*_value_columns(_known(of_pairs)))
@@ -256,15 +256,16 @@ class Selection:
             conditions.append(table.region_id.in_(select(Region.id).where(readable)))
         if self.query.region_ids is not None:
             conditions.append(table.region_id.in_(self.query.region_ids))
-        campaign = not_indexed(table.campaign_id) if by_region else table.campaign_id
         if self.query.campaign_ids is not None:
-            conditions.append(campaign.in_(self.query.campaign_ids))
+            conditions.append(table.campaign_id.in_(self.query.campaign_ids))
         dated = self._campaign_dates()
         if dated:
-            conditions.append(campaign.in_(select(Campaign.id).where(*dated)))
+            conditions.append(table.campaign_id.in_(select(Campaign.id).where(*dated)))
         return conditions
 
     def _indicator_filter(self, table: Any, *, by_region: bool) -> list[ColumnElement[bool]]:
+        """The selected indicators (`by_region`: not searched by, so that SQLite searches
+        the cells by region, then campaign)."""
         indicator = not_indexed(table.indicator_id) if by_region else table.indicator_id
         if self.indicator_ids is not None:
             return [indicator.in_(self.indicator_ids)]
@@ -295,8 +296,8 @@ class not_indexed(FunctionElement[int]):
     """A column that SQLite does not search an index by (its unary `+`); the column itself
     elsewhere. Where regions are selected (the caller's own, or `region__in`), they drive
     the search of the (region, campaign, indicator) indexes: without statistics SQLite
-    otherwise searches the indicator or campaign index, all regions' values, when the
-    list of indicators is short. PostgreSQL chooses from its statistics."""
+    otherwise searches the indicator index, all regions' values, when the list of
+    indicators is short. PostgreSQL chooses from its statistics."""
 
     type = Integer()
     name = "not_indexed"
