@@ -6,7 +6,7 @@ Measured, `--runs` requests each, p50 and slowest: the benchmark's own question 
 and 37 provinces x 10 indicators x 5 campaigns, limit 1,000: every value computed), the
 default page (20 pairs of everything: the count of every pair is the cost), a user
 holding one province (every pair of their subtree, limit 1,000), the same without pivot,
-and the whole CSV of the country and provinces for every indicator and campaign. With
+the same for two indicators, and the whole CSV of the country and provinces for every indicator and campaign. With
 `--explain` (PostgreSQL), the plans of the first question's statements.
 
     .venv/bin/python bench/datapoint_reads.py [--database-url URL] [--values N] [--runs N]
@@ -162,6 +162,11 @@ def run(args: argparse.Namespace, url: str) -> None:
         ("staff: the default page (limit 20, everything counted)", staff, ""),
         ("province holder: limit 1000", holder, "limit=1000"),
         ("province holder: no_pivot, limit 1000", holder, "limit=1000&no_pivot=1"),
+        (
+            "province holder: 2 indicators, limit 1000",
+            holder,
+            f"indicator__in={joined(world.asked_indicators[:2])}&limit=1000",
+        ),
         (
             f"staff: CSV of {len(asked)} regions, everything",
             staff,
