@@ -5,9 +5,10 @@ of `bench/datapoints_values.py`: the 20,000-region tree, 50 indicators, 10 campa
 Measured, `--runs` requests each, p50 and slowest: the benchmark's own question (country
 and 37 provinces x 10 indicators x 5 campaigns, limit 1,000: every value computed), the
 default page (20 pairs of everything: the count of every pair is the cost), a user
-holding one province (every pair of their subtree, limit 1,000), the same without pivot,
-the same for two indicators, and the whole CSV of the country and provinces for every indicator and campaign. With
-`--explain` (PostgreSQL), the plans of the first question's statements.
+holding one province (every pair of their subtree, limit 1,000), the same without pivot
+and for two indicators, and the whole CSV of the country and provinces for every
+indicator and campaign. With `--explain` (PostgreSQL), the plans of the first four
+requests' statements.
 
     .venv/bin/python bench/datapoint_reads.py [--database-url URL] [--values N] [--runs N]
 """
