@@ -297,7 +297,7 @@ def stop_processes(processes: Processes) -> None:
 def databases_of(processes: Collection[str]) -> list[str]:
     """The services whose databases the named processes use (the worker: the scheduler's,
     the relay: auth's, events_users: events', tickets_users and tickets_mail: tickets',
-    datapoints_users: datapoints')."""
+    datapoints_users and datapoints_worker: datapoints')."""
     used = {PORTLESS_DATABASES.get(name, name) for name in processes}
     return [name for name in PACKAGES if name in used]
 
