@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -98,32 +99,43 @@ def refresh(
     all regions) for the given campaigns and indicators (None: all). Call in the
     transaction that changed the stored values or the tree, after the change, holding
     `lock`."""
-    levels = _scope_by_level(session, regions)
+    scope = _scope(session, regions)
     filters = _pair_filters(DataPointRollup, campaign_ids, indicator_ids)
-    for chunk in _chunks([region for ids in levels.values() for region in ids]):
+    for chunk in _chunks(scope.regions):
         session.execute(
             delete(DataPointRollup)
             .where(DataPointRollup.region_id.in_(chunk), *filters)
             .execution_options(synchronize_session=False)
         )
-    for level in sorted(levels, reverse=True):
-        for chunk in _chunks(levels[level]):
+    for level in sorted(scope.parents_by_level, reverse=True):
+        for chunk in _chunks(scope.parents_by_level[level]):
             _aggregate_children(session, chunk, campaign_ids, indicator_ids)
 
 
-def _scope_by_level(session: Session, regions: Ids) -> dict[int, list[int]]:
-    """The regions to recompute (those given and all above them), by their depth in the
-    tree (0: a root)."""
-    statement = select(RegionTree.descendant_id, func.max(RegionTree.depth)).group_by(
+@dataclass(frozen=True)
+class Scope:
+    regions: list[int]  # every region whose computed values are recomputed
+    parents_by_level: dict[int, list[int]]  # those with children, by depth (0: a root)
+
+
+def _scope(session: Session, regions: Ids) -> Scope:
+    """The regions to recompute: those given and every region above them."""
+    has_children = (
+        select(Region.id).where(Region.parent_region_id == RegionTree.descendant_id).exists()
+    )
+    statement = select(RegionTree.descendant_id, func.max(RegionTree.depth), has_children).group_by(
         RegionTree.descendant_id
     )
     if regions is not None:
         above = select(RegionTree.ancestor_id).where(RegionTree.descendant_id.in_(regions))
         statement = statement.where(RegionTree.descendant_id.in_(above))
-    levels: dict[int, list[int]] = defaultdict(list)
-    for region_id, depth in session.execute(statement):
-        levels[int(depth)].append(int(region_id))
-    return levels
+    everything: list[int] = []
+    parents: dict[int, list[int]] = defaultdict(list)
+    for region_id, depth, is_parent in session.execute(statement):
+        everything.append(int(region_id))
+        if is_parent:
+            parents[int(depth)].append(int(region_id))
+    return Scope(everything, parents)
 
 
 def _aggregate_children(
@@ -131,34 +143,59 @@ def _aggregate_children(
 ) -> None:
     """The computed values of `parents` (all at one level, the level below already
     current): each one's children's effective values, aggregated, where the parent has
-    no stored value."""
-    child = aliased(Region)
-    known = effective_values().subquery("known")
-    own = exists().where(
-        DataPoint.region_id == child.parent_region_id,
-        DataPoint.campaign_id == known.c.campaign_id,
-        DataPoint.indicator_id == known.c.indicator_id,
-    )
+    no stored value. Each of the two tables is joined to the children on its own, so
+    both lookups are index searches by region (a condition on a UNION ALL as a whole is
+    not pushed into it by SQLite)."""
+    children = union_all(
+        _children_values(DataPoint, parents, campaign_ids, indicator_ids),
+        _children_values(DataPointRollup, parents, campaign_ids, indicator_ids),
+    ).subquery("children")
     aggregate = case(
-        (Indicator.aggregation == AVG, func.avg(known.c.value)), else_=func.sum(known.c.value)
+        (Indicator.aggregation == AVG, func.avg(children.c.value)),
+        else_=func.sum(children.c.value),
     )
-    rows = (
-        select(child.parent_region_id, known.c.campaign_id, known.c.indicator_id, aggregate)
-        .select_from(child)
-        .join(known, known.c.region_id == child.id)
-        .join(Indicator, Indicator.id == known.c.indicator_id)
-        .where(
-            child.parent_region_id.in_(parents),
-            Indicator.aggregation != NONE,
-            ~own,
-            *_pair_filters(known.c, campaign_ids, indicator_ids),
-        )
+    grouped = (
+        select(children.c.parent_id, children.c.campaign_id, children.c.indicator_id, aggregate)
+        .join(Indicator, Indicator.id == children.c.indicator_id)
+        .where(Indicator.aggregation != NONE)
         .group_by(
-            child.parent_region_id, known.c.campaign_id, known.c.indicator_id, Indicator.aggregation
+            children.c.parent_id,
+            children.c.campaign_id,
+            children.c.indicator_id,
+            Indicator.aggregation,
         )
+        .subquery("grouped")
     )
+    own = exists().where(
+        DataPoint.region_id == grouped.c.parent_id,
+        DataPoint.campaign_id == grouped.c.campaign_id,
+        DataPoint.indicator_id == grouped.c.indicator_id,
+    )
+    rows = select(grouped).where(~own)
     columns = ("region_id", "campaign_id", "indicator_id", "value")
     session.execute(insert(DataPointRollup).from_select(columns, rows))
+
+
+def _children_values(
+    table: Any, parents: Sequence[int], campaign_ids: Ids, indicator_ids: Ids
+) -> Select[Any]:
+    """(parent_id, campaign_id, indicator_id, value) of `table`'s rows for the children
+    of `parents`."""
+    child = aliased(Region)
+    return (
+        select(
+            child.parent_region_id.label("parent_id"),
+            table.campaign_id,
+            table.indicator_id,
+            table.value,
+        )
+        .select_from(child)
+        .join(table, table.region_id == child.id)
+        .where(
+            child.parent_region_id.in_(parents),
+            *_pair_filters(table, campaign_ids, indicator_ids),
+        )
+    )
 
 
 def _pair_filters(table: Any, campaign_ids: Ids, indicator_ids: Ids) -> list[ColumnElement[bool]]:
