@@ -479,6 +479,10 @@ def test_an_answer_is_four_statements_whatever_its_size(
         assert answer(client, caller.headers, **params)["objects"]
         # The indicators, the count, the page of pairs, their values.
         assert len(_reads(statements)) == 4, _reads(statements)
+        # Read only: not even SQLite's write lock (a no-op UPDATE) is taken.
+        assert [sql for sql, _ in statements if sql.lstrip().upper().startswith("SELECT")] == [
+            sql for sql, _ in statements
+        ]
     statements.clear()
     answer(client, staff.headers, no_pivot=1, limit=1000)
     assert len(_reads(statements)) == 3  # the indicators, the count, the page of values
