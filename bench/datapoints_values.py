@@ -918,6 +918,25 @@ def explain_request(app: Flask, path: str, headers: dict[str, str]) -> None:
         event.remove(engine, "before_cursor_execute", record)
     print("\nEXPLAIN ANALYZE of the statements of one GET /api/v1/datapoint/:")
     explain(engine, queries)
+    time_statements(engine, queries)
+
+
+def time_statements(engine: Engine, queries: list[tuple[str, Any]], runs: int = 20) -> None:
+    """The statements one after another, `runs` times, with PostgreSQL's parallel
+    workers allowed (its default) and not: the sum of their p50s."""
+    print(f"\nThe request's {len(queries)} statements, {runs} runs, p50 of their sum:")
+    for workers in ("default", "0"):
+        with engine.connect() as connection:
+            if workers == "0":
+                connection.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
+            totals: list[float] = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                for statement, parameters in queries:
+                    connection.exec_driver_sql(statement, parameters).all()
+                totals.append(time.perf_counter() - started)
+            connection.rollback()
+        print(f"| max_parallel_workers_per_gather {workers} | {_ms(totals)} |")
 
 
 def profile_ingest(engine: Engine, content: bytes, user_id: int, chunk_rows: int) -> None:
