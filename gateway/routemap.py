@@ -18,18 +18,14 @@ Every route the gateway serves, in matching order (the first match wins). Genera
 Policies: `public` (no token needed; an invalid token is ignored), `authenticated` (a valid,
 unrevoked access token), `staff` (role staff or superuser; services check finer privileges).
 
-Status: `served`, or `planned` for a route of the documents its service does not serve
-yet. A planned route's path is reserved and the gateway applies its policy and limits,
-but the service answers 404 or 405 until it serves it. Planned routes: {planned}.
-
 Limits: `default` is the gateway's body limit (`GATEWAY_MAX_BODY`) and read timeout
 (`GATEWAY_READ_TIMEOUT`); a route may set its own. A `credential` route checks a password
 or hands out a token: its body is read whole (at most {credential_body}) and the login
 rate limits (`GATEWAY_LOGIN_RATE_LIMIT` per client address,
 `GATEWAY_LOGIN_USER_RATE_LIMIT` per username) apply on top of the ordinary ones.
 
-| methods | path | service | status | policy | limits |
-|---|---|---|---|---|---|
+| methods | path | service | policy | limits |
+|---|---|---|---|---|
 """
 
 
@@ -52,18 +48,13 @@ def _limits(route: Route) -> str:
     return ", ".join(limits) or "default"
 
 
-def _status(route: Route) -> str:
-    return "planned" if route.planned else "served"
-
-
 def _header() -> str:
-    planned = sum(route.planned for route in ROUTES)
-    return HEADER.format(planned=planned, credential_body=_size(CREDENTIAL_MAX_BODY))
+    return HEADER.format(credential_body=_size(CREDENTIAL_MAX_BODY))
 
 
 def render() -> str:
     rows = [
-        f"| {route.methods} | `{route.pattern}` | {route.upstream}_service | {_status(route)} | "
+        f"| {route.methods} | `{route.pattern}` | {route.upstream}_service | "
         f"{route.policy.value} | {_limits(route)} |"
         for route in ROUTES
     ]

@@ -1,5 +1,4 @@
 """The gateway's route table: every route of the five API documents, in match order
-(those marked `planned=True` are reserved for when their service serves them).
 
 Each line maps methods and a path pattern to an upstream service and an auth policy
 (see `gateway.routing`). The first matching route wins, so more specific patterns come
@@ -132,14 +131,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/admin/schedule-api/assets/<name>", "scheduler", PUBLIC),
     Route("GET", "/admin/schedule-api", "scheduler", PUBLIC),
     # datapoints_service: v1 datapoints, data entry and geo
-    Route("GET", "/api/v1/datapoint", "datapoints", AUTHENTICATED, planned=True),
+    Route("GET", "/api/v1/datapoint", "datapoints", AUTHENTICATED),
     Route(
         "GET POST",
         "/api/v1/dataentry",
         "datapoints",
         AUTHENTICATED,
         max_body=DATA_UPLOAD_MAX_BODY,
-        planned=True,
     ),
     Route(
         "GET POST",
@@ -147,7 +145,6 @@ ROUTES: tuple[Route, ...] = (
         "datapoints",
         AUTHENTICATED,
         max_body=DATA_UPLOAD_MAX_BODY,
-        planned=True,
     ),
     Route("GET", "/api/v1/geo", "datapoints", AUTHENTICATED),
     # datapoints_service: the staff map page. Like the scheduler's, a static shell (public)
@@ -176,7 +173,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET POST", "/api/v2/indicator_map", "datapoints", AUTHENTICATED),
     Route("GET PUT DELETE", "/api/v2/campaign_map/<id>", "datapoints", AUTHENTICATED),
     Route("GET POST", "/api/v2/campaign_map", "datapoints", AUTHENTICATED),
-    # datapoints_service: v2 documents (read now; CSV uploads and their review planned)
+    # datapoints_service: v2 documents (CSV uploads) and their review
     Route("GET", "/api/v2/document/<id>", "datapoints", AUTHENTICATED),
     Route(
         "PUT DELETE",
@@ -184,7 +181,6 @@ ROUTES: tuple[Route, ...] = (
         "datapoints",
         AUTHENTICATED,
         max_body=DATA_UPLOAD_MAX_BODY,
-        planned=True,
     ),
     Route("GET", "/api/v2/document", "datapoints", AUTHENTICATED),
     Route(
@@ -193,7 +189,6 @@ ROUTES: tuple[Route, ...] = (
         "datapoints",
         AUTHENTICATED,
         max_body=DATA_UPLOAD_MAX_BODY,
-        planned=True,
     ),
     Route("GET", "/api/v2/document_review/<id>", "datapoints", AUTHENTICATED),
     Route("GET", "/api/v2/document_review", "datapoints", AUTHENTICATED),

@@ -44,8 +44,6 @@ class Route:
     credential: the route takes a password or hands out tokens. Its body is read whole
         (at most CREDENTIAL_MAX_BODY) for the username it names, and the stricter login
         rate limits apply to it, per client address and per username.
-    planned: the document's route is reserved, but its service does not serve it yet
-        (the gateway applies its policy and limits; the service answers 404 or 405).
     """
 
     methods: str
@@ -55,7 +53,6 @@ class Route:
     max_body: int | None = None
     timeout: float | None = None
     credential: bool = False
-    planned: bool = False
     method_set: frozenset[str] = field(init=False, repr=False, compare=False)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
