@@ -265,10 +265,11 @@ def values_of(session: Session, query: GeoQuery, region_ids: list[int]) -> dict[
     """The effective values (stored or computed) of a batch of regions for the query's
     indicator and campaign: {region id: (value, is_agg)}.
 
-    One statement per batch, not a join with the page: the (region, campaign, indicator)
-    lookup stays an index range per batch whatever plan PostgreSQL picks, also while its
-    statistics lag behind a large import (a join read through the server-side cursor
-    then became a nested loop over every value of the pair, minutes for 10,000 regions).
+    One statement per batch, not a join with the page: with current statistics it is an
+    index range on (region, campaign, indicator) in each table, and while PostgreSQL's
+    statistics lag behind a large import it scans the pair's values once per batch. The
+    join it replaced, read through the server-side cursor, then became a nested loop
+    scanning them once per region (18 s for 10,000 regions instead of 3 s).
     """
     if not query.with_values or not region_ids:
         return {}
