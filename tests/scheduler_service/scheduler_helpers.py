@@ -195,9 +195,15 @@ class Browser:
 
     def _page_socket_url(self) -> str:
         port_file = self.profile / "DevToolsActivePort"
-        if not wait_until(port_file.exists, 30, 0.1):
+
+        def written_port() -> str | None:
+            """The port, once Chromium has written the file (it exists empty first)."""
+            lines = port_file.read_text().split() if port_file.exists() else []
+            return lines[0] if len(lines) == 2 else None
+
+        port = wait_until(written_port, 30, 0.1)
+        if not port:
             raise RuntimeError("Chromium did not open its DevTools port")
-        port = port_file.read_text().split()[0]
         pages = wait_until(lambda: self._pages(port), 10, 0.1)
         if not pages:
             raise RuntimeError("Chromium has no page to drive")
