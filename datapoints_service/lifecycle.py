@@ -34,6 +34,7 @@ from datapoints_service.locking import take_write_lock
 from datapoints_service.models import (
     CampaignMap,
     CustomDashboard,
+    DataPoint,
     Document,
     IndicatorMap,
     RegionMap,
@@ -154,6 +155,9 @@ def remove_user(session: Session, public_id: str) -> None:
     session.execute(delete(CustomDashboard).where(CustomDashboard.owner_id == user_id))
     session.execute(
         update(Document).where(Document.created_by_id == user_id).values(created_by_id=None)
+    )
+    session.execute(
+        update(DataPoint).where(DataPoint.changed_by_id == user_id).values(changed_by_id=None)
     )
     for mapped in (RegionMap, CampaignMap, IndicatorMap):
         session.execute(

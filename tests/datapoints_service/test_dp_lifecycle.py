@@ -18,13 +18,15 @@ from auth_service import service as auth_users
 from auth_service.context import auth_context
 from auth_service.outbox import publish_now
 from datapoints_service.lifecycle import GROUP, handle_entry
-from datapoints_service.models import RegionPermission, User, db
+from datapoints_service.models import DataPoint, RegionPermission, User, db
+from datapoints_service.values import Cell, write_cells
 from devstack.redis_server import free_port
 from servicekit import Identity
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry
 from servicekit.testing import TestKeys, serve_wsgi
 from servicekit.users import DEFAULT_USER_STREAM
 from tests.datapoints_service.dp_helpers import Person, add_person, listing, region_tree
+from tests.datapoints_service.dp_values import campaigns, indicators
 from tests.real_auth import auth_app
 
 SERVICE_SECRET = "datapoints-test-secret"
@@ -160,14 +162,21 @@ def test_a_user_appears_changes_and_disappears(
     assert copied(client, staff, "david")[0]["is_active"] is False
 
     (region,) = region_tree(app, [None])
+    (campaign,) = campaigns(app, [("2016-01-01", "2016-01-31")])
+    (indicator,) = indicators(app, [("vaccinated", "sum")])
     with app.app_context():
         db.session.add(RegionPermission(user_id=dave["id"], region_id=region))
+        write_cells(db.session(), [Cell(region, campaign, indicator, 5)], changed_by_id=dave["id"])
         db.session.commit()
     auth.delete("david")
     auth.publish()
     consume(app, redis_client)
     assert copied(client, staff, "david") == []
     assert listing(client, staff.headers, "region_permission")["objects"] == []
+    with app.app_context():  # the values they entered stay, by nobody now
+        assert db.session.execute(db.select(DataPoint.value, DataPoint.changed_by_id)).all() == [
+            (5, None)
+        ]
 
     replay(app, redis_client)  # every event delivered again: the user stays gone
     assert copied(client, staff, "david") == [] and copied(client, staff, "dave") == []

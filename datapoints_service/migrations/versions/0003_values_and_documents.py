@@ -94,18 +94,6 @@ def upgrade():
             ["campaign_id"], ["campaigns.id"], name=op.f("fk_datapoints_campaign_id_campaigns")
         ),
         sa.ForeignKeyConstraint(
-            ["changed_by_id"],
-            ["users.id"],
-            name=op.f("fk_datapoints_changed_by_id_users"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["document_id"],
-            ["documents.id"],
-            name=op.f("fk_datapoints_document_id_documents"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
             ["indicator_id"], ["indicators.id"], name=op.f("fk_datapoints_indicator_id_indicators")
         ),
         sa.ForeignKeyConstraint(
@@ -117,9 +105,6 @@ def upgrade():
     with op.batch_alter_table("datapoints", schema=None) as batch_op:
         batch_op.create_index(
             "ix_datapoints_campaign_indicator", ["campaign_id", "indicator_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_datapoints_changed_by_id"), ["changed_by_id"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_datapoints_document_id"), ["document_id"], unique=False
@@ -185,21 +170,6 @@ def upgrade():
             ["documents.id"],
             name=op.f("fk_source_datapoints_document_id_documents"),
             ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["source_campaign_id"],
-            ["source_campaigns.id"],
-            name=op.f("fk_source_datapoints_source_campaign_id_source_campaigns"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["source_indicator_id"],
-            ["source_indicators.id"],
-            name=op.f("fk_source_datapoints_source_indicator_id_source_indicators"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["source_region_id"],
-            ["source_regions.id"],
-            name=op.f("fk_source_datapoints_source_region_id_source_regions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source_datapoints")),
     )
@@ -289,7 +259,6 @@ def downgrade():
     with op.batch_alter_table("datapoints", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_datapoints_indicator_id"))
         batch_op.drop_index(batch_op.f("ix_datapoints_document_id"))
-        batch_op.drop_index(batch_op.f("ix_datapoints_changed_by_id"))
         batch_op.drop_index("ix_datapoints_campaign_indicator")
 
     op.drop_table("datapoints")
