@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Response, send_from_directory
-
-from servicekit import ApiError, Blueprint
+from servicekit.pages import StaticPage, page_blueprint
 
 STATIC = Path(__file__).parent / "static"
 LEAFLET = "vendor/leaflet"
 LEAFLET_IMAGES = ("layers.png", "layers-2x.png", "marker-icon.png", "marker-icon-2x.png")
-# Every file the page may load, with its type; any other name is not found (no path
-# from the URL ever reaches the file system unchecked).
+# Every file the page may load, with its type.
 ASSETS = {
     "map.js": "text/javascript",
     "map.css": "text/css",
@@ -31,38 +28,15 @@ ASSETS = {
     f"{LEAFLET}/leaflet.css": "text/css",
     **{f"{LEAFLET}/images/{name}": "image/png" for name in (*LEAFLET_IMAGES, "marker-shadow.png")},
 }
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
-)
 
-blp = Blueprint(
-    "map_page",
+blp = page_blueprint(
     __name__,
-    url_prefix="/datapoints/map",
-    description="The staff map page: a static shell (public) that signs in by itself.",
+    StaticPage(
+        name="map_page",
+        url_prefix="/datapoints/map",
+        folder=STATIC,
+        page="map.html",
+        assets=ASSETS,
+        description="The staff map page: a static shell (public) that signs in by itself.",
+    ),
 )
-
-
-@blp.after_request
-def protect(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers.setdefault("Cache-Control", "no-cache")
-    return response
-
-
-@blp.route("/", methods=["GET"])
-@blp.doc(summary="The map page (a static shell; it signs in by itself)")
-def page() -> Response:
-    return send_from_directory(STATIC, "map.html", mimetype="text/html", max_age=0)
-
-
-@blp.route("/assets/<path:name>", methods=["GET"])
-@blp.doc(summary="The map page's script, style sheet, and the vendored Leaflet")
-def asset(name: str) -> Response:
-    if name not in ASSETS:
-        raise ApiError(404, "no such asset", "not_found")
-    return send_from_directory(STATIC, name, mimetype=ASSETS[name], max_age=0)

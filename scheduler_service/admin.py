@@ -13,26 +13,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Response, request, send_from_directory
+from flask import request
 
 from scheduler_service import service
 from scheduler_service.api import call_page
 from scheduler_service.models import ScheduledCall
 from scheduler_service.schemas import CallPageSchema, CallQuerySchema, CallSchema
-from servicekit import ApiError, Blueprint, redis_client, require_staff
+from servicekit import Blueprint, redis_client, require_staff
+from servicekit.pages import StaticPage, page_blueprint
 
 STATIC = Path(__file__).parent / "static"
 ASSETS = {"admin.js": "text/javascript", "admin.css": "text/css"}
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
-)
 
-admin_blp = Blueprint(
-    "scheduler_admin",
+admin_blp = page_blueprint(
     __name__,
-    url_prefix="/admin/schedule-api",
-    description="The staff page for scheduled calls: a static shell (public).",
+    StaticPage(
+        name="scheduler_admin",
+        url_prefix="/admin/schedule-api",
+        folder=STATIC,
+        page="admin.html",
+        assets=ASSETS,
+        description="The staff page for scheduled calls: a static shell (public).",
+    ),
 )
 admin_api_blp = Blueprint(
     "scheduler_admin_api",
@@ -46,30 +48,6 @@ admin_api_blp = Blueprint(
 def staff_only() -> None:
     """Checked before any input is read."""
     require_staff()
-
-
-@admin_blp.after_request
-def protect(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers.setdefault("Cache-Control", "no-cache")
-    return response
-
-
-@admin_blp.route("/", methods=["GET"])
-@admin_blp.doc(summary="The admin page (a static shell; it signs in by itself)")
-def page() -> Response:
-    return send_from_directory(STATIC, "admin.html", mimetype="text/html", max_age=0)
-
-
-@admin_blp.route("/assets/<name>", methods=["GET"])
-@admin_blp.doc(summary="The admin page's script and style sheet")
-def asset(name: str) -> Response:
-    if name not in ASSETS:
-        raise ApiError(404, "no such asset", "not_found")
-    return send_from_directory(STATIC, name, mimetype=ASSETS[name], max_age=0)
 
 
 @admin_api_blp.route("/calls", methods=["GET"])
