@@ -1,9 +1,10 @@
 """Datapoints part two: stored values, their roll-ups, data entry and document ingestion,
 on SQLite or PostgreSQL.
 
-Starts auth_service, datapoints_service, the gateway (gunicorn) and, when the stack
-knows it, datapoints_service's RQ worker, on free loopback ports, as `bench/datapoints.py`
-does (its tree generator and loader are reused).
+Starts auth_service, datapoints_service, the gateway (gunicorn) and datapoints_service's
+RQ worker (the stack's `datapoints_worker`; where the stack has none, a worker on the
+service's queue started here the same way) on free loopback ports, as
+`bench/datapoints.py` does (its tree generator and loader are reused).
 
 Setup, not measured: the tree of `--regions` regions with its closure table, 50
 indicators (45 `sum`, 4 `avg`, 1 `none`), 10 campaigns, and `--values` stored values at
@@ -30,14 +31,24 @@ Measured:
 - The cost side of the maintained table: `values.write_cells` of one value at a leaf
   (the refresh of its ancestors included), and `values.merge` of 100,000 values
   (`--merge`), each in a transaction that is rolled back, so the data stays as loaded;
-  the refresh's share of each is timed separately.
-- `POST /api/v1/dataentry` of one value through the gateway as staff, p50/p99.
+  the refresh's share of each is timed separately; and the same merge with the refresh
+  given its scope as id lists fetched first (a prototype, not the service's code).
+- `POST /api/v1/dataentry` of one value at a leaf, in a requested campaign and
+  indicator, through the gateway as staff, p50/p99 (after the reads: it changes them).
 - A long-form CSV of `--ingest` rows (region, campaign, indicator, value; every string
   mapped beforehand, so each row becomes a stored value) uploaded through the gateway,
   processed by the real RQ worker, polled with `GET /api/v2/document/<id>/` until
-  processed: rows/s end to end, and the phases from the document's own timestamps.
+  processed (a 10-row document first, so the worker has built its app): rows/s end to
+  end, and when each stage was first seen.
+
+`--profile`: cProfile of the datapoint read served by the app in this process, and of
+the document's job run again in this process (every value changed). `--explain`
+(PostgreSQL): EXPLAIN ANALYZE of the reads and of every statement of one datapoint
+read, those statements timed with and without parallel workers. `--quick`: 2,000
+regions, the dense block of values only, small merge and document, 2 s per case.
 
     .venv/bin/python bench/datapoints_values.py [--database-url URL] [--duration 10] [--quick]
+        [--explain] [--profile]
 """
 
 from __future__ import annotations
