@@ -25,16 +25,14 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
 from datapoints_service import permissions
-from datapoints_service.engine.errors import InvalidParameters
-from datapoints_service.engine.fields import Kind, query_value
 from datapoints_service.engine.listing import (
     DEFAULT_LIMIT,
     FALSY,
     FORMATS,
-    MAX_IN_VALUES,
     MAX_LIMIT,
     TRUTHY,
 )
+from datapoints_service.engine.parameters import Parameters
 from datapoints_service.engine.resource import Caller, Options
 from datapoints_service.models import Campaign, DataPoint, DataPointRollup, Indicator, Region
 from servicekit.pagination import OffsetArgs, Window, page_size
@@ -88,27 +86,18 @@ Pair = tuple[int, int]
 
 def parse(params: Mapping[str, Sequence[str]]) -> DatapointQuery:
     """Read a query string (each key with its values); 400 naming every bad parameter."""
-    errors: dict[str, str] = {}
-    single: dict[str, str] = {}
-    for key, values in params.items():
-        if key not in KNOWN:
-            errors[key] = f"unknown parameter {key!r}"
-        elif len(values) != 1:
-            errors[key] = "given more than once"
-        else:
-            single[key] = values[0]
-    ids = {key: _ids(key, single[key], errors) for key in ID_LISTS if key in single}
-    dates = {key: _date(key, single[key], errors) for key in DATES if key in single}
-    start, end = dates.get("campaign_start"), dates.get("campaign_end")
+    given = Parameters(params, KNOWN)
+    ids = {key: given.ids(key) for key in ID_LISTS}
+    start, end = given.date("campaign_start"), given.date("campaign_end")
     if start is not None and end is not None and end < start:
-        errors["campaign_end"] = "before campaign_start"
-    args = _args({key: single[key] for key in DatapointArgs().fields if key in single}, errors)
-    if errors:
-        raise InvalidParameters(errors=errors)
+        given.refuse("campaign_end", "before campaign_start")
+    single = given.single
+    args = _args({key: single[key] for key in DatapointArgs().fields if key in single}, given)
+    given.check()
     return DatapointQuery(
-        indicator_ids=ids.get("indicator__in"),
-        region_ids=ids.get("region__in"),
-        campaign_ids=ids.get("campaign__in"),
+        indicator_ids=ids["indicator__in"],
+        region_ids=ids["region__in"],
+        campaign_ids=ids["campaign__in"],
         campaign_start=start,
         campaign_end=end,
         window=Window(args["offset"], args["limit"]),
@@ -119,34 +108,13 @@ def parse(params: Mapping[str, Sequence[str]]) -> DatapointQuery:
     )
 
 
-def _ids(key: str, text: str, errors: dict[str, str]) -> list[int] | None:
-    items = text.split(",")
-    if len(items) > MAX_IN_VALUES:
-        errors[key] = f"at most {MAX_IN_VALUES} values"
-        return None
+def _args(values: dict[str, str], given: Parameters) -> dict[str, Any]:
     try:
-        return [query_value(Kind.INT, item) for item in items]
-    except ValueError as exc:
-        errors[key] = str(exc)
-        return None
-
-
-def _date(key: str, text: str, errors: dict[str, str]) -> date | None:
-    try:
-        value: date = query_value(Kind.DATE, text)
-    except ValueError as exc:
-        errors[key] = str(exc)
-        return None
-    return value
-
-
-def _args(given: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
-    try:
-        return dict(DatapointArgs().load(given))
+        return dict(DatapointArgs().load(values))
     except ValidationError as exc:
         messages_by_key = exc.messages if isinstance(exc.messages, dict) else {}
         for key, messages in messages_by_key.items():
-            errors[key] = " ".join(messages) if isinstance(messages, list) else str(messages)
+            given.refuse(key, " ".join(messages) if isinstance(messages, list) else str(messages))
         return dict(DatapointArgs().load({}))
 
 

@@ -24,8 +24,9 @@ from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from datapoints_service import permissions
-from datapoints_service.engine.errors import Forbidden, InvalidParameters, InvalidValues
-from datapoints_service.engine.fields import INTEGER, MAX_INT, MIN_INT, Kind, query_value
+from datapoints_service.engine.errors import Forbidden, InvalidValues
+from datapoints_service.engine.fields import INTEGER, MAX_INT, MIN_INT
+from datapoints_service.engine.parameters import Parameters
 from datapoints_service.engine.resource import Caller, Options
 from datapoints_service.models import WRITE, Campaign, DataPoint, Indicator, Region
 from datapoints_service.values import Cell
@@ -56,7 +57,6 @@ FILTERS = {
 }
 RESERVED = ("limit", "offset", "format")
 FORMATS = ("json", "csv")
-MAX_IN_VALUES = 1000
 DEFAULT_LIMIT, MAX_LIMIT = 20, 1000
 
 
@@ -295,45 +295,25 @@ class ListQuery:
 def parse_list_query(params: Mapping[str, Sequence[str]]) -> ListQuery:
     """`region__in`, `campaign__in`, `indicator__in` (ids), `limit`, `offset`, `format`;
     400 naming every parameter given twice, unknown or not understood."""
-    errors: dict[str, str] = {}
-    single: dict[str, str] = {}
-    for key, given in params.items():
-        if len(given) != 1:
-            errors[key] = "given more than once"
-        elif key not in FILTERS and key not in RESERVED:
-            errors[key] = f"unknown parameter (known: {', '.join([*FILTERS, *RESERVED])})"
-        else:
-            single[key] = given[0]
-    filters: dict[str, list[int]] = {}
-    for key, column in FILTERS.items():
-        if key in single:
-            try:
-                filters[column] = _id_list(single[key])
-            except ValueError as exc:
-                errors[key] = str(exc)
-    window = _window({k: v for k, v in single.items() if k in ("limit", "offset")}, errors)
+    given = Parameters(params, (*FILTERS, *RESERVED))
+    filters = {column: given.ids(key) for key, column in FILTERS.items()}
+    single = given.single
+    window = _window({k: v for k, v in single.items() if k in ("limit", "offset")}, given)
     answer_format = single.get("format", "json")
     if answer_format not in FORMATS:
-        errors["format"] = "json or csv"
-    if errors:
-        raise InvalidParameters(errors=errors)
-    return ListQuery(filters, window, answer_format, single)
+        given.refuse("format", "json or csv")
+    given.check()
+    chosen = {column: ids for column, ids in filters.items() if ids is not None}
+    return ListQuery(chosen, window, answer_format, single)
 
 
-def _id_list(text: str) -> list[int]:
-    items = text.split(",")
-    if len(items) > MAX_IN_VALUES:
-        raise ValueError(f"at most {MAX_IN_VALUES} values")
-    return [int(query_value(Kind.INT, item)) for item in items]
-
-
-def _window(given: dict[str, str], errors: dict[str, str]) -> Window:
+def _window(values: dict[str, str], given: Parameters) -> Window:
     try:
-        args = ListArgs().load(given)
+        args = ListArgs().load(values)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {}
         for key, problem in messages.items():
-            errors[key] = " ".join(problem) if isinstance(problem, list) else str(problem)
+            given.refuse(key, " ".join(problem) if isinstance(problem, list) else str(problem))
         return Window(0, DEFAULT_LIMIT)
     return Window(int(args["offset"]), int(args["limit"]))
 

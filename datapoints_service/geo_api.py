@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 
 from datapoints_service import permissions, rollup
 from datapoints_service.engine.errors import InvalidParameters
-from datapoints_service.engine.fields import Kind, query_value
-from datapoints_service.engine.listing import MAX_IN_VALUES
+from datapoints_service.engine.parameters import Parameters
 from datapoints_service.engine.resource import Caller, Options
 from datapoints_service.models import Campaign, Indicator, Region, db
 from servicekit import Blueprint, require_identity
@@ -127,75 +126,37 @@ def geo() -> Response:
 def parse_geo_query(params: Mapping[str, Sequence[str]]) -> GeoQuery:
     """Read the query string; 400 naming every parameter that is unknown, repeated or
     not of its kind."""
-    errors: dict[str, str] = {}
-    single: dict[str, str] = {}
-    for key, values in params.items():
-        if key not in PARAMETERS:
-            errors[key] = f"unknown parameter {key!r}"
-        elif len(values) != 1:
-            errors[key] = "given more than once"
-        else:
-            single[key] = values[0]
-    ids = {name: _integer(single, name, errors) for name in ID_PARAMETERS}
+    given = Parameters(params, PARAMETERS)
     query = GeoQuery(
-        region_ids=_id_list(single, "region__in", errors),
-        parent_region_id=ids["parent_region_id"],
-        depth_level=_bounded(single, "depth_level", 0, (0, MAX_DEPTH_LEVEL), errors),
-        indicator_id=ids["indicator_id"],
-        campaign_id=ids["campaign_id"],
-        limit=min(_bounded(single, "limit", DEFAULT_LIMIT, (1, None), errors), MAX_LIMIT),
-        offset=_bounded(single, "offset", 0, (0, MAX_OFFSET), errors),
+        region_ids=_as_tuple(given.ids("region__in")),
+        parent_region_id=given.integer("parent_region_id"),
+        depth_level=_bounded(given, "depth_level", 0, (0, MAX_DEPTH_LEVEL)),
+        indicator_id=given.integer("indicator_id"),
+        campaign_id=given.integer("campaign_id"),
+        limit=min(_bounded(given, "limit", DEFAULT_LIMIT, (1, None)), MAX_LIMIT),
+        offset=_bounded(given, "offset", 0, (0, MAX_OFFSET)),
     )
     if query.indicator_id is not None and query.campaign_id is None:
-        errors.setdefault("campaign_id", "required with indicator_id")
+        given.refuse("campaign_id", "required with indicator_id")
     if query.campaign_id is not None and query.indicator_id is None:
-        errors.setdefault("indicator_id", "required with campaign_id")
-    if errors:
-        raise InvalidParameters(errors=errors)
+        given.refuse("indicator_id", "required with campaign_id")
+    given.check()
     return query
 
 
-def _integer(single: Mapping[str, str], name: str, errors: dict[str, str]) -> int | None:
-    if name not in single:
-        return None
-    try:
-        return int(query_value(Kind.INT, single[name]))
-    except ValueError as exc:
-        errors[name] = str(exc)
-        return None
+def _as_tuple(ids: list[int] | None) -> tuple[int, ...] | None:
+    return None if ids is None else tuple(ids)
 
 
-def _bounded(
-    single: Mapping[str, str],
-    name: str,
-    default: int,
-    bounds: tuple[int, int | None],
-    errors: dict[str, str],
-) -> int:
-    value = _integer(single, name, errors)
+def _bounded(given: Parameters, name: str, default: int, bounds: tuple[int, int | None]) -> int:
+    value = given.integer(name)
     if value is None:
         return default
     lowest, highest = bounds
     if value < lowest or (highest is not None and value > highest):
-        errors[name] = f"at least {lowest}" + (f" and at most {highest}" if highest else "")
+        given.refuse(name, f"at least {lowest}" + (f" and at most {highest}" if highest else ""))
         return default
     return value
-
-
-def _id_list(
-    single: Mapping[str, str], name: str, errors: dict[str, str]
-) -> tuple[int, ...] | None:
-    if name not in single:
-        return None
-    items = single[name].split(",")
-    if len(items) > MAX_IN_VALUES:
-        errors[name] = f"at most {MAX_IN_VALUES} values"
-        return None
-    try:
-        return tuple(int(query_value(Kind.INT, item)) for item in items)
-    except ValueError as exc:
-        errors[name] = str(exc)
-        return None
 
 
 def check_value_parameters(session: Session, caller: Caller, query: GeoQuery) -> None:
