@@ -9,11 +9,11 @@ every resource datapoints_service/resources.py declares (the engine serves them 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, stream_with_context
+from flask import Response, current_app, jsonify, request
 
+from datapoints_service.answers import csv_attachment, envelope
 from datapoints_service.context import datapoints_context
 from datapoints_service.engine import reading, writes
 from datapoints_service.engine.errors import InvalidValues, NotFound, ReadOnly
@@ -156,13 +156,7 @@ def _written(resource: Resource, caller: Caller, row_id: int) -> Response:
 
 
 def _envelope(query: ListQuery, listing: Listing) -> Response:
-    meta = {
-        "limit": query.window.limit,
-        "offset": query.window.offset,
-        "total_count": listing.total,
-        "parameters_requested": query.parameters,
-    }
-    return jsonify({"meta": meta, "objects": listing.objects, "errors": {}})
+    return envelope(query.window, listing.total, listing.objects, query.parameters)
 
 
 def _csv(
@@ -172,8 +166,4 @@ def _csv(
         query = reading.only(resource, query, row_id)
     batch = datapoints_context(current_app).settings.csv_batch_rows
     objects = reading.stream(db.session(), RESOURCES, resource, caller, query, batch)
-    chunks: Iterator[str] = csv_lines(resource, objects)
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{resource.name}.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return csv_attachment(csv_lines(resource, objects), resource.name)

@@ -14,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, stream_with_context
+from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
+from datapoints_service.answers import csv_attachment, envelope
 from datapoints_service.context import datapoints_context
 from datapoints_service.datapoint_query import (
     DatapointQuery,
@@ -117,13 +118,7 @@ def _by_pair(values: Iterable[Value]) -> dict[Pair, dict[int, Value]]:
 
 
 def _envelope(query: DatapointQuery, total: int, objects: list[dict[str, Any]]) -> Response:
-    meta = {
-        "limit": query.window.limit,
-        "offset": query.window.offset,
-        "total_count": total,
-        "parameters_requested": query.parameters,
-    }
-    return jsonify({"meta": meta, "objects": objects, "errors": {}})
+    return envelope(query.window, total, objects, query.parameters)
 
 
 # CSV
@@ -135,10 +130,7 @@ def _csv(session: Session, selection: Selection, indicators: IndicatorNames) -> 
         chunks = _value_lines(session, selection, batch_rows)
     else:
         chunks = _pair_lines(session, selection, indicators, batch_rows)
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="datapoint.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return csv_attachment(chunks, "datapoint")
 
 
 def _pair_lines(

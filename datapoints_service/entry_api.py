@@ -9,10 +9,11 @@ handlers. Every path works with and without its trailing slash.
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request, stream_with_context
+from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from datapoints_service import entry, rollup, values
+from datapoints_service.answers import csv_attachment, envelope
 from datapoints_service.context import datapoints_context
 from datapoints_service.engine.resource import Caller
 from datapoints_service.locking import take_write_lock
@@ -71,19 +72,10 @@ def list_values() -> Response:
     if query.format == "csv":
         return _csv(caller, query)
     total, objects = entry.page(db.session(), caller, query)
-    meta = {
-        "limit": query.window.limit,
-        "offset": query.window.offset,
-        "total_count": total,
-        "parameters_requested": query.parameters,
-    }
-    return jsonify({"meta": meta, "objects": objects, "errors": {}})
+    return envelope(query.window, total, objects, query.parameters)
 
 
 def _csv(caller: Caller, query: entry.ListQuery) -> Response:
     batch = datapoints_context(current_app).settings.csv_batch_rows
     chunks = entry.csv_chunks(db.session(), caller, query, batch)
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="dataentry.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return csv_attachment(chunks, "dataentry")
