@@ -19,6 +19,7 @@ from rq import get_current_job
 from scheduler_service.queueing import QUEUE_NAME
 from scheduler_service.runner import CallRunner
 from scheduler_service.settings import SchedulerSettings
+from servicekit.app import process_app
 from servicekit.settings import load_settings
 
 if TYPE_CHECKING:
@@ -31,22 +32,21 @@ class Holder(Protocol):
     def hold(self, call_id: int, due_us: int) -> None: ...
 
 
-_app: Flask | None = None
 _settings: SchedulerSettings | None = None
 _dispatcher: Holder | None = None
 _runner: CallRunner | None = None
 _lock = threading.Lock()
 
 
+def _build_app() -> Flask:
+    from scheduler_service import create_app
+
+    return create_app()
+
+
 def worker_app() -> Flask:
     """This process's scheduler app, built on first use."""
-    global _app
-    with _lock:
-        if _app is None:
-            from scheduler_service import create_app
-
-            _app = create_app()
-        return _app
+    return process_app(_build_app)
 
 
 def worker_settings() -> SchedulerSettings:

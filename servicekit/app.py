@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,17 @@ def redis_client() -> Redis:
         client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         current_app.extensions["servicekit.redis"] = client
     return client
+
+
+_process_apps: dict[Callable[[], Flask], Flask] = {}
+_process_apps_lock = threading.Lock()
+
+
+def process_app(factory: Callable[[], Flask]) -> Flask:
+    """The app of this process, built once by `factory` (a module-level function, from the
+    environment): what an RQ job runs in when no app context surrounds it."""
+    with _process_apps_lock:
+        app = _process_apps.get(factory)
+        if app is None:
+            app = _process_apps[factory] = factory()
+        return app

@@ -13,8 +13,6 @@ and runs each job in its app context; a job run where an app context is already 
 
 from __future__ import annotations
 
-import threading
-
 from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Queue
@@ -23,13 +21,11 @@ from rq.serializers import JSONSerializer
 from datapoints_service.context import datapoints_context
 from datapoints_service.documents import processing
 from datapoints_service.models import db
+from servicekit.app import process_app
 
 QUEUE_NAME = "datapoints"
 JOB_FUNCTION = "datapoints_service.documents.jobs.process_document"
 FAILURE_TTL = 7 * 24 * 3600  # a job that raised is kept a week for inspection
-
-_app: Flask | None = None
-_lock = threading.Lock()
 
 
 def document_queue(connection: Redis) -> Queue:
@@ -48,15 +44,15 @@ def enqueue(connection: Redis, document_id: int, timeout: int) -> None:
     )
 
 
+def _build_app() -> Flask:
+    from datapoints_service import create_app
+
+    return create_app()
+
+
 def worker_app() -> Flask:
     """This worker process's app, built on first use from the environment."""
-    global _app
-    with _lock:
-        if _app is None:
-            from datapoints_service import create_app
-
-            _app = create_app()
-        return _app
+    return process_app(_build_app)
 
 
 def process_document(document_id: int) -> None:
