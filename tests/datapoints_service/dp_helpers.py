@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,3 +141,26 @@ def csv_rows(
         assert response.mimetype == "text/csv"
         text = response.get_data(as_text=True)
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def run_together(count: int, work: Callable[[int], list[int] | None]) -> list[int]:
+    """`work(0)` ... `work(count - 1)` on as many threads, started at once; the statuses
+    they returned, all together. An exception in a thread fails the test."""
+    statuses: list[int] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        try:
+            start.wait()
+            statuses.extend(work(index) or [])
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    return statuses

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from datapoints_service.models import Region, RegionTree, db
 from servicekit.testing import serve_wsgi
-from tests.datapoints_service.dp_helpers import Person, region_tree
+from tests.datapoints_service.dp_helpers import Person, region_tree, run_together
 
 WORKERS = 8
 WRITES_PER_WORKER = 12
@@ -48,25 +48,7 @@ def _stored_tree(app: Flask) -> tuple[dict[int, int | None], set[tuple[int, int,
 
 
 def _run_workers(work: Callable[[int], list[int]]) -> list[int]:
-    """Run `work(worker)` on WORKERS threads at once; every status they saw."""
-    statuses: list[int] = []
-    failures: list[BaseException] = []
-    start = threading.Barrier(WORKERS)
-
-    def run(worker: int) -> None:
-        try:
-            start.wait()
-            statuses.extend(work(worker))
-        except BaseException as exc:  # reported below, not lost in the thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(worker,)) for worker in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not failures, failures
-    return statuses
+    return run_together(WORKERS, work)
 
 
 def test_concurrent_region_inserts_and_moves(app: Flask, staff: Person) -> None:

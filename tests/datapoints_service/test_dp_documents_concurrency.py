@@ -4,8 +4,6 @@ NOTHING, then a lookup; SQLite: the write lock serialises the chunks)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,7 +12,7 @@ from sqlalchemy import func, select
 from datapoints_service.documents import jobs
 from datapoints_service.models import SourceCampaign, SourceIndicator, SourceRegion, db
 from tests.datapoints_service.dp_documents import document, grant_upload, review_rows, uploaded
-from tests.datapoints_service.dp_helpers import Person
+from tests.datapoints_service.dp_helpers import Person, run_together
 
 WORKERS = 4
 REGIONS = 40
@@ -33,23 +31,12 @@ def test_concurrent_documents_share_each_new_source_string(
         lines = [f"{name},June,indicator {worker % 2},{n}" for n, name in enumerate(names)]
         text = "region,campaign,indicator,value\n" + "\n".join(lines) + "\n"
         documents.append(uploaded(client, alice.headers, text))
-    failures: list[BaseException] = []
-    start = threading.Barrier(WORKERS)
 
-    def work(document_id: int) -> None:
-        try:
-            start.wait()
-            with app.app_context():
-                jobs.process_document(document_id)
-        except BaseException as exc:  # reported below, in the test's thread
-            failures.append(exc)
+    def work(index: int) -> None:
+        with app.app_context():
+            jobs.process_document(documents[index])
 
-    threads = [threading.Thread(target=work, args=(doc,)) for doc in documents]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert failures == []
+    run_together(len(documents), work)
     for doc in documents:
         shown = document(client, alice.headers, doc)
         assert (shown["status"], shown["source_datapoint_count"]) == ("processed", REGIONS)

@@ -6,7 +6,6 @@ and each cell's history is one unbroken chain ending at its stored value."""
 from __future__ import annotations
 
 import random
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -28,32 +27,14 @@ from tests.datapoints_service.dp_entry_helpers import (
     make_entry_world,
     stored_values,
 )
-from tests.datapoints_service.dp_helpers import Person
+from tests.datapoints_service.dp_helpers import Person, run_together
 
 WORKERS = 8
 REQUESTS_PER_WORKER = 12
 
 
 def _run_workers(work: Callable[[int], list[int]]) -> list[int]:
-    """Run `work(worker)` on WORKERS threads at once; every status they saw."""
-    statuses: list[int] = []
-    failures: list[BaseException] = []
-    start = threading.Barrier(WORKERS)
-
-    def run(worker: int) -> None:
-        try:
-            start.wait()
-            statuses.extend(work(worker))
-        except BaseException as exc:  # reported below, not lost in the thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(worker,)) for worker in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not failures, failures
-    return statuses
+    return run_together(WORKERS, work)
 
 
 def _body(rng: random.Random, world: EntryWorld) -> list[dict[str, Any]]:
