@@ -18,6 +18,9 @@ from flask import Response, send_from_directory
 from servicekit.app import Blueprint
 from servicekit.errors import ApiError
 
+SHARED = Path(__file__).parent / "static"
+# Served with every page, from servicekit: its sign-in and authorised calls.
+SHARED_ASSETS = {"staff-session.js": "text/javascript"}
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
@@ -59,6 +62,8 @@ def page_blueprint(import_name: str, spec: StaticPage) -> Blueprint:
     @blp.route("/assets/<path:name>", methods=["GET"])
     @blp.doc(summary="The page's scripts, style sheets and images")
     def asset(name: str) -> Response:
+        if name in SHARED_ASSETS:
+            return send_from_directory(SHARED, name, mimetype=SHARED_ASSETS[name], max_age=0)
         if name not in spec.assets:
             raise ApiError(404, "no such asset", "not_found")
         return send_from_directory(spec.folder, name, mimetype=spec.assets[name], max_age=0)

@@ -1,11 +1,8 @@
-// The staff map page. It signs in against the gateway's /auth/token/, keeps the access
-// token in this tab's sessionStorage, goes on for staff only (the token's role claim),
+// The staff map page. It signs in as staff (servicekit's staff-session.js, loaded first)
 // and draws GET /api/v1/geo for the chosen indicator and campaign with Leaflet, on a
 // plain background (no tile server). Data is always rendered as text.
 "use strict";
 
-const TOKEN_KEY = "flotilla.datapoints.map.token";
-const STAFF_ROLES = ["staff", "superuser"];
 const GEO_URL = "/api/v1/geo/";
 const GEO_PAGE = 10000; // the API's largest page
 const LIST_LIMIT = 1000; // the v2 API's largest page
@@ -19,25 +16,6 @@ let map = null;
 let drawn = null;
 let drawSequence = 0; // answers to superseded draws are dropped
 
-function claimsOf(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "=")));
-  } catch (error) {
-    return null;
-  }
-}
-
-function storedToken() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  const claims = token && claimsOf(token);
-  if (!claims || !claims.exp || claims.exp * 1000 <= Date.now() || !STAFF_ROLES.includes(claims.role)) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    return null;
-  }
-  return token;
-}
-
 function say(text, kind = "error") {
   const message = byId("message");
   message.textContent = text || "";
@@ -50,31 +28,22 @@ function show(view) {
   byId("session").hidden = view !== "map";
 }
 
-function signOut(reason) {
-  sessionStorage.removeItem(TOKEN_KEY);
-  drawSequence += 1;
-  if (drawn) drawn.remove();
-  drawn = null;
-  byId("legend").hidden = true;
-  byId("summary").textContent = "";
-  show("login");
-  say(reason);
-}
+const session = StaffSession.create({
+  tokenKey: "flotilla.datapoints.map.token",
+  say,
+  onSignedOut(reason) {
+    drawSequence += 1;
+    if (drawn) drawn.remove();
+    drawn = null;
+    byId("legend").hidden = true;
+    byId("summary").textContent = "";
+    show("login");
+    say(reason);
+  },
+});
 
 async function api(url) {
-  const token = storedToken();
-  if (!token) {
-    signOut("Your session has ended: please sign in again.");
-    throw new Error("signed out");
-  }
-  const response = await fetch(url, {
-    headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
-  });
-  if (response.status === 401) {
-    signOut("Your session has ended: please sign in again.");
-    throw new Error("signed out");
-  }
-  const body = await response.json().catch(() => ({}));
+  const { response, body } = await session.call(url);
   if (!response.ok) {
     const detail = body.errors ? ` (${Object.values(body.errors).join("; ")})` : "";
     say(`${body.error || `HTTP ${response.status}`}${detail}`);
@@ -85,25 +54,10 @@ async function api(url) {
 
 async function signIn(event) {
   event.preventDefault();
-  say("");
-  const response = await fetch("/auth/token/", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ username: byId("username").value, password: byId("password").value }),
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok || !body.access) {
-    say(body.error || "Sign-in failed.");
-    return;
+  if (await session.signIn(byId("username").value, byId("password").value)) {
+    byId("password").value = "";
+    start();
   }
-  const claims = claimsOf(body.access);
-  if (!claims || !STAFF_ROLES.includes(claims.role)) {
-    say("This page is for staff only.");
-    return;
-  }
-  sessionStorage.setItem(TOKEN_KEY, body.access);
-  byId("password").value = "";
-  start();
 }
 
 function fill(select, objects) {
@@ -228,12 +182,12 @@ async function draw(event) {
 }
 
 function start() {
-  const token = storedToken();
+  const token = session.token();
   if (!token) {
     show("login");
     return;
   }
-  byId("who").textContent = `Signed in as ${claimsOf(token).username || "staff"}`;
+  byId("who").textContent = `Signed in as ${StaffSession.claimsOf(token).username || "staff"}`;
   show("map");
   loadChoices().catch(() => {});
 }
@@ -241,6 +195,6 @@ function start() {
 document.addEventListener("DOMContentLoaded", () => {
   byId("login-form").addEventListener("submit", (event) => signIn(event).catch(() => say("Sign-in failed.")));
   byId("choice").addEventListener("submit", (event) => draw(event).catch(() => {}));
-  byId("sign-out").addEventListener("click", () => signOut(""));
+  byId("sign-out").addEventListener("click", () => session.signOut(""));
   start();
 });

@@ -1,36 +1,15 @@
-// The staff page for scheduled calls. It signs in against the gateway's /auth/token/,
-// keeps the access token in this tab's sessionStorage, and uses the staff-only JSON
-// routes under /admin/schedule-api/api/. Data is always rendered as text.
+// The staff page for scheduled calls. It signs in as staff (servicekit's
+// staff-session.js, loaded first) and uses the staff-only JSON routes under
+// /admin/schedule-api/api/. Data is always rendered as text.
 "use strict";
 
-const TOKEN_KEY = "flotilla.scheduler.admin.token";
 const CALLS_URL = "/admin/schedule-api/api/calls";
 const PAGE_SIZE = 25;
-const STAFF_ROLES = ["staff", "superuser"];
 
 const byId = (id) => document.getElementById(id);
 let previousUrl = null;
 let nextUrl = null;
 let loadSequence = 0; // answers to superseded loads are dropped
-
-function claimsOf(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "=")));
-  } catch (error) {
-    return null;
-  }
-}
-
-function storedToken() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  const claims = token && claimsOf(token);
-  if (!claims || !claims.exp || claims.exp * 1000 <= Date.now()) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    return null;
-  }
-  return token;
-}
 
 function say(text, kind = "error") {
   const message = byId("message");
@@ -44,52 +23,22 @@ function show(view) {
   byId("session").hidden = view !== "calls";
 }
 
-function signOut(reason) {
-  sessionStorage.removeItem(TOKEN_KEY);
-  byId("call-rows").replaceChildren();
-  show("login");
-  say(reason);
-}
-
-async function api(url, options = {}) {
-  const token = storedToken();
-  if (!token) {
-    signOut("Your session has ended: please sign in again.");
-    throw new Error("signed out");
-  }
-  const response = await fetch(url, {
-    ...options,
-    headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
-  });
-  if (response.status === 401) {
-    signOut("Your session has ended: please sign in again.");
-    throw new Error("signed out");
-  }
-  const body = await response.json().catch(() => ({}));
-  return { response, body };
-}
+const session = StaffSession.create({
+  tokenKey: "flotilla.scheduler.admin.token",
+  say,
+  onSignedOut(reason) {
+    byId("call-rows").replaceChildren();
+    show("login");
+    say(reason);
+  },
+});
 
 async function signIn(event) {
   event.preventDefault();
-  say("");
-  const response = await fetch("/auth/token/", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ username: byId("username").value, password: byId("password").value }),
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok || !body.access) {
-    say(body.error || "Sign-in failed.");
-    return;
+  if (await session.signIn(byId("username").value, byId("password").value)) {
+    byId("password").value = "";
+    start();
   }
-  const claims = claimsOf(body.access);
-  if (!claims || !STAFF_ROLES.includes(claims.role)) {
-    say("This page is for staff only.");
-    return;
-  }
-  sessionStorage.setItem(TOKEN_KEY, body.access);
-  byId("password").value = "";
-  start();
 }
 
 function filteredUrl() {
@@ -138,7 +87,7 @@ function callRow(call) {
 
 async function load(url) {
   const sequence = ++loadSequence;
-  const { response, body } = await api(url);
+  const { response, body } = await session.call(url);
   if (sequence !== loadSequence) return;
   if (!response.ok) {
     say(body.error || `Could not load the calls (HTTP ${response.status}).`);
@@ -155,7 +104,7 @@ async function load(url) {
 
 async function cancel(callId, button) {
   button.disabled = true;
-  const { response, body } = await api(`${CALLS_URL}/${callId}/cancel`, { method: "POST" });
+  const { response, body } = await session.call(`${CALLS_URL}/${callId}/cancel`, { method: "POST" });
   if (!response.ok) {
     say(body.error || `Could not cancel call ${callId} (HTTP ${response.status}).`);
     button.disabled = false;
@@ -167,12 +116,12 @@ async function cancel(callId, button) {
 }
 
 function start() {
-  const token = storedToken();
+  const token = session.token();
   if (!token) {
     show("login");
     return;
   }
-  byId("who").textContent = `Signed in as ${claimsOf(token).username || "staff"}`;
+  byId("who").textContent = `Signed in as ${StaffSession.claimsOf(token).username || "staff"}`;
   show("calls");
   load(filteredUrl()).catch(() => {});
 }
@@ -185,6 +134,6 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   byId("previous-page").addEventListener("click", () => previousUrl && load(previousUrl).catch(() => {}));
   byId("next-page").addEventListener("click", () => nextUrl && load(nextUrl).catch(() => {}));
-  byId("sign-out").addEventListener("click", () => signOut(""));
+  byId("sign-out").addEventListener("click", () => session.signOut(""));
   start();
 });

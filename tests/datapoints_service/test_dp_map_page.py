@@ -15,6 +15,7 @@ def test_the_page_is_a_static_shell_with_a_strict_policy(client: FlaskClient) ->
         assert page.status_code == 200, path
         assert page.mimetype == "text/html"
     assert b'src="/datapoints/map/assets/map.js"' in page.data
+    assert b'src="/datapoints/map/assets/staff-session.js"' in page.data
     assert b'src="/datapoints/map/assets/vendor/leaflet/leaflet.js"' in page.data
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "default-src 'none'" in policy
@@ -31,7 +32,8 @@ def test_every_asset_is_served_with_its_type_and_nothing_else(client: FlaskClien
         assert asset.headers["X-Content-Type-Options"] == "nosniff"
         assert asset.data, name
     script = client.get(f"{PAGE}/assets/map.js").data
-    assert b"/auth/token/" in script and b"/api/v1/geo/" in script
+    assert b"StaffSession.create" in script and b"/api/v1/geo/" in script
+    assert b"/auth/token/" in client.get(f"{PAGE}/assets/staff-session.js").data
     assert b"Leaflet 1.9.4" in client.get(f"{PAGE}/assets/vendor/leaflet/leaflet.js").data
     for name in (
         "map.html",

@@ -30,12 +30,15 @@ def test_the_page_is_a_static_shell_with_a_strict_policy(client: FlaskClient) ->
     assert page.status_code == 200
     assert page.mimetype == "text/html"
     assert b'src="/admin/schedule-api/assets/admin.js"' in page.data
+    assert b'src="/admin/schedule-api/assets/staff-session.js"' in page.data
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     script = client.get("/admin/schedule-api/assets/admin.js")
     assert script.status_code == 200 and script.mimetype == "text/javascript"
-    assert b"/auth/token/" in script.data
+    assert b"StaffSession.create" in script.data
+    session = client.get("/admin/schedule-api/assets/staff-session.js")
+    assert session.mimetype == "text/javascript" and b"/auth/token/" in session.data
     assert client.get("/admin/schedule-api/assets/admin.css").mimetype == "text/css"
     assert client.get("/admin/schedule-api/assets/admin.html").status_code == 404
     assert client.get("/admin/schedule-api/assets/..%2f__init__.py").status_code == 404
