@@ -129,12 +129,19 @@ def merge(
     rollup.lock(session)
     _merge(session, cells, changed_by_id, document_id)
     selected = cells.subquery("cells")
+    # Campaigns and indicators as lists (a document has a few): the refresh's statements
+    # then carry them as values instead of re-reading the cells in each of them. Regions
+    # stay a query (read once; a list could pass a database's limit on parameters).
     rollup.refresh(
         session,
         regions=select(selected.c.region_id).distinct(),
-        campaign_ids=select(selected.c.campaign_id).distinct(),
-        indicator_ids=select(selected.c.indicator_id).distinct(),
+        campaign_ids=_distinct(session, selected.c.campaign_id),
+        indicator_ids=_distinct(session, selected.c.indicator_id),
     )
+
+
+def _distinct(session: Session, column: Any) -> list[int]:
+    return list(session.scalars(select(column).distinct()))
 
 
 def _merge(

@@ -470,6 +470,10 @@ def test_an_answer_is_four_statements_whatever_its_size(
     statements: list[tuple[str, Any]],
 ) -> None:
     _grant(client, staff, alice, small.country, small.missed, small.formula)
+    with app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+    # Besides its reads, an answer only turns off parallel plans on PostgreSQL.
+    settings = ["SET LOCAL max_parallel_workers_per_gather = 0"] if postgresql else []
     for caller, params in [
         (staff, {"limit": 1}),
         (staff, {"limit": 1000}),
@@ -480,9 +484,8 @@ def test_an_answer_is_four_statements_whatever_its_size(
         # The indicators, the count, the page of pairs, their values.
         assert len(_reads(statements)) == 4, _reads(statements)
         # Read only: not even SQLite's write lock (a no-op UPDATE) is taken.
-        assert [sql for sql, _ in statements if sql.lstrip().upper().startswith("SELECT")] == [
-            sql for sql, _ in statements
-        ]
+        others = [sql for sql, _ in statements if not sql.lstrip().upper().startswith("SELECT")]
+        assert others == settings
     statements.clear()
     answer(client, staff.headers, no_pivot=1, limit=1000)
     assert len(_reads(statements)) == 3  # the indicators, the count, the page of values
