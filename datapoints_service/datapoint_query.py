@@ -18,11 +18,7 @@ from typing import Any, NamedTuple
 
 from marshmallow import ValidationError, fields, validate
 from sqlalchemy import ColumnElement, Select, Subquery, func, literal, select, union_all
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Integer
 
 from datapoints_service import permissions
 from datapoints_service.engine.listing import (
@@ -34,6 +30,7 @@ from datapoints_service.engine.listing import (
 )
 from datapoints_service.engine.parameters import Parameters
 from datapoints_service.engine.resource import Caller, Options
+from datapoints_service.indexing import not_indexed
 from datapoints_service.models import Campaign, DataPoint, DataPointRollup, Indicator, Region
 from servicekit.pagination import OffsetArgs, Window, page_size
 
@@ -259,28 +256,6 @@ class Selection:
         if self.query.campaign_end is not None:
             conditions.append(Campaign.end_date <= self.query.campaign_end)
         return conditions
-
-
-class not_indexed(FunctionElement[int]):
-    """A column that SQLite does not search an index by (its unary `+`); the column itself
-    elsewhere. Where regions are selected (the caller's own, or `region__in`), they drive
-    the search of the (region, campaign, indicator) indexes: without statistics SQLite
-    otherwise searches the indicator index, all regions' values, when the list of
-    indicators is short. PostgreSQL chooses from its statistics."""
-
-    type = Integer()
-    name = "not_indexed"
-    inherit_cache = True
-
-
-@compiles(not_indexed)
-def _column(element: not_indexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(not_indexed, "sqlite")
-def _unary_plus(element: not_indexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"(+{compiler.process(element.clauses, **kw)})"
 
 
 def _known(conditions: Callable[[Any], list[ColumnElement[bool]]]) -> Subquery:

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from datapoints_service.indexing import not_indexed
 from datapoints_service.models import (
     AVG,
     NONE,
@@ -100,7 +101,7 @@ def refresh(
     transaction that changed the stored values or the tree, after the change, holding
     `lock`."""
     scope = _scope(session, regions)
-    filters = _pair_filters(DataPointRollup, campaign_ids, indicator_ids)
+    filters = _pair_filters(DataPointRollup, campaign_ids, indicator_ids, by_region=True)
     for chunk in _chunks(scope.regions):
         session.execute(
             delete(DataPointRollup)
@@ -193,17 +194,23 @@ def _children_values(
         .join(table, table.region_id == child.id)
         .where(
             child.parent_region_id.in_(parents),
-            *_pair_filters(table, campaign_ids, indicator_ids),
+            *_pair_filters(table, campaign_ids, indicator_ids, by_region=True),
         )
     )
 
 
-def _pair_filters(table: Any, campaign_ids: Ids, indicator_ids: Ids) -> list[ColumnElement[bool]]:
+def _pair_filters(
+    table: Any, campaign_ids: Ids, indicator_ids: Ids, by_region: bool = False
+) -> list[ColumnElement[bool]]:
+    """Conditions on campaign and indicator; `by_region`: the regions drive the search
+    (indexing.py), as for the children of a few parents."""
+    campaign = not_indexed(table.campaign_id) if by_region else table.campaign_id
+    indicator = not_indexed(table.indicator_id) if by_region else table.indicator_id
     conditions: list[ColumnElement[bool]] = []
     if campaign_ids is not None:
-        conditions.append(table.campaign_id.in_(campaign_ids))
+        conditions.append(campaign.in_(campaign_ids))
     if indicator_ids is not None:
-        conditions.append(table.indicator_id.in_(indicator_ids))
+        conditions.append(indicator.in_(indicator_ids))
     return conditions or [true()]
 
 
