@@ -20,6 +20,8 @@ ACTIVITY_UPLOAD_MAX_BODY: int = 60 * MIB
 # The largest upload is validated and merged in one transaction: more than the default.
 ACTIVITY_UPLOAD_TIMEOUT: float = 120.0
 DATA_UPLOAD_MAX_BODY: int = 60 * MIB
+# Data entry takes at most 1,000 values of a few numbers each (about 100 KB as JSON).
+DATA_ENTRY_MAX_BODY: int = 1 * MIB
 
 ROUTES: tuple[Route, ...] = (
     # events_service: a user's team invitations (before auth's /users/<username> routes)
@@ -137,14 +139,14 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/dataentry",
         "datapoints",
         AUTHENTICATED,
-        max_body=DATA_UPLOAD_MAX_BODY,
+        max_body=DATA_ENTRY_MAX_BODY,
     ),
     Route(
         "GET POST",
         "/api/v1/datapointentry",
         "datapoints",
         AUTHENTICATED,
-        max_body=DATA_UPLOAD_MAX_BODY,
+        max_body=DATA_ENTRY_MAX_BODY,
     ),
     Route("GET", "/api/v1/geo", "datapoints", AUTHENTICATED),
     # datapoints_service: the staff map page. Like the scheduler's, a static shell (public)
