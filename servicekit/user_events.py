@@ -17,6 +17,11 @@ finds it and changes nothing, and two consumers applying the same entry at once 
 both succeed (the second insert fails; its entry is retried and then found applied).
 A rename takes the user's current username from the directory (by publicId), so a
 rename handled late, after a later one, does not bring back an old name.
+
+The record of an event is needed only while the stream may deliver it again, that is
+while the stream holds it (auth_service trims it after `USER_EVENTS_RETENTION`, seven
+days by default): each applied event deletes the records older than `keep` (30 days), in
+its transaction, so the table holds about a month of removals and renames.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from servicekit.db import utcnow
 from servicekit.streams import StreamEntry
 from servicekit.users import (
     USER_DELETED,
@@ -42,14 +50,17 @@ log = logging.getLogger(__name__)
 
 RemoveUser = Callable[[Session, str], None]  # (session, the user's publicId)
 RenameUser = Callable[[Session, str, str], None]  # (session, publicId, current username)
+KEEP_HANDLED = timedelta(days=30)
 
 
 @dataclass(frozen=True)
 class UserEventFollower:
-    handled: Any  # the service's mapped class of applied events (`event_id`, primary key)
+    # The service's mapped class of applied events (`event_id` primary key, `handled_at`).
+    handled: Any
     remove: RemoveUser
     rename: RenameUser
     removing: Collection[str] = (USER_DELETED,)
+    keep: timedelta = KEEP_HANDLED  # longer than the stream keeps its entries
 
     def handle_entry(
         self, entry: StreamEntry, session: Session, directory: UserDirectory | None
@@ -83,11 +94,21 @@ class UserEventFollower:
                 self.rename(session, event.public_id, username)
             else:
                 self.remove(session, event.public_id)
+            self._forget_old(session)
             session.commit()
         except BaseException:
             session.rollback()
             raise
         return True
+
+    def _forget_old(self, session: Session) -> None:
+        """Records of events the stream can no longer deliver again."""
+        cutoff = utcnow() - self.keep
+        session.execute(
+            delete(self.handled)
+            .where(self.handled.handled_at < cutoff)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def current_username(directory: UserDirectory | None, event: UserEvent) -> str:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from events_service.models import (
 )
 from servicekit.config import REPO_ROOT
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry, entry_fields
+from servicekit.user_events import KEEP_HANDLED
 from servicekit.users import DEFAULT_USER_STREAM, DirectoryUnavailable, UserDirectory, UserEvent
 from tests.events_service.events_helpers import SERVICE_SECRET
 from tests.real_auth import ROOT, AuthServer, User
@@ -367,6 +368,23 @@ def test_the_same_event_handled_twice_changes_nothing(
         WAITING,
     ]  # bob promoted once, carol still waiting
     assert rows(app, Organiser, "username") == [("alice",)]
+
+
+def test_records_of_events_older_than_the_stream_keeps_are_forgotten(
+    app: Flask, auth: AuthServer, redis_client: redis.Redis, alice: User
+) -> None:
+    long_ago = datetime.now(UTC) - KEEP_HANDLED - timedelta(hours=1)
+    recently = datetime.now(UTC) - timedelta(days=1)
+    with app.app_context():
+        db.session.add(HandledUserEvent(event_id="old-event", handled_at=long_ago))
+        db.session.add(HandledUserEvent(event_id="recent-event", handled_at=recently))
+        db.session.commit()
+    auth.delete("alice")
+    publish(auth)
+    consume(app, redis_client)
+    (deleted,) = entries(redis_client, "user.deleted")
+    handled = {event_id for (event_id,) in rows(app, HandledUserEvent, "event_id")}
+    assert handled == {"recent-event", deleted.fields["eventId"]}
 
 
 def test_events_that_change_nothing_here_are_acknowledged(
