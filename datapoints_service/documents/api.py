@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
+from datapoints_service.answers import envelope
 from datapoints_service.context import datapoints_context
 from datapoints_service.documents import jobs, parsing
 from datapoints_service.documents.parsing import FileTooLarge
@@ -312,10 +313,4 @@ def _document_envelope(session: Session, caller: Caller, document_id: int) -> Re
             query, options=dataclasses.replace(query.options, show_all=True)
         )
     listing = reading.one(session, RESOURCES, resource, caller, query, document_id)
-    meta = {
-        "limit": query.window.limit,
-        "offset": query.window.offset,
-        "total_count": listing.total,
-        "parameters_requested": query.parameters,
-    }
-    return jsonify({"meta": meta, "objects": listing.objects, "errors": {}})
+    return envelope(query.window, listing.total, listing.objects, query.parameters)
