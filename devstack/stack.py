@@ -24,7 +24,7 @@ import requests
 from rq import Worker
 
 from devstack.redis_server import free_port, running_redis
-from servicekit.config import REPO_ROOT, SERVICE_PORTS, UPSTREAMS
+from servicekit.config import GATEWAY_METRICS_PORT, REPO_ROOT, SERVICE_PORTS, UPSTREAMS
 
 PACKAGES = {name: f"{name}_service" for name in UPSTREAMS}
 WORKER = "worker"
@@ -98,6 +98,7 @@ class Stack:
 
     var: Path
     ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    metrics_port: int = GATEWAY_METRICS_PORT
     environment: dict[str, str] = field(default_factory=dict)
     # Settings of one process only, by process name (e.g. the gateway's worker count).
     process_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -119,12 +120,25 @@ class Stack:
         env = {**self.env(), **self.process_settings.get(name, {})}
         if name in HTTP_PROCESSES:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir(name))
+        if name == "gateway":
+            env["GUNICORN_BIND"] = f"{HOST}:{self.ports[name]}"
+            env["GATEWAY_METRICS_BIND"] = f"{HOST}:{self.metrics_port}"
         return env
+
+    @property
+    def metrics_url(self) -> str:
+        """The gateway's internal listener, where /metrics is served."""
+        return f"http://{HOST}:{self.metrics_port}"
 
     def commands(self) -> dict[str, list[str]]:
         """Every long-running process of the suite, by name."""
         commands = {name: self._gunicorn(f"{pkg}.wsgi:app", name) for name, pkg in PACKAGES.items()}
-        commands["gateway"] = self._gunicorn("gateway.wsgi:app", "gateway")
+        commands["gateway"] = [
+            _tool("gunicorn"),
+            "--config", str(REPO_ROOT / "gateway" / "gunicorn_conf.py"),
+            "--chdir", str(REPO_ROOT),
+            "gateway.app:create_app",
+        ]  # fmt: skip
         commands[WORKER] = [
             _tool("rq"), "worker", "--with-scheduler",
             "--worker-class", WORKER_CLASS,
@@ -326,6 +340,7 @@ def running_stack(
         stack = RunningStack(
             var=var,
             ports={name: free_port() for name in SERVICE_PORTS},
+            metrics_port=free_port(),
             environment={
                 **{name: secrets.token_urlsafe(18) for name in SECRET_SETTINGS},
                 "REDIS_URL": redis_url,

@@ -9,19 +9,19 @@ files: it works with no internet access.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import threading
 import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import flask_swagger_ui
-import urllib3
 
-from gateway.proxy import Upstream
 from gateway.routing import PUBLIC, STAFF, RouteTable
+from gateway.upstream import Forwarder, Upstream
 
 SWAGGER_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 STATIC = files("gateway") / "static"
@@ -61,31 +61,36 @@ _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 class SuiteSpec:
     """The merged document, rebuilt from the services at most every `ttl` seconds."""
 
-    def __init__(self, upstreams: dict[str, Upstream], table: RouteTable, ttl: float = 30) -> None:
+    def __init__(
+        self,
+        upstreams: dict[str, Upstream],
+        table: RouteTable,
+        forwarder: Forwarder,
+        ttl: float = 30,
+    ) -> None:
         self.upstreams = upstreams
         self.table = table
+        self.forwarder = forwarder
         self.ttl = ttl
         self._cached: tuple[float, bytes] | None = None
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
 
-    def document(self) -> bytes:
-        with self._lock:
+    async def document(self) -> bytes:
+        async with self._lock:
             if self._cached is None or time.monotonic() - self._cached[0] > self.ttl:
-                merged = merge(self._fetch_all(), self.table)
+                merged = merge(await self._fetch_all(), self.table)
                 self._cached = (time.monotonic(), json.dumps(merged).encode())
             return self._cached[1]
 
-    def _fetch_all(self) -> dict[str, dict[str, Any] | None]:
-        return {name: self._fetch(upstream) for name, upstream in self.upstreams.items()}
+    async def _fetch_all(self) -> dict[str, dict[str, Any] | None]:
+        specs = await asyncio.gather(*(self._fetch(u) for u in self.upstreams.values()))
+        return dict(zip(self.upstreams, specs, strict=True))
 
-    @staticmethod
-    def _fetch(upstream: Upstream) -> dict[str, Any] | None:
+    async def _fetch(self, upstream: Upstream) -> dict[str, Any] | None:
         try:
-            response = upstream.pool.urlopen(
-                "GET", "/openapi.json", timeout=urllib3.Timeout(2.0), retries=False
-            )
-            return json.loads(response.data) if response.status == 200 else None
-        except (urllib3.exceptions.HTTPError, ValueError):
+            status, body = await self.forwarder.get(upstream, "/openapi.json", timeout=2.0)
+            return json.loads(body) if status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
 
 

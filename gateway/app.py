@@ -1,50 +1,49 @@
-"""The gateway WSGI application: route, admit (token, revocation, rate limits), forward, log.
+"""The gateway: one request's way through it, top to bottom.
 
-It is a plain WSGI callable rather than a Flask app: the hot path is one route lookup
-(the first route of the table whose pattern and method match), a cached token check, one
-Redis round trip and one exchange on a pooled upstream connection; nothing else should
-cost time there.
+    edge      framing and the request target, checked before anything else (edge.py)
+    route     the first route of the table matching method and path (routing.py)
+    admit     token, revocation and rate limits, one Redis round trip (guard.py)
+    read      the whole request body, at a pace the client must keep up (body.py)
+    forward   one exchange with the service, its answer read whole (upstream.py)
+    answer    the service's answer, or the gateway's own JSON error, to the client
+
+Each step is one call in `Gateway.handle`; connections, deadlines and malformed HTTP are
+the server's (server.py), which hands this class complete request heads.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-from urllib.parse import parse_qs, quote
+from collections.abc import Awaitable, Callable
 
-import urllib3
+import redis.asyncio
+from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway import metrics
 from gateway.apidocs import SuiteSpec, docs_asset, docs_page
 from gateway.auth import TokenVerifier
-from gateway.breaker import UNAVAILABLE_STATUSES, CircuitBreaker
+from gateway.body import Body, Pace, read_request_body
+from gateway.breaker import CircuitBreaker
 from gateway.config import GatewayConfig
 from gateway.cors import Cors
-from gateway.errors import GatewayError, json_body, status_line
-from gateway.guard import Guard
-from gateway.proxy import (
-    BodyTooLarge,
-    Upstream,
-    UpstreamResponse,
-    client_address,
-    forwarded_headers,
-    request_body,
-)
-from gateway.redis_client import RedisClient, open_redis_client
+from gateway.credentials import username_from
+from gateway.edge import Target, check_framing, parse_target
+from gateway.errors import GatewayError, json_body
+from gateway.guard import Admission, Guard
+from gateway.headers import client_address, forwarded_headers
 from gateway.routes import ROUTES
 from gateway.routing import Match, Route, RouteTable
 from gateway.tokencache import VerifiedTokens
-from gateway.upstream_http import Exchange
+from gateway.upstream import Answer, Call, Forwarder, Upstream
 from servicekit.keys import KeyResolver, RemoteKeySet
 from servicekit.observability import configure_logging, request_id_from
 
 log = logging.getLogger("flotilla.gateway")
-StartResponse = Callable[..., Any]
-Answer = tuple[int, bytes, list[tuple[str, str]]]
+Page = tuple[int, bytes, list[tuple[str, str]]]
+NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class Gateway:
@@ -53,22 +52,23 @@ class Gateway:
         config: GatewayConfig,
         routes: tuple[Route, ...] = ROUTES,
         keys: KeyResolver | None = None,
-        redis_client: RedisClient | None = None,
     ) -> None:
         self.config = config
         self.table = RouteTable(routes)
         self.upstreams = {
             name: Upstream(
-                name, url, pool_size=config.pool_size, connect_timeout=config.connect_timeout
+                name, url, CircuitBreaker(name, config.breaker_failures, config.breaker_cooldown)
             )
             for name, url in config.upstreams.items()
         }
-        self.breakers = {
-            name: CircuitBreaker(name, config.breaker_failures, config.breaker_cooldown)
-            for name in config.upstreams
-        }
-        if redis_client is None and config.redis_url:
-            redis_client = open_redis_client(config.redis_url, timeout=1.0)
+        self.forwarder = Forwarder(
+            self.upstreams,
+            pool_size=config.pool_size,
+            pool_max_age=config.pool_max_age,
+            connect_timeout=config.connect_timeout,
+            longest_timeout=max([config.read_timeout, *(r.timeout or 0 for r in routes)]),
+            in_memory=config.body_in_memory,
+        )
         verifier = TokenVerifier(
             keys or RemoteKeySet(config.jwks_url),
             issuer=config.issuer,
@@ -76,134 +76,94 @@ class Gateway:
             leeway=config.leeway,
             cache=VerifiedTokens(capacity=config.token_cache_size),
         )
-        self.guard = Guard(verifier, redis_client, config.rate_limits)
+        self.guard = Guard(verifier, _redis(config.redis_url), config.rate_limits)
         self.cors = Cors(config.cors_origins)
-        self.spec = SuiteSpec(self.upstreams, self.table)
-        self._own_routes: dict[str, Callable[[], Answer]] = {
+        self.pace = Pace(config.body_grace, config.body_min_rate)
+        self.spec = SuiteSpec(self.upstreams, self.table, self.forwarder)
+        self._pages: dict[str, Callable[[], Awaitable[Page]]] = {
             "/health": self.health,
-            "/metrics": self.metrics,
             "/openapi.json": self.openapi,
-            "/docs": docs_page,
+            "/docs": self.docs,
         }
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        started = time.perf_counter()
-        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
-        method = environ["REQUEST_METHOD"].upper()
-        path = environ.get("PATH_INFO") or "/"
-        record = AccessRecord(request_id, method, path, environ.get("REMOTE_ADDR"), started)
-        extra = self.cors.response_headers(environ)
+    async def close(self) -> None:
+        await self.forwarder.close()
+        if self.guard.redis_client is not None:
+            await self.guard.redis_client.aclose()
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The public listener: the gateway's own pages, preflights, and every route."""
+        record = AccessRecord(request)
+        cors = self.cors.response_headers(request.headers)
         try:
-            own = self._own_answer(path)
-            if own is not None and method in ("GET", "HEAD"):
-                return self._respond(start_response, record, *own(), extra)
-            if self.cors.is_preflight(environ):
-                return self._respond(start_response, record, *self._preflight(environ, path), [])
-            return self._forward(environ, start_response, record, method, path, extra)
+            check_framing(request.version, request.headers)
+            target = parse_target(request.raw_path)
+            record.path = target.path
+            page = self._page(request.method, target.path)
+            if page is not None:
+                return await answer_page(request, record, *(await page()), cors)
+            if self.cors.is_preflight(request.method, request.headers):
+                return await answer_page(request, record, *self._preflight(request, target), [])
+            return await self._forward(request, record, target, cors)
         except GatewayError as error:
-            return self._error(start_response, record, error, extra)
+            return await answer_error(request, record, error, cors)
         except Exception:
-            log.exception("gateway failure", extra={"request_id": request_id})
-            internal = GatewayError(500, "internal_error", "internal gateway error")
-            return self._error(start_response, record, internal, extra)
+            log.exception("gateway failure", extra={"request_id": record.request_id})
+            failure = GatewayError(500, "internal_error", "internal gateway error")
+            return await answer_error(request, record, failure, cors)
 
-    def _own_answer(self, path: str) -> Callable[[], Answer] | None:
-        """The gateway's own pages: health, metrics, the API document and its viewer."""
-        own = self._own_routes.get(path.rstrip("/") or "/")
-        if own is None and path.startswith("/docs/"):
-            asset = docs_asset(path[len("/docs/") :])
-            if asset is not None:
-                return lambda: asset
-        return own
+    async def handle_internal(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The internal listener: the metrics, for the scraper only."""
+        record = AccessRecord(request)
+        if request.method in ("GET", "HEAD") and request.path.rstrip("/") == "/metrics":
+            return await answer_page(request, record, *self.metrics(), [])
+        return await answer_error(request, record, GatewayError(404, "not_found", "no such page"))
 
-    def openapi(self) -> Answer:
-        body = self.spec.document()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-        return 200, body, headers
-
-    def _forward(
+    async def _forward(
         self,
-        environ: dict[str, Any],
-        start_response: StartResponse,
+        request: web.BaseRequest,
         record: AccessRecord,
-        method: str,
-        path: str,
-        extra: list[tuple[str, str]],
-    ) -> Iterable[bytes]:
-        match = self._route(method, path)
+        target: Target,
+        cors: list[tuple[str, str]],
+    ) -> web.StreamResponse:
+        match = self._route(request.method, target.path)
         route = match.route
         record.route, record.upstream = route.pattern, route.upstream
         upstream = self.upstreams.get(route.upstream)
         if upstream is None:
             raise GatewayError(502, "upstream_unknown", f"no upstream {route.upstream!r}")
-        address, forwarded_for = client_address(environ, self.config.trusted_proxies)
-        body, chunked, login_username = self._request_body(environ, match)
-        admission = self.guard.admit(route, environ, address, login_username)
-        if admission.rate is not None:
-            extra = [*extra, *admission.rate.headers()]
-        record.user = str(admission.claims["sub"]) if admission.claims else None
-        headers = forwarded_headers(environ, record.request_id, forwarded_for)
-        upstream_started = time.perf_counter()
-        response = self._send(
-            upstream, route, method, _target(environ, path), headers, body, chunked
+        address, forwarded_for = client_address(
+            request.remote or "", request.headers.get("X-Forwarded-For"), self.config.trusted_proxies
         )
-        record.upstream_ms = (time.perf_counter() - upstream_started) * 1000
-        proxied = UpstreamResponse(response, on_close=lambda: record.finish(proxied.status))
-        headers_out = [*proxied.headers, ("X-Request-ID", record.request_id), *extra]
-        start_response(status_line(proxied.status, proxied.reason), headers_out)
-        return proxied
-
-    def _request_body(
-        self, environ: dict[str, Any], match: Match
-    ) -> tuple[Iterable[bytes] | None, bool, str | None]:
-        """The body to forward; credential routes are read whole (they are tiny) for the
-        username their rate limit is keyed on."""
-        route = match.route
-        limit = route.body_limit(self.config.max_body)
-        if not route.credential:
-            body, chunked = request_body(environ, limit)
-            return body, chunked, None
-        body, _ = request_body(environ, limit)
+        # A credential body is read first: it names the user its login limit is keyed on.
+        body = await self._read_body(request, route) if route.credential else None
         try:
-            data = b"".join(body or [])
-        except BodyTooLarge as exc:
-            raise GatewayError(413, "payload_too_large", "credentials body too large") from exc
-        environ["CONTENT_LENGTH"] = str(len(data))
-        username = match.params.get("username") or _username_from(data, environ)
-        return ([data] if data else None), False, username
-
-    def _send(
-        self,
-        upstream: Upstream,
-        route: Route,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        body: Iterable[bytes] | None,
-        chunked: bool,
-    ) -> Exchange:
-        """Call the upstream through its circuit breaker."""
-        breaker = self.breakers[upstream.name]
-        breaker.before_call()
-        read_timeout = route.timeout or self.config.read_timeout
-        try:
-            response = upstream.send(method, target, headers, body, chunked, read_timeout)
-        except BodyTooLarge as exc:
-            breaker.record(None)
-            limit = route.body_limit(self.config.max_body)
-            raise GatewayError(
-                413, "payload_too_large", f"request body over {limit} bytes"
-            ) from exc
-        except GatewayError as error:
-            upstream_failed = error.status in UNAVAILABLE_STATUSES
-            breaker.record(False if upstream_failed else None)
-            if upstream_failed:
-                metrics.upstream_error(upstream.name, error.code)
-            raise
+            admission = await self._admit(request, match, address, body)
+            if not route.credential:
+                body = await self._read_body(request, route)
+            record.user = str(admission.claims["sub"]) if admission.claims else None
+            call = Call(
+                request.method,
+                target.raw,
+                forwarded_headers(
+                    request.headers,
+                    request_id=record.request_id,
+                    forwarded_for=forwarded_for,
+                    scheme=request.scheme,
+                    body_size=body.size if body is not None else None,
+                    drop_authorization=admission.drop_authorization,
+                ),
+                body,
+                route.timeout or self.config.read_timeout,
+            )
+            started = time.perf_counter()
+            answer = await self.forwarder.forward(upstream, call)
         finally:
-            metrics.circuit_state(upstream.name, breaker.state)
-        breaker.record(response.status not in UNAVAILABLE_STATUSES)
-        return response
+            if body is not None:
+                body.close()
+        record.upstream_ms = (time.perf_counter() - started) * 1000
+        rate = admission.rate.headers() if admission.rate is not None else []
+        return await answer_upstream(request, record, answer, [*cors, *rate])
 
     def _route(self, method: str, path: str) -> Match:
         match, allowed = self.table.match(method, path)
@@ -214,110 +174,163 @@ class Gateway:
             raise GatewayError(405, "method_not_allowed", "method not allowed", [("Allow", allow)])
         raise GatewayError(404, "not_found", "no such route")
 
-    def _preflight(self, environ: dict[str, Any], path: str) -> Answer:
-        if self.cors.allowed_origin(environ) is None:
+    async def _admit(
+        self, request: web.BaseRequest, match: Match, address: str, body: Body | None
+    ) -> Admission:
+        username = match.params.get("username")
+        if match.route.credential and username is None and body is not None:
+            username = username_from(body.bytes(), request.headers.get("Content-Type", ""))
+        authorization = request.headers.get("Authorization")
+        return await self.guard.admit(match.route, authorization, address, username)
+
+    async def _read_body(self, request: web.BaseRequest, route: Route) -> Body | None:
+        if not request.body_exists:
+            return None
+        return await read_request_body(
+            request.content,
+            request.content_length,
+            route.body_limit(self.config.max_body),
+            self.pace,
+            self.config.body_in_memory,
+        )
+
+    def _page(self, method: str, path: str) -> Callable[[], Awaitable[Page]] | None:
+        """The gateway's own pages: health, the API document and its viewer."""
+        if method not in ("GET", "HEAD"):
+            return None
+        page = self._pages.get(path.rstrip("/") or "/")
+        if page is None and path.startswith("/docs/"):
+            asset = docs_asset(path[len("/docs/") :])
+            if asset is not None:
+                return _constant(asset)
+        return page
+
+    def _preflight(self, request: web.BaseRequest, target: Target) -> Page:
+        if self.cors.allowed_origin(request.headers) is None:
             raise GatewayError(403, "cors_origin_not_allowed", "origin not allowed")
-        _, allowed = self.table.match("OPTIONS", path)
+        _, allowed = self.table.match("OPTIONS", target.path)
         if not allowed:
             raise GatewayError(404, "not_found", "no such route")
-        return 204, b"", self.cors.preflight_headers(environ, allowed)
+        return 204, b"", self.cors.preflight_headers(request.headers, allowed)
 
-    def health(self) -> Answer:
-        """The gateway answers; each upstream's /ready is asked in parallel."""
-        with ThreadPoolExecutor(max_workers=len(self.upstreams) or 1) as pool:
-            states = dict(
-                zip(self.upstreams, pool.map(self._ready, self.upstreams.values()), strict=True)
-            )
-        degraded = any(state["status"] != "ready" for state in states.values())
+    async def health(self) -> Page:
+        """The gateway answers; each upstream's /ready is asked at once."""
+        states = await asyncio.gather(*(self._ready(u) for u in self.upstreams.values()))
+        by_name = dict(zip(self.upstreams, states, strict=True))
+        degraded = any(state["status"] != "ready" for state in states)
         body, headers = json_body(
-            {"status": "degraded" if degraded else "ok", "service": "gateway", "upstreams": states}
+            {"status": "degraded" if degraded else "ok", "service": "gateway", "upstreams": by_name}
         )
         return 200, body, headers
 
-    def _ready(self, upstream: Upstream) -> dict[str, Any]:
+    async def _ready(self, upstream: Upstream) -> dict[str, object]:
         started = time.perf_counter()
-        timeout = urllib3.Timeout(
-            connect=self.config.health_timeout, read=self.config.health_timeout
-        )
         try:
-            response = upstream.pool.urlopen("GET", "/ready", timeout=timeout, retries=False)
-            status = "ready" if response.status == 200 else "unavailable"
-        except urllib3.exceptions.HTTPError:
-            status = "unreachable"
+            status, _ = await self.forwarder.get(upstream, "/ready", self.config.health_timeout)
+            state = "ready" if status == 200 else "unavailable"
+        except Exception:  # refused, reset, timed out: all say the same
+            state = "unreachable"
         return {
-            "status": status,
-            "circuit": self.breakers[upstream.name].state.name.lower(),
+            "status": state,
+            "circuit": upstream.breaker.state.name.lower(),
             "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         }
 
-    def metrics(self) -> Answer:
-        for name, breaker in self.breakers.items():
-            metrics.circuit_state(name, breaker.state)
+    async def openapi(self) -> Page:
+        body = await self.spec.document()
+        return 200, body, [("Content-Type", "application/json")]
+
+    async def docs(self) -> Page:
+        return docs_page()
+
+    def metrics(self) -> Page:
+        for name, upstream in self.upstreams.items():
+            metrics.circuit_state(name, upstream.breaker.state)
         return metrics.render()
 
-    def _respond(
-        self,
-        start_response: StartResponse,
-        record: AccessRecord,
-        status: int,
-        body: bytes,
-        headers: list[tuple[str, str]],
-        extra: list[tuple[str, str]],
-    ) -> Iterable[bytes]:
-        start_response(status_line(status), [*headers, ("X-Request-ID", record.request_id), *extra])
-        record.finish(status)
-        return [body] if record.method != "HEAD" else []
 
-    def _error(
-        self,
-        start_response: StartResponse,
-        record: AccessRecord,
-        error: GatewayError,
-        extra: list[tuple[str, str]],
-    ) -> Iterable[bytes]:
-        record.code = error.code
-        if error.status == 429:
-            metrics.rate_limited(record.route)
-        body, headers = json_body({"error": error.message, "code": error.code})
-        return self._respond(
-            start_response, record, error.status, body, [*headers, *error.headers], extra
-        )
+def _constant(page: Page) -> Callable[[], Awaitable[Page]]:
+    async def answer() -> Page:
+        return page
+
+    return answer
 
 
-def _target(environ: dict[str, Any], path: str) -> str:
-    # PATH_INFO is WSGI's latin-1 decoding of the raw bytes: quote those bytes again.
-    target = quote(path.encode("latin-1"), safe="/%:@!$&'()*+,;=-._~")
-    if environ.get("QUERY_STRING"):
-        target += "?" + environ["QUERY_STRING"]
-    return target
-
-
-def _username_from(data: bytes, environ: dict[str, Any]) -> str | None:
-    """The `username` field of a small JSON or form body, if there is one."""
-    content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-    try:
-        if content_type == "application/x-www-form-urlencoded":
-            values = parse_qs(data.decode("utf-8")).get("username")
-            value: object = values[0] if values else None
-        else:
-            parsed = json.loads(data or b"null")
-            value = parsed.get("username") if isinstance(parsed, dict) else None
-    except (ValueError, UnicodeDecodeError):
+def _redis(url: str | None) -> redis.asyncio.Redis | None:
+    if not url:
         return None
-    return value if isinstance(value, str) and value else None
+    return redis.asyncio.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+
+async def answer_upstream(
+    request: web.BaseRequest, record: AccessRecord, answer: Answer, extra: list[tuple[str, str]]
+) -> web.StreamResponse:
+    """The service's answer, whole, with the gateway's request id and headers."""
+    headers = CIMultiDict([*answer.headers, ("X-Request-ID", record.request_id), *extra])
+    response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
+    with_body = request.method != "HEAD" and answer.status not in NO_BODY_STATUSES
+    if request.method == "HEAD" and answer.head_length is not None:
+        response.headers["Content-Length"] = answer.head_length
+    elif with_body:
+        response.content_length = answer.body.size
+    try:
+        await response.prepare(request)
+        if with_body:
+            async for chunk in answer.body.chunks():
+                await response.write(chunk)
+        await response.write_eof()
+    finally:
+        answer.body.close()
+        record.finish(answer.status)
+    return response
+
+
+async def answer_page(
+    request: web.BaseRequest,
+    record: AccessRecord,
+    status: int,
+    body: bytes,
+    headers: list[tuple[str, str]],
+    extra: list[tuple[str, str]],
+    *,
+    close: bool = False,
+) -> web.StreamResponse:
+    all_headers = CIMultiDict([*headers, ("X-Request-ID", record.request_id), *extra])
+    all_headers.popall("Content-Length", None)
+    response = web.Response(status=status, body=body, headers=all_headers)
+    if close:  # after this answer: the request's framing is in doubt
+        response.force_close()
+    record.finish(status)
+    await response.prepare(request)
+    await response.write_eof()
+    return response
+
+
+async def answer_error(
+    request: web.BaseRequest,
+    record: AccessRecord,
+    error: GatewayError,
+    extra: list[tuple[str, str]] | None = None,
+) -> web.StreamResponse:
+    record.code = error.code
+    if error.status == 429:
+        metrics.rate_limited(record.route)
+    body, headers = json_body({"error": error.message, "code": error.code})
+    all_headers = [*headers, *error.headers]
+    return await answer_page(
+        request, record, error.status, body, all_headers, extra or [], close=error.closes
+    )
 
 
 class AccessRecord:
     """What the access log and metrics say about one request."""
 
-    def __init__(
-        self, request_id: str, method: str, path: str, remote: str | None, started: float
-    ) -> None:
-        self.request_id = request_id
-        self.method = method
-        self.path = path
-        self.remote = remote
-        self.started = started
+    def __init__(self, request: web.BaseRequest) -> None:
+        self.started = time.perf_counter()
+        self.request_id = request_id_from(request.headers.get("X-Request-ID"))
+        self.method = request.method
+        self.path = request.raw_path.partition("?")[0]
+        self.remote = request.remote
         self.route = "<unmatched>"
         self.upstream: str | None = None
         self.upstream_ms: float | None = None
@@ -354,18 +367,16 @@ def create_app(
     config: GatewayConfig | None = None,
     *,
     keys: KeyResolver | None = None,
-    redis_client: RedisClient | None = None,
     routes: tuple[Route, ...] = ROUTES,
 ) -> Gateway:
     configure_logging()
     skip_unused_log_record_fields()
-    return Gateway(config or GatewayConfig.from_environment(), routes, keys, redis_client)
+    return Gateway(config or GatewayConfig.from_environment(), routes, keys)
 
 
 def skip_unused_log_record_fields() -> None:
-    """The JSON log lines never show a record's caller, thread or process: do not look
-    them up for every line (the logging module's documented optimisations)."""
+    """The JSON log lines never show a record's caller or thread: do not look them up for
+    every line (the logging module's documented optimisations). The process id stays:
+    gunicorn's own log lines print it."""
     logging._srcfile = None
     logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False

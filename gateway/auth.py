@@ -43,6 +43,10 @@ class TokenVerifier:
         self.leeway = leeway
         self.cache = cache or VerifiedTokens(capacity=0)
 
+    def cached(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token verified before and still valid, else None."""
+        return self.cache.get(token)
+
     def decode(self, token: str) -> dict[str, Any]:
         cached = self.cache.get(token)
         if cached is not None:

@@ -28,8 +28,24 @@ class GatewayConfig:
     connect_timeout: float = 1.0
     read_timeout: float = 30.0
     max_body: int = 10 * 1024 * 1024
-    pool_size: int = 32
+    # Connections per upstream and worker; requests beyond wait for one.
+    pool_size: int = 64
+    # A pooled upstream connection is not reused after this many seconds, so new service
+    # replicas behind one address get their share.
+    pool_max_age: float = 60.0
     health_timeout: float = 1.0
+    # The client side: the request head must arrive within head_timeout of its first
+    # byte; the body within body_grace seconds plus its size at body_min_rate bytes/s.
+    head_timeout: float = 10.0
+    body_grace: float = 10.0
+    body_min_rate: int = 16 * 1024
+    # Bodies (requests and answers) larger than this are spooled to a temporary file.
+    body_in_memory: int = 1024 * 1024
+    idle_timeout: float = 30.0
+    max_idle_connections: int = 1024
+    max_connections_per_address: int = 256
+    # host:port of the internal listener for /metrics (never on the public one).
+    metrics_bind: str | None = None
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
     rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
@@ -51,9 +67,17 @@ class GatewayConfig:
             connect_timeout=env_float("GATEWAY_CONNECT_TIMEOUT", 1.0),
             read_timeout=env_float("GATEWAY_READ_TIMEOUT", 30.0),
             max_body=env_int("GATEWAY_MAX_BODY", 10 * 1024 * 1024),
-            # A worker never has more requests in flight than threads: pool that many.
-            pool_size=env_int("GATEWAY_POOL_SIZE", env_int("GUNICORN_THREADS", 8)),
+            pool_size=env_int("GATEWAY_POOL_SIZE", 64),
+            pool_max_age=env_float("GATEWAY_POOL_MAX_AGE", 60.0),
             health_timeout=env_float("GATEWAY_HEALTH_TIMEOUT", 1.0),
+            head_timeout=env_float("GATEWAY_HEAD_TIMEOUT", 10.0),
+            body_grace=env_float("GATEWAY_BODY_GRACE", 10.0),
+            body_min_rate=env_int("GATEWAY_BODY_MIN_RATE", 16 * 1024),
+            body_in_memory=env_int("GATEWAY_BODY_IN_MEMORY", 1024 * 1024),
+            idle_timeout=env_float("GATEWAY_IDLE_TIMEOUT", 30.0),
+            max_idle_connections=env_int("GATEWAY_MAX_IDLE_CONNECTIONS", 1024),
+            max_connections_per_address=env_int("GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", 256),
+            metrics_bind=env("GATEWAY_METRICS_BIND"),
             cors_origins=tuple((env("GATEWAY_CORS_ORIGINS", "") or "").split(",")),
             trusted_proxies=env_int("GATEWAY_TRUSTED_PROXIES", 0),
             rate_limits=rate_limits_from_environment(),

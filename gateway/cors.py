@@ -7,8 +7,7 @@ Credentials (cookies) are not part of this API — tokens travel in `Authorizati
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 ALLOWED_HEADERS = ("authorization", "content-type", "accept", "x-request-id")
 EXPOSED_HEADERS = (
@@ -21,23 +20,23 @@ class Cors:
     def __init__(self, origins: Iterable[str]) -> None:
         self.origins = frozenset(o.strip().rstrip("/") for o in origins if o.strip())
 
-    def allowed_origin(self, environ: dict[str, Any]) -> str | None:
-        origin = environ.get("HTTP_ORIGIN")
+    def allowed_origin(self, headers: Mapping[str, str]) -> str | None:
+        origin = headers.get("Origin")
         return origin if origin in self.origins else None
 
     @staticmethod
-    def is_preflight(environ: dict[str, Any]) -> bool:
+    def is_preflight(method: str, headers: Mapping[str, str]) -> bool:
         return (
-            environ["REQUEST_METHOD"] == "OPTIONS"
-            and "HTTP_ORIGIN" in environ
-            and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+            method == "OPTIONS"
+            and "Origin" in headers
+            and "Access-Control-Request-Method" in headers
         )
 
-    def response_headers(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
+    def response_headers(self, headers: Mapping[str, str]) -> list[tuple[str, str]]:
         """Headers for an actual (non-preflight) response."""
         if not self.origins:
             return []
-        origin = self.allowed_origin(environ)
+        origin = self.allowed_origin(headers)
         if origin is None:
             return [("Vary", "Origin")]
         return [
@@ -47,12 +46,12 @@ class Cors:
         ]
 
     def preflight_headers(
-        self, environ: dict[str, Any], methods: set[str]
+        self, headers: Mapping[str, str], methods: set[str]
     ) -> list[tuple[str, str]]:
         """Headers answering an allowed origin's preflight for a path allowing `methods`."""
-        origin = self.allowed_origin(environ)
+        origin = self.allowed_origin(headers)
         assert origin is not None
-        requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")
+        requested = headers.get("Access-Control-Request-Headers", "")
         asked = [h.strip().lower() for h in requested.split(",") if h.strip()]
         allowed = [h for h in asked if h in ALLOWED_HEADERS] or list(ALLOWED_HEADERS)
         return [

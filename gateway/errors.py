@@ -14,12 +14,16 @@ class GatewayError(Exception):
         code: str,
         message: str,
         headers: Iterable[tuple[str, str]] = (),
+        *,
+        closes: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = list(headers)
+        # The connection is closed after the answer (the request's framing is in doubt).
+        self.closes = closes
 
 
 REASONS = {
@@ -34,9 +38,11 @@ REASONS = {
     413: "Content Too Large",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    501: "Not Implemented",
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
 }
 
 

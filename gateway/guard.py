@@ -7,17 +7,18 @@ pipeline with the counters).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from gateway.auth import TokenVerifier, authorization_token, unauthorized
 from gateway.errors import GatewayError
 from gateway.ratelimit import COMMANDS_PER_COUNTER, Counter, Limit, Verdict, evaluate, tightest
-from gateway.redis_client import RedisClient
 from gateway.routing import PUBLIC, STAFF, Route
 from servicekit.revocation import revocation_keys, revoked_by
 from servicekit.tokens import STAFF_ROLES
@@ -38,32 +39,37 @@ class RateLimitPolicy:
 
 @dataclass
 class Admission:
-    """What the guard decided: the caller's claims (None: anonymous) and rate headers."""
+    """What the guard decided: the caller's claims (None: anonymous), rate headers, and
+    whether the token is to be dropped (an invalid one on a public route)."""
 
     claims: dict[str, Any] | None
     rate: Verdict | None
+    drop_authorization: bool = False
 
 
 class Guard:
     """Decides whether a routed request may go on to its upstream."""
 
     def __init__(
-        self, verifier: TokenVerifier, redis_client: RedisClient | None, limits: RateLimitPolicy
+        self,
+        verifier: TokenVerifier,
+        redis_client: redis.asyncio.Redis | None,
+        limits: RateLimitPolicy,
     ) -> None:
         self.verifier = verifier
         self.redis_client = redis_client
         self.limits = limits
 
-    def admit(
+    async def admit(
         self,
         route: Route,
-        environ: dict[str, Any],
+        authorization: str | None,
         address: str,
         login_username: str | None,
     ) -> Admission:
-        claims, token_error = self._decode(environ.get("HTTP_AUTHORIZATION"))
+        claims, token_error = await self._decode(authorization)
         counters = self._counters(route, claims, address, login_username)
-        revoked, verdicts = self._ask_redis(claims, counters)
+        revoked, verdicts = await self._ask_redis(claims, counters)
         verdict = tightest(verdicts)
         if verdict is not None and not verdict.allowed:
             raise GatewayError(429, "rate_limited", "too many requests", verdict.headers())
@@ -72,16 +78,25 @@ class Guard:
         if token_error is not None:
             if route.policy is not PUBLIC:
                 raise token_error
-            environ.pop("HTTP_AUTHORIZATION", None)  # a public route: answered as anonymous
-            claims = None
+            # A public route: answered as anonymous, the token not passed on.
+            self._check_policy(route, None)
+            return Admission(None, verdict, drop_authorization=True)
         self._check_policy(route, claims)
         return Admission(claims, verdict)
 
-    def _decode(self, header: str | None) -> tuple[dict[str, Any] | None, GatewayError | None]:
+    async def _decode(
+        self, header: str | None
+    ) -> tuple[dict[str, Any] | None, GatewayError | None]:
+        """The token's claims. A token seen before is answered from the cache; a new one is
+        checked on a thread, since its signing key may have to be fetched first."""
         if not header:
             return None, None
         try:
-            return self.verifier.decode(authorization_token(header)), None
+            token = authorization_token(header)
+            claims = self.verifier.cached(token)
+            if claims is None:
+                claims = await asyncio.to_thread(self.verifier.decode, token)
+            return claims, None
         except GatewayError as error:
             return None, error
 
@@ -105,7 +120,7 @@ class Guard:
                 counters += [Counter("login-user", name, lim) for lim in self.limits.login_user]
         return counters
 
-    def _ask_redis(
+    async def _ask_redis(
         self, claims: dict[str, Any] | None, counters: list[Counter]
     ) -> tuple[bool, list[Verdict]]:
         """One round trip: the revocation marks and every counter."""
@@ -117,8 +132,8 @@ class Guard:
             return False, []
         now = time.time()
         try:
-            results = self._execute(claims, counters, now)
-        except redis.RedisError as exc:
+            results = await self._execute(claims, counters, now)
+        except (redis.RedisError, OSError) as exc:
             if claims is not None:  # fail closed: an unchecked token is not accepted
                 raise revocation_unavailable() from exc
             log.warning("rate limits unavailable", extra={"error": str(exc)})
@@ -132,18 +147,18 @@ class Guard:
         ]
         return revoked, verdicts
 
-    def _execute(
+    async def _execute(
         self, claims: dict[str, Any] | None, counters: list[Counter], now: float
     ) -> list[Any]:
         assert self.redis_client is not None
         if not counters and claims is not None:  # the revocation marks alone: one command
-            return [self.redis_client.mget(revocation_keys(claims))]
+            return [await self.redis_client.mget(revocation_keys(claims))]
         pipeline = self.redis_client.pipeline(transaction=False)
         if claims is not None:
             pipeline.mget(*revocation_keys(claims))
         for counter in counters:
             counter.queue(pipeline, now)
-        return list(pipeline.execute())
+        return list(await pipeline.execute())
 
     @staticmethod
     def _check_policy(route: Route, claims: dict[str, Any] | None) -> None:

@@ -21,6 +21,8 @@ SERVICE_PORTS: dict[str, int] = {
     "scheduler": 8007,
 }
 UPSTREAMS: tuple[str, ...] = tuple(name for name in SERVICE_PORTS if name != "gateway")
+# The gateway's internal listener (/metrics), never exposed to clients.
+GATEWAY_METRICS_PORT = 8009
 
 _dotenv_loaded = False
 
