@@ -133,7 +133,9 @@ class Gateway:
         if upstream is None:
             raise GatewayError(502, "upstream_unknown", f"no upstream {route.upstream!r}")
         address, forwarded_for = client_address(
-            request.remote or "", request.headers.get("X-Forwarded-For"), self.config.trusted_proxies
+            request.remote or "",
+            request.headers.get("X-Forwarded-For"),
+            self.config.trusted_proxies,
         )
         # A credential body is read first: it names the user its login limit is keyed on.
         body = await self._read_body(request, route) if route.credential else None

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 import redis
-from werkzeug.test import Client
 
 from devstack.redis_server import free_port
 from gateway.app import Gateway, create_app
 from gateway.config import GatewayConfig
+from gateway.testing import serve_gateway
 from servicekit.config import UPSTREAMS
 from servicekit.testing import TestKeys, serve_wsgi
-from tests.gateway.gateway_harness import MIB, EchoUpstream
+from tests.gateway.gateway_harness import MIB, EchoUpstream, GatewayClient
 
 GatewayFactory = Callable[..., Gateway]
 
@@ -61,16 +61,22 @@ def gateway(make_gateway: GatewayFactory) -> Gateway:
     return make_gateway()
 
 
+@pytest.fixture(autouse=True)
+def _stop_served_gateways() -> Iterator[None]:
+    yield
+    GatewayClient.stop_all()
+
+
 @pytest.fixture
-def client(gateway: Gateway) -> Client:
-    return Client(gateway)
+def client(gateway: Gateway) -> GatewayClient:
+    return GatewayClient(gateway)
 
 
 @pytest.fixture
 def served_gateway(gateway: Gateway) -> Iterator[str]:
-    """The default gateway served for real (threaded werkzeug); yields its base URL."""
-    with serve_wsgi(gateway) as url:
-        yield url
+    """The default gateway served for real on loopback; yields its base URL."""
+    with serve_gateway(gateway) as served:
+        yield served.url
 
 
 @pytest.fixture

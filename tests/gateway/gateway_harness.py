@@ -24,11 +24,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
+import requests
+from requests.adapters import HTTPAdapter
+from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_input_stream
+
+from gateway.app import Gateway
+from gateway.testing import serve_gateway
 
 MIB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -289,3 +295,102 @@ def with_claims(token: str, **changes: Any) -> str:
     header, payload, signature = token.split(".")
     claims = {**json.loads(_unb64(payload)), **changes}
     return f"{header}.{_b64(json.dumps(claims).encode())}.{signature}"
+
+
+class GatewayClient:
+    """Calls to a gateway served for real on loopback (gateway.testing), in the shape of
+    werkzeug's test client: `open(path, method=..., headers=, json=, data=,
+    query_string=, environ_base={"REMOTE_ADDR": ...})`, answers as werkzeug Responses.
+
+    REMOTE_ADDR must be a loopback address (127.x.y.z): the request is sent from it, so
+    the gateway sees it as the TCP peer. Every served gateway is stopped by `stop_all`,
+    which the gateway tests' conftest calls after each test.
+    """
+
+    _served: ClassVar[ExitStack] = ExitStack()
+
+    def __init__(self, gateway: Gateway) -> None:
+        served = self._served.enter_context(serve_gateway(gateway))
+        self.gateway = gateway
+        self.url = served.url
+        self.metrics_url = served.metrics_url
+        self._sessions: dict[str, requests.Session] = {}
+        self._served.callback(self._close_sessions)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        cls._served.close()
+
+    def open(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        data: Any = None,
+        query_string: dict[str, str] | None = None,
+        environ_base: dict[str, str] | None = None,
+    ) -> Response:
+        address = (environ_base or {}).get("REMOTE_ADDR", "127.0.0.1")
+        answer = self._session(address).request(
+            method,
+            self.url + path,
+            headers=headers,
+            json=json,
+            data=data,
+            params=query_string,
+            allow_redirects=False,
+            timeout=30,
+        )
+        return Response(
+            answer.content, status=answer.status_code, headers=list(answer.raw.headers.items())
+        )
+
+    def get(self, path: str, **options: Any) -> Response:
+        return self.open(path, "GET", **options)
+
+    def head(self, path: str, **options: Any) -> Response:
+        return self.open(path, "HEAD", **options)
+
+    def post(self, path: str, **options: Any) -> Response:
+        return self.open(path, "POST", **options)
+
+    def put(self, path: str, **options: Any) -> Response:
+        return self.open(path, "PUT", **options)
+
+    def patch(self, path: str, **options: Any) -> Response:
+        return self.open(path, "PATCH", **options)
+
+    def delete(self, path: str, **options: Any) -> Response:
+        return self.open(path, "DELETE", **options)
+
+    def options(self, path: str, **options: Any) -> Response:
+        return self.open(path, "OPTIONS", **options)
+
+    def _session(self, address: str) -> requests.Session:
+        if address not in self._sessions:
+            if not address.startswith("127."):
+                raise ValueError(f"REMOTE_ADDR must be a loopback address, not {address}")
+            session = requests.Session()
+            session.trust_env = False
+            adapter = _FromAddress(address)
+            session.mount("http://", adapter)
+            self._sessions[address] = session
+        return self._sessions[address]
+
+    def _close_sessions(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+
+
+class _FromAddress(HTTPAdapter):
+    """Connections sent from a given local address."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)

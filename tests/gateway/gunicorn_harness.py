@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class ServedGateway:
     url: str
+    metrics_url: str
     master_pid: int
 
     @property
@@ -44,13 +45,14 @@ def gunicorn_gateway(
     settings: Mapping[str, str] | None = None,
     upstreams: Mapping[str, str] | None = None,
 ) -> Iterator[ServedGateway]:
-    """Run `gateway.wsgi:app` with servicekit's gunicorn settings; every upstream (and the
-    JWKS) at `upstream_url` unless `upstreams` names another URL for a service.
-    `settings` are extra environment variables (GUNICORN_*, GATEWAY_*)."""
-    port = free_port()
+    """Run the gateway with its gunicorn settings (gateway/gunicorn_conf.py); every
+    upstream (and the JWKS) at `upstream_url` unless `upstreams` names another URL for a
+    service. `settings` are extra environment variables (GUNICORN_*, GATEWAY_*)."""
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GATEWAY_METRICS_BIND": f"127.0.0.1:{metrics_port}",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_GRACEFUL_TIMEOUT": "2",
         "LOG_LEVEL": "warning",
@@ -65,15 +67,15 @@ def gunicorn_gateway(
         **(settings or {}),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    command = [sys.executable, "-m", "gunicorn", "-c", "servicekit/gunicorn_conf.py"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py"]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*command, "gateway.wsgi:app"], cwd=ROOT, env=env, stdout=output, stderr=output
+            [*command, "gateway.app:create_app"], cwd=ROOT, env=env, stdout=output, stderr=output
         )
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_serving(url, process, log)
-            yield ServedGateway(url, process.pid)
+            url, metrics_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
+            wait_until_serving(metrics_url, process, log)
+            yield ServedGateway(url, metrics_url, process.pid)
         finally:
             process.terminate()
             try:
@@ -83,13 +85,13 @@ def gunicorn_gateway(
                 process.wait(timeout=10)
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_until_serving(metrics_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if requests.get(f"{url}/metrics", timeout=1).status_code == 200:
+            if requests.get(f"{metrics_url}/metrics", timeout=1).status_code == 200:
                 return
         except requests.RequestException:  # not listening yet, or slow to start
             pass

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.test import Client
 
 import auth_service
 from servicekit.config import UPSTREAMS
 from servicekit.testing import serve_wsgi
-from tests.gateway.gateway_harness import EchoUpstream
+from tests.gateway.gateway_harness import EchoUpstream, GatewayClient
 
 
 @pytest.fixture
@@ -25,11 +24,11 @@ def docs_client(
     echo: EchoUpstream,
     dead_url: str,
     tmp_path: Path,
-) -> Iterator[Client]:
+) -> Iterator[GatewayClient]:
     auth = service_app("auth", auth_service.create_app, JWT_KEYS_DIR=str(tmp_path / "keys"))
     with serve_wsgi(auth) as auth_url:
         upstreams = {**dict.fromkeys(UPSTREAMS, echo.url), "auth": auth_url, "media": dead_url}
-        yield Client(make_gateway(upstreams=upstreams))
+        yield GatewayClient(make_gateway(upstreams=upstreams))
 
 
 def refs_in(node: Any) -> Iterator[str]:
@@ -45,7 +44,7 @@ def refs_in(node: Any) -> Iterator[str]:
 
 
 def test_merged_document_has_the_routed_operations_with_gateway_security(
-    docs_client: Client,
+    docs_client: GatewayClient,
 ) -> None:
     spec = docs_client.get("/openapi.json").json
     assert spec["openapi"].startswith("3.")
@@ -59,7 +58,7 @@ def test_merged_document_has_the_routed_operations_with_gateway_security(
     assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "tokenAuth"}
 
 
-def test_components_are_namespaced_and_every_reference_resolves(docs_client: Client) -> None:
+def test_components_are_namespaced_and_every_reference_resolves(docs_client: GatewayClient) -> None:
     spec = docs_client.get("/openapi.json").json
     schemas = spec["components"]["schemas"]
     assert "auth.User" in schemas and "User" not in schemas
@@ -68,7 +67,7 @@ def test_components_are_namespaced_and_every_reference_resolves(docs_client: Cli
         assert name in spec["components"][section], ref
 
 
-def test_tags_are_named_after_their_service(docs_client: Client) -> None:
+def test_tags_are_named_after_their_service(docs_client: GatewayClient) -> None:
     spec = docs_client.get("/openapi.json").json
     tag_names = {tag["name"] for tag in spec["tags"]}
     assert "auth_service: users" in tag_names
@@ -76,12 +75,12 @@ def test_tags_are_named_after_their_service(docs_client: Client) -> None:
     assert spec["paths"]["/users/"]["post"]["tags"] == ["auth_service: users"]
 
 
-def test_an_unreachable_service_is_listed_not_fatal(docs_client: Client) -> None:
+def test_an_unreachable_service_is_listed_not_fatal(docs_client: GatewayClient) -> None:
     spec = docs_client.get("/openapi.json").json
     assert spec["x-unavailable-services"] == ["media"]
 
 
-def test_docs_page_and_its_local_assets(docs_client: Client) -> None:
+def test_docs_page_and_its_local_assets(docs_client: GatewayClient) -> None:
     page = docs_client.get("/docs")
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")

@@ -7,13 +7,19 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from werkzeug.test import Client, TestResponse
+from werkzeug.test import TestResponse
 
 from devstack.redis_server import free_port
 from gateway.app import Gateway
 from servicekit.revocation import revoke_token, revoke_user_tokens
 from servicekit.testing import TestKeys
-from tests.gateway.gateway_harness import EchoUpstream, craft_token, token_parts, with_claims
+from tests.gateway.gateway_harness import (
+    EchoUpstream,
+    GatewayClient,
+    craft_token,
+    token_parts,
+    with_claims,
+)
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]
@@ -33,7 +39,7 @@ def assert_invalid_token(response: TestResponse, message: str) -> None:
     assert response.headers["X-Request-ID"]
 
 
-def test_protected_route_without_token_is_401(client: Client, echo: EchoUpstream) -> None:
+def test_protected_route_without_token_is_401(client: GatewayClient, echo: EchoUpstream) -> None:
     response = client.get(PROTECTED, query_string={"probe": "no-token"})
     assert response.status_code == 401
     assert response.json == unauthorized("authentication required")
@@ -43,7 +49,7 @@ def test_protected_route_without_token_is_401(client: Client, echo: EchoUpstream
 
 
 def test_protected_route_with_token_is_forwarded_with_authorization(
-    client: Client, test_keys: TestKeys
+    client: GatewayClient, test_keys: TestKeys
 ) -> None:
     token = test_keys.token()
     response = client.get(PROTECTED, headers={"Authorization": f"Bearer {token}"})
@@ -52,14 +58,14 @@ def test_protected_route_with_token_is_forwarded_with_authorization(
     assert response.json["headers"]["authorization"] == f"Bearer {token}"
 
 
-def test_token_scheme_is_accepted_like_bearer(client: Client, test_keys: TestKeys) -> None:
+def test_token_scheme_is_accepted_like_bearer(client: GatewayClient, test_keys: TestKeys) -> None:
     token = test_keys.token()
     response = client.get(PROTECTED, headers={"Authorization": f"Token {token}"})
     assert response.status_code == 200
     assert response.json["headers"]["authorization"] == f"Token {token}"
 
 
-def test_staff_route_refuses_a_normal_user(client: Client, bearer: Bearer) -> None:
+def test_staff_route_refuses_a_normal_user(client: GatewayClient, bearer: Bearer) -> None:
     response = client.get(STAFF_ONLY, headers=bearer(role="normal"))
     assert response.status_code == 403
     assert response.json == {"error": "staff only", "code": "forbidden"}
@@ -68,7 +74,7 @@ def test_staff_route_refuses_a_normal_user(client: Client, bearer: Bearer) -> No
 
 @pytest.mark.parametrize("role", ["staff", "superuser"])
 def test_staff_route_accepts_staff_and_superusers(
-    client: Client, bearer: Bearer, role: str
+    client: GatewayClient, bearer: Bearer, role: str
 ) -> None:
     response = client.get(STAFF_ONLY, headers=bearer(role=role))
     assert response.status_code == 200
@@ -76,14 +82,14 @@ def test_staff_route_accepts_staff_and_superusers(
     assert response.json["path"] == STAFF_ONLY
 
 
-def test_token_signed_by_another_key_is_401(client: Client, test_keys: TestKeys) -> None:
+def test_token_signed_by_another_key_is_401(client: GatewayClient, test_keys: TestKeys) -> None:
     forged = TestKeys(kid=test_keys.kid).token(role="superuser")
     assert_invalid_token(
         client.get(STAFF_ONLY, headers={"Authorization": f"Bearer {forged}"}), "invalid token"
     )
 
 
-def test_unsigned_alg_none_token_is_401(client: Client, test_keys: TestKeys) -> None:
+def test_unsigned_alg_none_token_is_401(client: GatewayClient, test_keys: TestKeys) -> None:
     _, claims, _ = token_parts(test_keys.token())
     token = craft_token({"alg": "none", "typ": "JWT", "kid": test_keys.kid}, claims, None)
     assert_invalid_token(
@@ -92,7 +98,9 @@ def test_unsigned_alg_none_token_is_401(client: Client, test_keys: TestKeys) -> 
     )
 
 
-def test_hs256_token_keyed_with_the_public_key_is_401(client: Client, test_keys: TestKeys) -> None:
+def test_hs256_token_keyed_with_the_public_key_is_401(
+    client: GatewayClient, test_keys: TestKeys
+) -> None:
     from cryptography.hazmat.primitives import serialization
 
     public_pem = test_keys.private_key.public_key().public_bytes(
@@ -106,7 +114,7 @@ def test_hs256_token_keyed_with_the_public_key_is_401(client: Client, test_keys:
     )
 
 
-def test_tampered_payload_is_401(client: Client, test_keys: TestKeys) -> None:
+def test_tampered_payload_is_401(client: GatewayClient, test_keys: TestKeys) -> None:
     token = with_claims(test_keys.token(role="normal"), role="superuser")
     assert token_parts(token)[1]["role"] == "superuser"
     assert_invalid_token(
@@ -114,11 +122,11 @@ def test_tampered_payload_is_401(client: Client, test_keys: TestKeys) -> None:
     )
 
 
-def test_expired_token_beyond_leeway_is_401(client: Client, bearer: Bearer) -> None:
+def test_expired_token_beyond_leeway_is_401(client: GatewayClient, bearer: Bearer) -> None:
     assert_invalid_token(client.get(PROTECTED, headers=bearer(ttl=-45)), "token expired")
 
 
-def test_expired_token_within_leeway_is_accepted(client: Client, bearer: Bearer) -> None:
+def test_expired_token_within_leeway_is_accepted(client: GatewayClient, bearer: Bearer) -> None:
     response = client.get(PROTECTED, headers=bearer(ttl=-10))
     assert response.status_code == 200
     assert response.json["path"] == PROTECTED
@@ -135,7 +143,7 @@ def test_expired_token_within_leeway_is_accepted(client: Client, bearer: Bearer)
     ids=["wrong-audience", "wrong-issuer", "unknown-kid", "refresh-token"],
 )
 def test_token_with_wrong_claims_is_401(
-    client: Client, bearer: Bearer, claims: dict[str, object], message: str
+    client: GatewayClient, bearer: Bearer, claims: dict[str, object], message: str
 ) -> None:
     assert_invalid_token(client.get(PROTECTED, headers=bearer(**claims)), message)
 
@@ -150,12 +158,12 @@ def test_token_with_wrong_claims_is_401(
         ("Bearer one two", "unsupported authorization header"),
     ],
 )
-def test_garbage_authorization_is_401(client: Client, header: str, message: str) -> None:
+def test_garbage_authorization_is_401(client: GatewayClient, header: str, message: str) -> None:
     assert_invalid_token(client.get(PROTECTED, headers={"Authorization": header}), message)
 
 
 def test_revoked_token_is_401(
-    client: Client, test_keys: TestKeys, redis_client: redis.Redis
+    client: GatewayClient, test_keys: TestKeys, redis_client: redis.Redis
 ) -> None:
     token = test_keys.token(sub="user-revoked")
     headers = {"Authorization": f"Bearer {token}"}
@@ -168,7 +176,7 @@ def test_revoked_token_is_401(
 
 
 def test_user_mark_revokes_earlier_tokens_only(
-    client: Client, test_keys: TestKeys, redis_client: redis.Redis
+    client: GatewayClient, test_keys: TestKeys, redis_client: redis.Redis
 ) -> None:
     before = test_keys.token(sub="user-signed-out")
     time.sleep(0.01)
@@ -187,7 +195,7 @@ def test_user_mark_revokes_earlier_tokens_only(
 def test_unreachable_revocation_store_fails_closed(
     make_gateway: GatewayFactory, bearer: Bearer
 ) -> None:
-    client = Client(make_gateway(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    client = GatewayClient(make_gateway(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     started = time.perf_counter()
     response = client.get(PROTECTED, headers=bearer())
     elapsed = time.perf_counter() - started
@@ -205,7 +213,7 @@ def test_unreachable_revocation_store_fails_closed(
     ["Bearer not-a-jwt", "Basic dXNlcjpwYXNzd29yZA==", "expired"],
 )
 def test_public_route_with_invalid_token_is_forwarded_anonymously(
-    client: Client, test_keys: TestKeys, header: str
+    client: GatewayClient, test_keys: TestKeys, header: str
 ) -> None:
     if header == "expired":
         header = f"Bearer {test_keys.token(ttl=-3600)}"
@@ -218,7 +226,7 @@ def test_public_route_with_invalid_token_is_forwarded_anonymously(
 
 
 def test_public_route_with_valid_token_keeps_authorization(
-    client: Client, test_keys: TestKeys
+    client: GatewayClient, test_keys: TestKeys
 ) -> None:
     token = test_keys.token()
     response = client.get("/events/category", headers={"Authorization": f"Bearer {token}"})

@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import requests
-from werkzeug.test import Client
 
 from tests.gateway.gateway_harness import (
     MIB,
     EchoUpstream,
+    GatewayClient,
     parse_raw_response,
     pattern_bytes,
     pattern_sha256,
@@ -75,7 +75,7 @@ def test_chunked_body_under_limit_is_streamed_to_the_upstream(served_gateway: st
     assert (echoed["body_length"], echoed["body_sha256"]) == (size, pattern_sha256(size))
 
 
-def test_body_at_the_limit_passes_and_one_byte_more_does_not(client: Client) -> None:
+def test_body_at_the_limit_passes_and_one_byte_more_does_not(client: GatewayClient) -> None:
     at_limit = b"a" * MIB
     response = client.post("/users/", data=at_limit)
     assert response.status_code == 200

@@ -12,7 +12,6 @@ import jwt
 import pytest
 import redis
 from werkzeug.serving import make_server
-from werkzeug.test import Client
 
 from devstack.redis_server import free_port
 from gateway.breaker import CircuitBreaker, State
@@ -20,18 +19,18 @@ from gateway.errors import GatewayError
 from servicekit.config import UPSTREAMS
 from servicekit.revocation import revoke_token
 from servicekit.testing import TestKeys
-from tests.gateway.gateway_harness import EchoUpstream
+from tests.gateway.gateway_harness import EchoUpstream, GatewayClient
 
 ORIGIN = "https://app.example.org"
 Bearer = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
-def cors_client(make_gateway: Callable[..., Any]) -> Client:
-    return Client(make_gateway(cors_origins=(ORIGIN, "https://admin.example.org")))
+def cors_client(make_gateway: Callable[..., Any]) -> GatewayClient:
+    return GatewayClient(make_gateway(cors_origins=(ORIGIN, "https://admin.example.org")))
 
 
-def test_allowed_origin_is_echoed_never_a_wildcard(cors_client: Client) -> None:
+def test_allowed_origin_is_echoed_never_a_wildcard(cors_client: GatewayClient) -> None:
     response = cors_client.get("/events/category", headers={"Origin": ORIGIN})
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
@@ -40,7 +39,7 @@ def test_allowed_origin_is_echoed_never_a_wildcard(cors_client: Client) -> None:
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-def test_disallowed_origin_gets_no_allow_origin(cors_client: Client) -> None:
+def test_disallowed_origin_gets_no_allow_origin(cors_client: GatewayClient) -> None:
     response = cors_client.get("/events/category", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
     error = cors_client.get("/nope", headers={"Origin": ORIGIN})
@@ -48,7 +47,9 @@ def test_disallowed_origin_gets_no_allow_origin(cors_client: Client) -> None:
     assert error.headers["Access-Control-Allow-Origin"] == ORIGIN  # errors are readable too
 
 
-def test_preflight_is_answered_at_the_gateway(cors_client: Client, echo: EchoUpstream) -> None:
+def test_preflight_is_answered_at_the_gateway(
+    cors_client: GatewayClient, echo: EchoUpstream
+) -> None:
     seen_before = len(echo.seen)
     response = cors_client.options(
         "/sample/posts",
@@ -66,7 +67,7 @@ def test_preflight_is_answered_at_the_gateway(cors_client: Client, echo: EchoUps
     assert len(echo.seen) == seen_before  # no upstream was bothered
 
 
-def test_preflight_from_a_disallowed_origin_is_refused(cors_client: Client) -> None:
+def test_preflight_from_a_disallowed_origin_is_refused(cors_client: GatewayClient) -> None:
     response = cors_client.options(
         "/sample/posts",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
@@ -76,7 +77,7 @@ def test_preflight_from_a_disallowed_origin_is_refused(cors_client: Client) -> N
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_no_cors_headers_when_no_origin_is_configured(client: Client) -> None:
+def test_no_cors_headers_when_no_origin_is_configured(client: GatewayClient) -> None:
     response = client.get("/events/category", headers={"Origin": ORIGIN})
     assert "Access-Control-Allow-Origin" not in response.headers
 
@@ -118,7 +119,7 @@ def test_a_down_upstream_opens_the_breaker_then_a_probe_closes_it(
     port = free_port()
     upstreams = {**dict.fromkeys(UPSTREAMS, echo.url), "events": f"http://127.0.0.1:{port}"}
     gateway = make_gateway(upstreams=upstreams, breaker_failures=3, breaker_cooldown=0.5)
-    client = Client(gateway)
+    client = GatewayClient(gateway)
     for _ in range(3):
         assert client.get("/events/category").json["code"] == "upstream_unavailable"
     started = time.monotonic()
@@ -159,7 +160,7 @@ def test_verified_tokens_are_cached_but_revocation_is_checked_every_time(
     counting = CountingKeys(test_keys)
     gateway = make_gateway()
     gateway.guard.verifier.keys = counting
-    client = Client(gateway)
+    client = GatewayClient(gateway)
     token = test_keys.token(sub="cached-user")
     headers = {"Authorization": f"Bearer {token}"}
     for _ in range(3):
@@ -175,7 +176,7 @@ def test_verified_tokens_are_cached_but_revocation_is_checked_every_time(
 def test_a_cached_token_still_expires(
     make_gateway: Callable[..., Any], test_keys: TestKeys
 ) -> None:
-    client = Client(make_gateway(leeway=0))
+    client = GatewayClient(make_gateway(leeway=0))
     token = test_keys.token(ttl=1)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/sample/gets", headers=headers).status_code == 200

@@ -7,9 +7,8 @@ import re
 from collections.abc import Callable
 
 import pytest
-from werkzeug.test import Client
 
-from tests.gateway.gateway_harness import HOP_RESPONSE_HEADERS
+from tests.gateway.gateway_harness import HOP_RESPONSE_HEADERS, GatewayClient
 
 Bearer = Callable[..., dict[str, str]]
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -27,7 +26,7 @@ SPOOFED = {
 
 @pytest.mark.parametrize("path", ["/sample/gets", "/events/category"])
 def test_spoofed_identity_headers_never_reach_the_upstream(
-    client: Client, bearer: Bearer, path: str
+    client: GatewayClient, bearer: Bearer, path: str
 ) -> None:
     response = client.get(path, headers={**SPOOFED, **bearer(), "X-Custom": "kept"})
     assert response.status_code == 200
@@ -37,7 +36,7 @@ def test_spoofed_identity_headers_never_reach_the_upstream(
     assert received["authorization"].startswith("Bearer ")
 
 
-def test_forwarded_headers_are_set_and_appended(client: Client) -> None:
+def test_forwarded_headers_are_set_and_appended(client: GatewayClient) -> None:
     response = client.get(
         "/events/tags",
         headers={
@@ -56,14 +55,16 @@ def test_forwarded_headers_are_set_and_appended(client: Client) -> None:
     assert received["x-forwarded-host"] == "api.example.org"
 
 
-def test_forwarded_for_without_client_header_is_the_peer(client: Client) -> None:
+def test_forwarded_for_without_client_header_is_the_peer(client: GatewayClient) -> None:
     response = client.get("/events/tags", environ_base={"REMOTE_ADDR": "10.0.0.9"})
     received = response.json["headers"]
     assert received["x-forwarded-for"] == "10.0.0.9"
     assert received["x-forwarded-proto"] == "http"
 
 
-def test_hop_by_hop_request_headers_are_not_forwarded(client: Client, bearer: Bearer) -> None:
+def test_hop_by_hop_request_headers_are_not_forwarded(
+    client: GatewayClient, bearer: Bearer
+) -> None:
     response = client.get(
         "/sample/gets",
         headers={
@@ -85,7 +86,7 @@ def test_hop_by_hop_request_headers_are_not_forwarded(client: Client, bearer: Be
     assert received["authorization"].startswith("Bearer ")
 
 
-def test_hop_by_hop_response_headers_are_not_returned(client: Client) -> None:
+def test_hop_by_hop_response_headers_are_not_returned(client: GatewayClient) -> None:
     response = client.get("/media/hop")
     assert response.status_code == 200
     assert response.json["path"] == "/media/hop"
@@ -97,7 +98,7 @@ def test_hop_by_hop_response_headers_are_not_returned(client: Client) -> None:
     assert response.headers["X-End-To-End"] == "kept"
 
 
-def test_client_request_id_is_propagated(client: Client) -> None:
+def test_client_request_id_is_propagated(client: GatewayClient) -> None:
     response = client.get("/events/tags", headers={"X-Request-ID": "abc-123"})
     assert response.status_code == 200
     assert response.json["headers"]["x-request-id"] == "abc-123"
@@ -110,7 +111,7 @@ def test_client_request_id_is_propagated(client: Client) -> None:
     [None, "", "has spaces in it", "x" * 300, "semi;colon"],
     ids=["missing", "empty", "spaces", "300-chars", "semicolon"],
 )
-def test_missing_or_unsafe_request_id_is_replaced(client: Client, sent: str | None) -> None:
+def test_missing_or_unsafe_request_id_is_replaced(client: GatewayClient, sent: str | None) -> None:
     headers = {} if sent is None else {"X-Request-ID": sent}
     response = client.get("/events/tags", headers=headers)
     assert response.status_code == 200

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import redis
-from werkzeug.test import Client
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig
@@ -16,7 +15,7 @@ from gateway.ratelimit import Counter, Limit, evaluate, parse_limits
 from gateway.routes import ROUTES
 from gateway.routing import CREDENTIAL_MAX_BODY, PUBLIC, Route
 from servicekit.testing import TestKeys
-from tests.gateway.gateway_harness import EchoUpstream
+from tests.gateway.gateway_harness import EchoUpstream, GatewayClient
 
 Bearer = Callable[..., dict[str, str]]
 # One call to each credential route: its method and a path the table sends to it.
@@ -28,9 +27,9 @@ CREDENTIAL_CALLS = [
 ]
 
 
-def limited_client(make_gateway: Callable[..., Any], **limits: str) -> Client:
+def limited_client(make_gateway: Callable[..., Any], **limits: str) -> GatewayClient:
     policy = RateLimitPolicy(**{name: parse_limits(text) for name, text in limits.items()})
-    return Client(make_gateway(rate_limits=policy))
+    return GatewayClient(make_gateway(rate_limits=policy))
 
 
 def test_parse_limits_reads_the_limits_string_syntax() -> None:
@@ -145,7 +144,7 @@ def test_each_credential_route_has_the_login_username_limit(
 def test_credential_bodies_are_bounded(
     make_gateway: Callable[..., Any], method: str, path: str
 ) -> None:
-    client = Client(make_gateway(max_body=10 * CREDENTIAL_MAX_BODY))
+    client = GatewayClient(make_gateway(max_body=10 * CREDENTIAL_MAX_BODY))
     fits = client.open(path, method=method, data=b"x" * CREDENTIAL_MAX_BODY)
     assert fits.status_code == 200
     too_large = client.open(path, method=method, data=b"x" * (CREDENTIAL_MAX_BODY + 1))
@@ -165,7 +164,7 @@ def test_the_login_limits_follow_the_route_wherever_it_is_mounted(
         redis_url=redis_url,
         rate_limits=RateLimitPolicy(login_address=parse_limits("1/minute")),
     )
-    client = Client(create_app(config, keys=test_keys.key_set, routes=routes))
+    client = GatewayClient(create_app(config, keys=test_keys.key_set, routes=routes))
     assert client.post("/sign-in", json={"username": "a"}).status_code == 200
     assert client.post("/sign-in", json={"username": "b"}).status_code == 429
     for _ in range(3):
@@ -187,7 +186,9 @@ def test_rate_limits_fail_open_for_anonymous_and_closed_for_tokens(
     make_gateway: Callable[..., Any], dead_url: str, bearer: Bearer
 ) -> None:
     policy = RateLimitPolicy(address=parse_limits("1/minute"), user=parse_limits("1/minute"))
-    client = Client(make_gateway(rate_limits=policy, redis_url=dead_url.replace("http", "redis")))
+    client = GatewayClient(
+        make_gateway(rate_limits=policy, redis_url=dead_url.replace("http", "redis"))
+    )
     assert client.get("/events/category").status_code == 200
     assert client.get("/events/category").status_code == 200
     refused = client.get("/sample/gets", headers=bearer())
@@ -212,7 +213,7 @@ def test_client_address_behind_trusted_proxies(
     forwarded: str,
 ) -> None:
     policy = RateLimitPolicy(address=parse_limits("1/minute"))
-    client = Client(make_gateway(rate_limits=policy, trusted_proxies=trusted))
+    client = GatewayClient(make_gateway(rate_limits=policy, trusted_proxies=trusted))
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
     peer = {"REMOTE_ADDR": "127.0.0.1"}
     first = client.get("/events/category", headers=headers, environ_base=peer)
@@ -227,7 +228,7 @@ def test_client_address_behind_trusted_proxies(
 def test_fewer_forwarded_hops_than_trusted_proxies_falls_back_to_the_peer(
     make_gateway: Callable[..., Any],
 ) -> None:
-    client = Client(make_gateway(trusted_proxies=2))
+    client = GatewayClient(make_gateway(trusted_proxies=2))
     response = client.get(
         "/events/category",
         headers={"X-Forwarded-For": "1.2.3.4"},

@@ -6,11 +6,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from werkzeug.test import Client
 
 from gateway.app import Gateway
 from servicekit.config import UPSTREAMS
-from tests.gateway.gateway_harness import serve_keep_alive
+from tests.gateway.gateway_harness import GatewayClient, serve_keep_alive
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]
@@ -23,13 +22,13 @@ def keep_alive() -> Iterator[tuple[str, list[int]]]:
 
 
 @pytest.fixture
-def pooled_client(make_gateway: GatewayFactory, keep_alive: tuple[str, list[int]]) -> Client:
+def pooled_client(make_gateway: GatewayFactory, keep_alive: tuple[str, list[int]]) -> GatewayClient:
     url, _ = keep_alive
-    return Client(make_gateway(upstreams=dict.fromkeys(UPSTREAMS, url)))
+    return GatewayClient(make_gateway(upstreams=dict.fromkeys(UPSTREAMS, url)))
 
 
 def test_upstream_connection_is_reused(
-    pooled_client: Client, keep_alive: tuple[str, list[int]], bearer: Bearer
+    pooled_client: GatewayClient, keep_alive: tuple[str, list[int]], bearer: Bearer
 ) -> None:
     for _ in range(3):
         response = pooled_client.post("/images", data=b"hello", headers=bearer())
@@ -41,7 +40,7 @@ def test_upstream_connection_is_reused(
 
 
 def test_abandoned_download_does_not_poison_the_pool(
-    pooled_client: Client, keep_alive: tuple[str, list[int]], bearer: Bearer
+    pooled_client: GatewayClient, keep_alive: tuple[str, list[int]], bearer: Bearer
 ) -> None:
     download = pooled_client.get("/media/drip")
     assert download.status_code == 200
@@ -56,7 +55,7 @@ def test_abandoned_download_does_not_poison_the_pool(
     assert peers[0] != peers[1]
 
 
-def test_a_dripping_response_is_passed_on_as_it_arrives(pooled_client: Client) -> None:
+def test_a_dripping_response_is_passed_on_as_it_arrives(pooled_client: GatewayClient) -> None:
     download = pooled_client.get("/media/trickle")
     chunks = iter(download.response)
     started = time.monotonic()

@@ -7,13 +7,12 @@ import re
 from collections.abc import Callable
 
 import pytest
-from werkzeug.test import Client
 
 from gateway.app import Gateway
 from gateway.routes import ROUTES
 from gateway.routing import ANY_METHOD, AUTHENTICATED, PARAMETER, PUBLIC, STAFF, Route, RouteTable
 from servicekit.config import UPSTREAMS
-from tests.gateway.gateway_harness import EchoUpstream
+from tests.gateway.gateway_harness import EchoUpstream, GatewayClient
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]
@@ -22,7 +21,7 @@ EVERY_METHOD = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 
 
 @pytest.mark.parametrize("path", ["/no/such/route", "/users/u/v/w", "/", "/healthz"])
-def test_unknown_route_is_a_json_404(client: Client, path: str) -> None:
+def test_unknown_route_is_a_json_404(client: GatewayClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/json"
@@ -30,7 +29,7 @@ def test_unknown_route_is_a_json_404(client: Client, path: str) -> None:
     assert GENERATED_ID.match(response.headers["X-Request-ID"])
 
 
-def test_known_path_with_wrong_method_is_405_with_allow(client: Client) -> None:
+def test_known_path_with_wrong_method_is_405_with_allow(client: GatewayClient) -> None:
     response = client.patch("/users", headers={"X-Request-ID": "req-405"})
     assert response.status_code == 405
     assert response.headers["Allow"] == "GET, HEAD, POST"
@@ -39,7 +38,7 @@ def test_known_path_with_wrong_method_is_405_with_allow(client: Client) -> None:
 
 
 @pytest.mark.parametrize("path", ["/events/category", "/events/category/"])
-def test_trailing_slash_variants_are_both_routed(client: Client, path: str) -> None:
+def test_trailing_slash_variants_are_both_routed(client: GatewayClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 200
     assert response.json["method"] == "GET"
@@ -55,21 +54,21 @@ def test_trailing_slash_variants_are_both_routed(client: Client, path: str) -> N
     ],
 )
 def test_encoded_paths_reach_the_upstream_unchanged(
-    client: Client, bearer: Bearer, method: str, sent: str, received: str
+    client: GatewayClient, bearer: Bearer, method: str, sent: str, received: str
 ) -> None:
     response = client.open(sent, method=method, headers=bearer(role="staff"))
     assert response.status_code == 200
     assert (response.json["method"], response.json["path"]) == (method, received)
 
 
-def test_head_is_allowed_where_get_is(client: Client) -> None:
+def test_head_is_allowed_where_get_is(client: GatewayClient) -> None:
     response = client.head("/events/tags")
     assert response.status_code == 200
     assert response.get_data() == b""
     assert response.headers["Content-Type"] == "application/json"
 
 
-def test_query_string_is_forwarded_intact(client: Client) -> None:
+def test_query_string_is_forwarded_intact(client: GatewayClient) -> None:
     query = "a=1&b=%20two%2Fthree&a=2&empty=&flag&q=%C3%A9t%C3%A9+x"
     response = client.get(f"/events/tags?{query}")
     assert response.status_code == 200
@@ -140,7 +139,7 @@ def test_health_reports_each_upstream(
     make_gateway: GatewayFactory, echo: EchoUpstream, dead_url: str
 ) -> None:
     upstreams = {**dict.fromkeys(UPSTREAMS, echo.url), "events": dead_url}
-    client = Client(make_gateway(upstreams=upstreams))
+    client = GatewayClient(make_gateway(upstreams=upstreams))
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json
@@ -152,14 +151,14 @@ def test_health_reports_each_upstream(
     assert GENERATED_ID.match(response.headers["X-Request-ID"])
 
 
-def test_health_is_ok_when_every_upstream_is_ready(client: Client) -> None:
+def test_health_is_ok_when_every_upstream_is_ready(client: GatewayClient) -> None:
     response = client.get("/health/")
     assert response.status_code == 200
     assert response.json["status"] == "ok"
     assert {state["status"] for state in response.json["upstreams"].values()} == {"ready"}
 
 
-def test_metrics_are_prometheus_text(client: Client) -> None:
+def test_metrics_are_prometheus_text(client: GatewayClient) -> None:
     with client.get("/events/tags") as forwarded:  # metrics are recorded on close
         assert forwarded.status_code == 200
     response = client.get("/metrics")

@@ -6,14 +6,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-from werkzeug.test import Client
 
 from gateway.app import Gateway, create_app
 from gateway.config import GatewayConfig
 from gateway.routing import PUBLIC, Route
 from servicekit.config import UPSTREAMS
 from servicekit.testing import TestKeys
-from tests.gateway.gateway_harness import EchoUpstream
+from tests.gateway.gateway_harness import EchoUpstream, GatewayClient
 
 GatewayFactory = Callable[..., Gateway]
 Bearer = Callable[..., dict[str, str]]
@@ -31,7 +30,7 @@ def test_upstream_down_is_502_within_a_second(
     path: str,
     data: bytes | None,
 ) -> None:
-    client = Client(make_gateway(upstreams=dict.fromkeys(UPSTREAMS, dead_url)))
+    client = GatewayClient(make_gateway(upstreams=dict.fromkeys(UPSTREAMS, dead_url)))
     started = time.perf_counter()
     response = client.open(path, method=method, data=data, headers=bearer())
     elapsed = time.perf_counter() - started
@@ -42,7 +41,7 @@ def test_upstream_down_is_502_within_a_second(
 
 
 def test_slow_upstream_is_504(make_gateway: GatewayFactory) -> None:
-    client = Client(make_gateway(read_timeout=0.5))
+    client = GatewayClient(make_gateway(read_timeout=0.5))
     started = time.perf_counter()
     response = client.get("/media/slow/3", headers={"X-Request-ID": "slow-1"})
     elapsed = time.perf_counter() - started
@@ -53,7 +52,7 @@ def test_slow_upstream_is_504(make_gateway: GatewayFactory) -> None:
 
 
 def test_upstream_within_the_read_timeout_is_answered(make_gateway: GatewayFactory) -> None:
-    response = Client(make_gateway(read_timeout=2.0)).get("/media/slow/0.2")
+    response = GatewayClient(make_gateway(read_timeout=2.0)).get("/media/slow/0.2")
     assert response.status_code == 200
     assert response.json["path"] == "/media/slow/0.2"
 
@@ -63,7 +62,7 @@ def test_route_timeout_overrides_the_default(
 ) -> None:
     routes = (Route("GET", "/media/<path:key>", "media", PUBLIC, timeout=0.3),)
     config = GatewayConfig(upstreams={"media": echo.url}, redis_url=redis_url, read_timeout=10)
-    client = Client(create_app(config, keys=test_keys.key_set, routes=routes))
+    client = GatewayClient(create_app(config, keys=test_keys.key_set, routes=routes))
     started = time.perf_counter()
     response = client.get("/media/slow/3")
     assert response.status_code == 504

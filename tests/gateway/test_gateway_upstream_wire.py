@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from werkzeug.test import Client
 
 from devstack.redis_server import start_redis
 from gateway.app import Gateway
-from gateway.redis_client import Resp2Client
 from servicekit.config import UPSTREAMS
 from servicekit.revocation import revoke_token
 from servicekit.testing import TestKeys
-from tests.gateway.gateway_harness import token_parts
+from tests.gateway.gateway_harness import GatewayClient, token_parts
 
 GatewayFactory = Callable[..., Gateway]
 Answer = Callable[[str, str], tuple[bytes, bool]]  # (method, path) -> (bytes, then close)
@@ -110,12 +108,12 @@ def scripted() -> Iterator[ScriptedUpstream]:
 
 
 @pytest.fixture
-def client(make_gateway: GatewayFactory, scripted: ScriptedUpstream) -> Client:
-    return Client(make_gateway(upstreams=dict.fromkeys(UPSTREAMS, scripted.url)))
+def client(make_gateway: GatewayFactory, scripted: ScriptedUpstream) -> GatewayClient:
+    return GatewayClient(make_gateway(upstreams=dict.fromkeys(UPSTREAMS, scripted.url)))
 
 
 def test_a_chunked_answer_is_passed_on_whole_and_its_connection_reused(
-    client: Client, scripted: ScriptedUpstream
+    client: GatewayClient, scripted: ScriptedUpstream
 ) -> None:
     for _ in range(2):
         response = client.get("/media/chunked")
@@ -126,7 +124,7 @@ def test_a_chunked_answer_is_passed_on_whole_and_its_connection_reused(
 
 @pytest.mark.parametrize(("method", "path"), [("HEAD", "/media/cookies"), ("GET", "/media/empty")])
 def test_answers_without_a_body_do_not_wait_for_one(
-    client: Client, scripted: ScriptedUpstream, method: str, path: str
+    client: GatewayClient, scripted: ScriptedUpstream, method: str, path: str
 ) -> None:
     for _ in range(2):
         response = client.open(path, method=method)
@@ -136,7 +134,7 @@ def test_answers_without_a_body_do_not_wait_for_one(
 
 
 def test_a_body_delimited_by_the_close_is_read_to_the_end(
-    client: Client, scripted: ScriptedUpstream
+    client: GatewayClient, scripted: ScriptedUpstream
 ) -> None:
     for _ in range(2):
         response = client.get("/media/until-close")
@@ -145,31 +143,31 @@ def test_a_body_delimited_by_the_close_is_read_to_the_end(
 
 
 def test_a_connection_the_upstream_closes_is_not_reused(
-    client: Client, scripted: ScriptedUpstream
+    client: GatewayClient, scripted: ScriptedUpstream
 ) -> None:
     assert client.get("/media/close-after").json == {"then": "closed"}
     assert client.get("/media/close-after").json == {"then": "closed"}
     assert len(set(scripted.peers)) == 2
 
 
-def test_interim_answers_are_skipped(client: Client) -> None:
+def test_interim_answers_are_skipped(client: GatewayClient) -> None:
     response = client.get("/media/interim")
     assert (response.status_code, response.json) == (200, {"final": True})
 
 
-def test_repeated_headers_are_all_passed_on(client: Client) -> None:
+def test_repeated_headers_are_all_passed_on(client: GatewayClient) -> None:
     response = client.get("/media/cookies")
     assert response.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
 
 
-def test_a_malformed_answer_is_502(client: Client) -> None:
+def test_a_malformed_answer_is_502(client: GatewayClient) -> None:
     response = client.get("/media/garbage")
     assert response.status_code == 502
     assert response.json["code"] == "bad_gateway"
 
 
 def test_a_pooled_connection_closed_while_idle_is_replaced(
-    client: Client, scripted: ScriptedUpstream
+    client: GatewayClient, scripted: ScriptedUpstream
 ) -> None:
     assert client.get("/media/cookies").status_code == 200
     scripted.drop_idle_connections()
@@ -199,21 +197,11 @@ def test_the_resp2_client_authenticates_and_uses_the_database_of_its_url(
         revoke_token(marks, token_parts(token)[1]["jti"], expires_at=2e9)
         headers = {"Authorization": f"Bearer {token}"}
 
-        right = Client(make_gateway(redis_url=f"redis://:s3cret%2Fpw@{address}/3"))
-        other_database = Client(make_gateway(redis_url=f"redis://:s3cret%2Fpw@{address}/4"))
-        wrong_password = Client(make_gateway(redis_url=f"redis://:nope@{address}/3"))
+        right = GatewayClient(make_gateway(redis_url=f"redis://:s3cret%2Fpw@{address}/3"))
+        other_database = GatewayClient(make_gateway(redis_url=f"redis://:s3cret%2Fpw@{address}/4"))
+        wrong_password = GatewayClient(make_gateway(redis_url=f"redis://:nope@{address}/3"))
 
         assert right.get("/sample/gets", headers=headers).json["error"] == "token revoked"
         assert other_database.get("/sample/gets", headers=headers).status_code == 200
         refused = wrong_password.get("/sample/gets", headers=headers)
         assert (refused.status_code, refused.json["code"]) == (503, "revocation_unavailable")
-
-
-def test_the_resp2_client_raises_redis_errors_for_error_replies(
-    redis_url: str, redis_client: redis.Redis
-) -> None:
-    client = Resp2Client(redis_url)
-    client.call([("SET", "resp2:string", "x")])
-    with pytest.raises(redis.ResponseError):
-        client.pipeline().incr("resp2:string").get("resp2:string").execute()
-    assert client.mget(["resp2:string", "resp2:missing"]) == [b"x", None]
