@@ -181,7 +181,7 @@ class Gateway:
     ) -> Admission:
         username = match.params.get("username")
         if match.route.credential and username is None and body is not None:
-            username = username_from(body.bytes(), request.headers.get("Content-Type", ""))
+            username = username_from(body.content(), request.headers.get("Content-Type", ""))
         authorization = request.headers.get("Authorization")
         return await self.guard.admit(match.route, authorization, address, username)
 

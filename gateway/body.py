@@ -45,7 +45,7 @@ class Body:
     def spooled(self) -> bool:
         return self._file is not None
 
-    def bytes(self) -> bytes:
+    def content(self) -> bytes:
         """The whole body; only for a body kept in memory."""
         assert self._file is None, "a spooled body is read with chunks()"
         return b"".join(self._chunks)

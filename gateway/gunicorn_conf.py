@@ -16,4 +16,4 @@ from servicekit.gunicorn_conf import bind as public_bind
 
 worker_class = "gateway.worker.GatewayWorker"
 _metrics_bind = os.environ.get("GATEWAY_METRICS_BIND")
-bind = [public_bind, _metrics_bind] if _metrics_bind else [public_bind]
+bind = [public_bind, _metrics_bind] if _metrics_bind else [public_bind]  # type: ignore[assignment]

@@ -92,7 +92,7 @@ class GatewayConnection(web.RequestHandler):
         address = str(peer[0]) if peer else ""
         if not self._connections.open(address):
             log.warning("connection refused", extra={"remote": address, "code": "too_many"})
-            transport.abort()
+            transport.close()
             return
         self._address = address
         super().connection_made(transport)

@@ -254,7 +254,7 @@ class Forwarder:
 
 
 def _payload(body: Body) -> bytes | Any:
-    return body.bytes() if not body.spooled else body.chunks()
+    return body.content() if not body.spooled else body.chunks()
 
 
 def _failed(upstream: Upstream, code: str, cause: object) -> GatewayError:

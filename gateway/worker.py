@@ -9,9 +9,11 @@ builds the gateway inside its own loop. A listener whose address is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvloop
@@ -23,7 +25,7 @@ from gateway.server import serve
 HEARTBEAT = 1.0
 
 
-class GatewayWorker(Worker):  # type: ignore[misc]
+class GatewayWorker(Worker):
     def init_process(self) -> None:
         self.loop = uvloop.new_event_loop()
         asyncio.set_event_loop(self.loop)
@@ -45,23 +47,25 @@ class GatewayWorker(Worker):  # type: ignore[misc]
             self.loop.close()
 
     async def _serve(self) -> None:
-        gateway: Gateway = self.wsgi()
+        create_gateway: Callable[[], Gateway] = self.wsgi  # type: ignore[assignment]
+        gateway = create_gateway()
         public, internal = _split(self.sockets, gateway.config.metrics_bind)
         serving = await serve(gateway, public, internal)
         parent = os.getppid()
         while self.alive and not self._stopping.is_set() and os.getppid() == parent:
             self.notify()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), HEARTBEAT)
-            except TimeoutError:
-                pass
         await serving.stop(self.cfg.graceful_timeout * 0.9)
 
 
-def _split(listeners: list[Any], metrics_bind: str | None) -> tuple[list[Any], list[Any]]:
+def _split(
+    listeners: list[Any], metrics_bind: str | None
+) -> tuple[list[socket.socket], list[socket.socket]]:
     """The public listeners and the internal one (at `metrics_bind`, when it is set)."""
     internal_port = int(metrics_bind.rsplit(":", 1)[1]) if metrics_bind else None
-    public, internal = [], []
+    public: list[socket.socket] = []
+    internal: list[socket.socket] = []
     for listener in listeners:
         sock: socket.socket = listener.sock
         port = sock.getsockname()[1] if sock.family in (socket.AF_INET, socket.AF_INET6) else None
