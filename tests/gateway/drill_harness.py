@@ -251,8 +251,9 @@ class ResponseReader:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data
 
-    def next(self) -> RawResponse | None:
-        """The next whole response, or None when the connection closed before one."""
+    def next(self, to_head: bool = False) -> RawResponse | None:
+        """The next whole response (to a HEAD request: no body whatever its headers say),
+        or None when the connection closed before one."""
         status_line = self._line()
         if status_line is None:
             return None
@@ -262,6 +263,8 @@ class ResponseReader:
             name, _, value = line.decode("latin-1").partition(":")
             headers.append((name.strip(), value.strip()))
         response = RawResponse(status, headers, b"")
+        if to_head or status in (204, 304) or status < 200:
+            return response
         length = response.header("Content-Length")
         if length is not None:
             body = self._exactly(int(length))
