@@ -151,7 +151,7 @@ class Gateway:
                     request.headers,
                     request_id=record.request_id,
                     forwarded_for=forwarded_for,
-                    scheme=request.scheme,
+                    scheme=self._scheme(request),
                     body_size=body.size if body is not None else None,
                     drop_authorization=admission.drop_authorization,
                 ),
@@ -165,7 +165,14 @@ class Gateway:
                 body.close()
         record.upstream_ms = (time.perf_counter() - started) * 1000
         rate = admission.rate.headers() if admission.rate is not None else []
-        return await answer_upstream(request, record, answer, [*cors, *rate])
+        return await answer_upstream(request, record, answer, [*cors, *rate], self.pace)
+
+    def _scheme(self, request: web.BaseRequest) -> str:
+        """The scheme the client used: a trusted proxy's X-Forwarded-Proto, else ours."""
+        claimed = request.headers.get("X-Forwarded-Proto", "").strip().lower()
+        if self.config.trusted_proxies > 0 and claimed in ("http", "https"):
+            return claimed
+        return request.scheme
 
     def _route(self, method: str, path: str) -> Match:
         match, allowed = self.table.match(method, path)
@@ -265,9 +272,14 @@ def _redis(url: str | None) -> redis.asyncio.Redis | None:
 
 
 async def answer_upstream(
-    request: web.BaseRequest, record: AccessRecord, answer: Answer, extra: list[tuple[str, str]]
+    request: web.BaseRequest,
+    record: AccessRecord,
+    answer: Answer,
+    extra: list[tuple[str, str]],
+    pace: Pace,
 ) -> web.StreamResponse:
-    """The service's answer, whole, with the gateway's request id and headers."""
+    """The service's answer, whole, with the gateway's request id and headers. The client
+    must take it at the pace asked of request bodies, or is disconnected."""
     headers = CIMultiDict([*answer.headers, ("X-Request-ID", record.request_id), *extra])
     response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
     with_body = request.method != "HEAD" and answer.status not in NO_BODY_STATUSES
@@ -275,12 +287,18 @@ async def answer_upstream(
         response.headers["Content-Length"] = answer.head_length
     elif with_body:
         response.content_length = answer.body.size
+    deadline = pace.deadline(asyncio.get_running_loop().time(), answer.body.size)
     try:
-        await response.prepare(request)
-        if with_body:
-            async for chunk in answer.body.chunks():
-                await response.write(chunk)
-        await response.write_eof()
+        async with asyncio.timeout_at(deadline):
+            await response.prepare(request)
+            if with_body:
+                async for chunk in answer.body.chunks():
+                    await response.write(chunk)
+            await response.write_eof()
+    except TimeoutError:
+        record.code = "response_timeout"
+        if request.transport is not None:  # close() would wait to flush what is unread
+            request.transport.abort()
     finally:
         answer.body.close()
         record.finish(answer.status)

@@ -46,8 +46,10 @@ class Body:
         return self._file is not None
 
     def content(self) -> bytes:
-        """The whole body; only for a body kept in memory."""
-        assert self._file is None, "a spooled body is read with chunks()"
+        """The whole body in memory (a small one: a spooled body is read with chunks())."""
+        if self._file is not None:
+            self._file.seek(0)
+            return self._file.read()
         return b"".join(self._chunks)
 
     async def chunks(self) -> AsyncIterator[bytes]:

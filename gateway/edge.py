@@ -2,7 +2,8 @@
 guess at, and request targets a service could read differently from the gateway.
 
 Framing: HTTP/1.0 and HTTP/1.1 only; exactly one Host on HTTP/1.1; `chunked` as the only
-transfer coding; never a length and a transfer coding together, nor two lengths. (The
+transfer coding, and none in HTTP/1.0; never a length and a transfer coding together,
+nor two lengths. (The
 parser, llhttp, refuses most of these itself; what reaches this module is refused here.)
 Each refusal closes the connection: after a framing error the next request's start is
 unknown.
@@ -78,5 +79,7 @@ def check_framing(version: tuple[int, int], headers: CIMultiDictProxy[str]) -> N
         raise GatewayError(
             501, "unsupported_transfer_coding", "chunked is the only coding", closes=True
         )
+    if codings and version == (1, 0):  # RFC 9112 6.1: the framing is faulty
+        raise GatewayError(400, "bad_request", "a transfer coding in HTTP/1.0", closes=True)
     if (codings and lengths) or len(lengths) > 1:
         raise GatewayError(400, "bad_request", "conflicting body lengths", closes=True)

@@ -48,14 +48,15 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/users/<username>/enable", "auth", STAFF),
     Route("GET PUT", "/users/<username>", "auth", AUTHENTICATED),
     Route("DELETE", "/users/<username>", "auth", STAFF),
-    Route("POST", "/users", "auth", PUBLIC),
+    # Creating an account hashes its password: as costly to the service as a login.
+    Route("POST", "/users", "auth", PUBLIC, credential=True),
     Route("GET", "/users", "auth", STAFF),
     # auth_service: JWT pairs, refresh and revocation
     Route("POST", "/auth/token/refresh", "auth", PUBLIC),
     Route("POST", "/auth/token", "auth", PUBLIC, credential=True),
     Route("PUT DELETE", "/auth/token", "auth", AUTHENTICATED),
     # auth_service: the image API's account and token flows
-    Route("POST", "/register", "auth", PUBLIC),
+    Route("POST", "/register", "auth", PUBLIC, credential=True),
     Route("POST", "/api-token-auth", "auth", PUBLIC, credential=True),
     Route("GET", "/regenerateToken", "auth", AUTHENTICATED),
     # events_service: categories (before /events/<event_id>)

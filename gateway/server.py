@@ -184,6 +184,10 @@ def connection_factory(
             return await handler(request)
         finally:
             connection.request_finished()
+            if "Upgrade" in request.headers:
+                # The gateway upgrades nothing: after the answer to such a request the
+                # connection closes, so no byte that follows it is ever read as HTTP.
+                connection.force_close()
 
     server = web.Server(handle, handler_cancellation=True)
     options: dict[str, Any] = {

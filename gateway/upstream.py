@@ -14,6 +14,7 @@ requests are done, so a new replica behind a service's address gets traffic.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from dataclasses import dataclass
@@ -38,7 +39,12 @@ NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
 class ConnectionLost(Exception):
-    """The connection failed before the answer's head: closed, reset or refused mid-way."""
+    """The connection failed before the answer was whole. `before_answer`: not one byte
+    of an answer had arrived (the request may be sent again, if it is idempotent)."""
+
+    def __init__(self, message: str, *, before_answer: bool) -> None:
+        super().__init__(message)
+        self.before_answer = before_answer
 
 
 @dataclass
@@ -115,13 +121,19 @@ class Sessions:
 
 async def _raise_connection_lost(request: ClientRequest, handler: ClientHandlerType) -> Any:
     """A client middleware: a connection lost before the answer's head leaves aiohttp as
-    ConnectionLost, which aiohttp does not retry (it would on a new connection too)."""
+    ConnectionLost, which aiohttp does not retry (it would on a new connection too, and
+    after part of an answer)."""
     try:
         return await handler(request)
     except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError):
         raise
-    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-        raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        # Its message is the partly parsed answer when any byte of one had arrived.
+        nothing_arrived = isinstance(exc.message, str)
+        raise ConnectionLost(repr(exc), before_answer=nothing_arrived) from exc
+    except aiohttp.ClientOSError as exc:
+        reset = exc.errno in (errno.ECONNRESET, errno.EPIPE)
+        raise ConnectionLost(repr(exc), before_answer=reset) from exc
 
 
 async def _on_reused(_session: Any, context: SimpleNamespace, _params: Any) -> None:
@@ -192,7 +204,7 @@ class Forwarder:
         try:
             return await self._exchange(upstream, call, attempt)
         except ConnectionLost as exc:
-            if not (attempt.reused and call.method in IDEMPOTENT):
+            if not (exc.before_answer and attempt.reused and call.method in IDEMPOTENT):
                 raise _failed(upstream, "upstream_unavailable", exc) from exc
         try:  # a pooled connection the service had closed: once more, on another
             return await self._exchange(upstream, call, SimpleNamespace(reused=False))

@@ -350,6 +350,12 @@ class GatewayClient:
     def get(self, path: str, **options: Any) -> Response:
         return self.open(path, "GET", **options)
 
+    def metrics(self) -> str:
+        """The Prometheus text of the gateway's internal listener."""
+        answer = requests.get(self.metrics_url + "/metrics", timeout=10)
+        answer.raise_for_status()
+        return answer.text
+
     def head(self, path: str, **options: Any) -> Response:
         return self.open(path, "HEAD", **options)
 

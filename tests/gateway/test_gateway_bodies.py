@@ -20,6 +20,8 @@ from tests.gateway.gateway_harness import (
 )
 
 Bearer = Callable[..., dict[str, str]]
+# A public route with the default body limit (credential routes have their own).
+OPEN_ROUTE = "/auth/token/refresh/"
 TOO_LARGE = {"error": f"request body over {MIB} bytes", "code": "payload_too_large"}
 
 
@@ -35,7 +37,7 @@ def test_declared_length_over_limit_is_413_before_the_body_is_read(
 ) -> None:
     probe = uuid.uuid4().hex
     head = (
-        f"POST /users/?probe={probe} HTTP/1.1\r\n"
+        f"POST /auth/token/refresh/?probe={probe} HTTP/1.1\r\n"
         "Host: gateway.test\r\n"
         "Content-Type: application/octet-stream\r\n"
         f"Content-Length: {20 * MIB}\r\n"
@@ -52,7 +54,10 @@ def test_declared_length_over_limit_is_413_before_the_body_is_read(
 
 
 def test_chunked_body_over_limit_is_413(served_gateway: str) -> None:
-    head = b"POST /users/ HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"POST /auth/token/refresh/ HTTP/1.1\r\nHost: gateway.test\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
     response = raw_exchange(served_gateway, head, chunked(pattern_bytes(2 * MIB)))
     status, headers, body = parse_raw_response(response)
     assert status == 413
@@ -61,27 +66,34 @@ def test_chunked_body_over_limit_is_413(served_gateway: str) -> None:
 
 
 def test_chunked_body_over_limit_sent_with_requests_is_413(served_gateway: str) -> None:
-    response = requests.post(f"{served_gateway}/users/", data=pattern_bytes(MIB + 1), timeout=10)
+    response = requests.post(
+        f"{served_gateway}/auth/token/refresh/", data=pattern_bytes(MIB + 1), timeout=10
+    )
     assert response.status_code == 413
     assert response.json() == TOO_LARGE
 
 
-def test_chunked_body_under_limit_is_streamed_to_the_upstream(served_gateway: str) -> None:
+def test_chunked_body_under_limit_reaches_the_upstream_whole_with_its_length(
+    served_gateway: str,
+) -> None:
     size = MIB - 10
-    response = requests.post(f"{served_gateway}/users/", data=pattern_bytes(size), timeout=10)
+    response = requests.post(
+        f"{served_gateway}/auth/token/refresh/", data=pattern_bytes(size), timeout=10
+    )
     assert response.status_code == 200
     echoed = response.json()
-    assert echoed["headers"]["transfer-encoding"] == "chunked"
+    assert "transfer-encoding" not in echoed["headers"]
+    assert echoed["headers"]["content-length"] == str(size)
     assert (echoed["body_length"], echoed["body_sha256"]) == (size, pattern_sha256(size))
 
 
 def test_body_at_the_limit_passes_and_one_byte_more_does_not(client: GatewayClient) -> None:
     at_limit = b"a" * MIB
-    response = client.post("/users/", data=at_limit)
+    response = client.post("/auth/token/refresh/", data=at_limit)
     assert response.status_code == 200
     assert response.json["body_length"] == MIB
     assert response.json["body_sha256"] == hashlib.sha256(at_limit).hexdigest()
-    response = client.post("/users/", data=at_limit + b"a")
+    response = client.post("/auth/token/refresh/", data=at_limit + b"a")
     assert response.status_code == 413
     assert response.json == TOO_LARGE
 
@@ -96,13 +108,16 @@ def test_upload_route_has_its_own_larger_limit(served_gateway: str, bearer: Bear
         echoed = response.json()
         assert (echoed["body_length"], echoed["body_sha256"]) == (size, pattern_sha256(size))
     response = requests.post(
-        f"{served_gateway}/users/", data=b"".join(pattern_bytes(size)), timeout=10
+        f"{served_gateway}/auth/token/refresh/", data=b"".join(pattern_bytes(size)), timeout=10
     )
     assert response.status_code == 413
 
 
 def test_invalid_content_length_is_400(served_gateway: str) -> None:
-    head = b"POST /users/ HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 12abc\r\n\r\n"
+    head = (
+        b"POST /auth/token/refresh/ HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 12abc\r\n\r\n"
+    )
     status, _, body = parse_raw_response(raw_exchange(served_gateway, head, [b"hello"]))
     assert status == 400
-    assert json.loads(body) == {"error": "invalid Content-Length", "code": "bad_request"}
+    assert json.loads(body)["code"] == "bad_request"
+    assert "Content-Length" in json.loads(body)["error"]

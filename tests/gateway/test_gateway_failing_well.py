@@ -132,13 +132,13 @@ def test_a_down_upstream_opens_the_breaker_then_a_probe_closes_it(
     }
     assert fast.headers["Retry-After"] == "1"
     assert client.get("/sample/gets", headers={}).status_code == 401  # other upstreams unaffected
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.metrics()
     assert 'gateway_circuit_state{upstream="events"} 1.0' in metrics
     with serve_on(port, echo):
         time.sleep(0.6)
         assert client.get("/events/category").status_code == 200  # the half-open probe
         assert client.get("/events/category").status_code == 200
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.metrics()
     assert 'gateway_circuit_state{upstream="events"} 0.0' in metrics
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from gateway.app import Gateway
 from tests.gateway.gateway_harness import HOP_RESPONSE_HEADERS, GatewayClient
 
 Bearer = Callable[..., dict[str, str]]
@@ -45,20 +46,30 @@ def test_forwarded_headers_are_set_and_appended(client: GatewayClient) -> None:
             "X-Forwarded-Host": "evil.example",
             "Host": "api.example.org",
         },
-        environ_base={"REMOTE_ADDR": "10.0.0.9"},
-        base_url="https://api.example.org",
+        environ_base={"REMOTE_ADDR": "127.0.0.9"},
     )
     assert response.status_code == 200
     received = response.json["headers"]
-    assert received["x-forwarded-for"] == "1.2.3.4, 10.0.0.9"
-    assert received["x-forwarded-proto"] == "https"
+    assert received["x-forwarded-for"] == "1.2.3.4, 127.0.0.9"
+    assert received["x-forwarded-proto"] == "http"  # the client's claim is not believed
     assert received["x-forwarded-host"] == "api.example.org"
 
 
+def test_a_trusted_proxy_says_which_scheme_the_client_used(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    client = GatewayClient(make_gateway(trusted_proxies=1))
+    for claimed, forwarded in (("https", "https"), ("gopher", "http")):
+        response = client.get(
+            "/events/tags", headers={"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": claimed}
+        )
+        assert response.json["headers"]["x-forwarded-proto"] == forwarded
+
+
 def test_forwarded_for_without_client_header_is_the_peer(client: GatewayClient) -> None:
-    response = client.get("/events/tags", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    response = client.get("/events/tags", environ_base={"REMOTE_ADDR": "127.0.0.9"})
     received = response.json["headers"]
-    assert received["x-forwarded-for"] == "10.0.0.9"
+    assert received["x-forwarded-for"] == "127.0.0.9"
     assert received["x-forwarded-proto"] == "http"
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+import requests
 
 from gateway.app import Gateway
 from gateway.routes import ROUTES
@@ -158,13 +159,16 @@ def test_health_is_ok_when_every_upstream_is_ready(client: GatewayClient) -> Non
     assert {state["status"] for state in response.json["upstreams"].values()} == {"ready"}
 
 
-def test_metrics_are_prometheus_text(client: GatewayClient) -> None:
-    with client.get("/events/tags") as forwarded:  # metrics are recorded on close
-        assert forwarded.status_code == 200
-    response = client.get("/metrics")
+def test_metrics_are_prometheus_text_on_the_internal_listener_only(
+    client: GatewayClient,
+) -> None:
+    assert client.get("/events/tags").status_code == 200
+    public = client.get("/metrics")
+    assert (public.status_code, public.json["code"]) == (404, "not_found")
+    response = requests.get(client.metrics_url + "/metrics", timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
-    text = response.get_data(as_text=True)
+    text = response.text
     assert "# TYPE gateway_requests_total counter" in text
     assert re.search(
         r'^gateway_requests_total\{method="GET",route="/events/tags",status="200",'
