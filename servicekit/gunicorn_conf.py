@@ -1,11 +1,13 @@
-"""gunicorn settings shared by every HTTP process (the gateway and the services).
+"""gunicorn settings shared by every HTTP process (the services; the gateway's own file
+starts from them and replaces the worker class with its event-loop worker).
 
 gthread workers: each worker serves many connections on threads, so one slow client or
 slow upstream does not hold the whole process; keep-alive is longer than the gateway's
 pool idle time so pooled connections are not cut mid-request. The worker class is
 gthread with every client bounded in time (servicekit/gunicorn_worker.py): request heads
 are read without a thread, and a client that stalls for `GUNICORN_CLIENT_TIMEOUT`
-seconds is disconnected.
+seconds is disconnected. The gateway passes services only whole requests, but a service
+reached directly (from inside the cluster) meets any client.
 """
 
 from __future__ import annotations

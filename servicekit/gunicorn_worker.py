@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     from gunicorn.http import Request
     from gunicorn.http.unreader import Unreader
 
+# The gunicorn release whose gthread internals this worker was written against and tested
+# with; tests/servicekit/test_gunicorn_worker_version.py fails on any other release, so
+# that an upgrade comes with a review of the overridden internals.
+WRITTEN_FOR_GUNICORN = "27.0.1"
 CLIENT_TIMEOUT_VARIABLE = "GUNICORN_CLIENT_TIMEOUT"
 DEFAULT_CLIENT_TIMEOUT = 30.0
 # Requests up to this size (head and body) are read whole before a thread serves them;
