@@ -68,7 +68,7 @@ COPY scheduler_service/ ./scheduler_service/
 
 # Fail the build early on a missing or unknown SERVICE.
 RUN if [ -z "${SERVICE}" ]; then echo "the build argument SERVICE is required" >&2; exit 1; fi \
-    && if [ ! -f "${SERVICE}/wsgi.py" ]; then echo "unknown SERVICE: no ${SERVICE}/wsgi.py" >&2; exit 1; fi
+    && if [ ! -f "${SERVICE}/wsgi.py" ] && [ "${SERVICE}" != gateway ]; then echo "unknown SERVICE: no ${SERVICE}/wsgi.py" >&2; exit 1; fi
 
 USER flotilla:flotilla
 
@@ -77,4 +77,6 @@ EXPOSE ${PORT}
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)" || exit 1
 
-CMD ["sh", "-c", "exec gunicorn -c servicekit/gunicorn_conf.py \"${SERVICE}.wsgi:app\" --bind \"0.0.0.0:${PORT}\""]
+# The services are WSGI apps on servicekit's worker; the gateway runs its own event-loop
+# worker (gateway/gunicorn_conf.py), which builds the gateway inside its loop.
+CMD ["sh", "-c", "if [ \"${SERVICE}\" = gateway ]; then exec gunicorn -c gateway/gunicorn_conf.py gateway.app:create_app --bind \"0.0.0.0:${PORT}\"; else exec gunicorn -c servicekit/gunicorn_conf.py \"${SERVICE}.wsgi:app\" --bind \"0.0.0.0:${PORT}\"; fi"]

@@ -61,6 +61,9 @@ SECRET_VARIABLES = ("POSTGRES_PASSWORD", "SERVICE_SECRET", "ADMIN_PASSWORD")
 REDIS_URL = "redis://redis:6379/0"
 VAR_DIR = "/app/var"
 GUNICORN_CONF = "servicekit/gunicorn_conf.py"
+# The gateway: its own worker and settings, and an app factory its worker calls.
+GATEWAY_GUNICORN_CONF = "gateway/gunicorn_conf.py"
+GATEWAY_APP = "gateway.app:create_app"
 
 
 def short_name(package: str) -> str:
@@ -383,8 +386,12 @@ def test_bind_port_matches_the_port_table(name: str) -> None:
         assert argv, f"{name}: the command does not run gunicorn"
     if argv:
         assert option(argv, "--bind") == f"0.0.0.0:{port}", f"{name}: {argv}"
-        assert option(argv, "-c") == GUNICORN_CONF, f"{name}: {argv}"
-        assert f"{name}.wsgi:app" in argv, f"{name}: {argv}"
+        if name == "gateway":
+            assert option(argv, "-c") == GATEWAY_GUNICORN_CONF, f"{name}: {argv}"
+            assert GATEWAY_APP in argv, f"{name}: {argv}"
+        else:
+            assert option(argv, "-c") == GUNICORN_CONF, f"{name}: {argv}"
+            assert f"{name}.wsgi:app" in argv, f"{name}: {argv}"
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -799,6 +806,7 @@ def test_dockerfile_default_command_is_gunicorn() -> None:
     assert re.search(r"\bgunicorn\b", command), command
     assert f"-c {GUNICORN_CONF}" in command, command
     assert "${SERVICE}.wsgi:app" in command, command
+    assert f"-c {GATEWAY_GUNICORN_CONF} {GATEWAY_APP}" in command, command
     assert "0.0.0.0:${PORT}" in command, command
 
 

@@ -20,6 +20,7 @@ from auth_service.context import auth_context
 from devstack.redis_server import free_port
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewayConfig
+from gateway.testing import serve_gateway
 from servicekit.config import UPSTREAMS
 from servicekit.keys import RemoteKeySet
 from servicekit.testing import serve_wsgi
@@ -62,7 +63,7 @@ def stack(
         upstreams["datapoints"] = datapoints_url
         config = GatewayConfig(upstreams=upstreams, redis_url=redis_url, jwks_url=jwks)
         gateway = create_gateway(config, keys=RemoteKeySet(jwks))
-        yield served.enter_context(serve_wsgi(gateway)), auth, datapoints
+        yield served.enter_context(serve_gateway(gateway)).url, auth, datapoints
 
 
 def add_account(auth: Flask, username: str, role: str) -> None:
