@@ -371,6 +371,8 @@ class DrillResult:
     idle_open_at_end: int = 0
     tricklers: list[Ending] = field(default_factory=list)
     stalled: list[Ending] = field(default_factory=list)
+    started: float = 0.0  # loop time (time.monotonic) of the first connection
+    idle_held: float = 0.0  # loop time when every idle connection had its answer
     duration: float = 0.0
 
 
@@ -552,9 +554,10 @@ async def run_drill(
         probe_until(gateway, probes, stop, bound=probe_bound, interval=probe_interval)
     )
     idle = IdleConnections()
-    result = DrillResult()
+    result = DrillResult(started=started)
     try:
         await idle.open(gateway, plan)
+        result.idle_held = loop.time()
         sources = plan.addresses
         trickling = [
             trickle(gateway, sources[n % len(sources)], plan, authorization)
