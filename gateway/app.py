@@ -107,6 +107,10 @@ class Gateway:
             return await self._forward(request, record, target, cors)
         except GatewayError as error:
             return await answer_error(request, record, error, cors)
+        except asyncio.CancelledError:  # the client went away before its answer
+            record.code = "client_closed"
+            record.finish(499)
+            raise
         except Exception:
             log.exception("gateway failure", extra={"request_id": record.request_id})
             failure = GatewayError(500, "internal_error", "internal gateway error")
@@ -195,6 +199,10 @@ class Gateway:
     async def _read_body(self, request: web.BaseRequest, route: Route) -> Body | None:
         if not request.body_exists:
             return None
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            # Admitted: the client may send its body now (aiohttp's own expect handler
+            # writes the same interim answer).
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return await read_request_body(
             request.content,
             request.content_length,
@@ -299,6 +307,8 @@ async def answer_upstream(
         record.code = "response_timeout"
         if request.transport is not None:  # close() would wait to flush what is unread
             request.transport.abort()
+    except ConnectionError:
+        record.code = "client_closed"
     finally:
         answer.body.close()
         record.finish(answer.status)

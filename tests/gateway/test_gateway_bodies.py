@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -121,3 +122,43 @@ def test_invalid_content_length_is_400(served_gateway: str) -> None:
     assert status == 400
     assert json.loads(body)["code"] == "bad_request"
     assert "Content-Length" in json.loads(body)["error"]
+
+
+def test_an_admitted_request_expecting_100_continue_is_told_to_send_its_body(
+    served_gateway: str, bearer: Bearer
+) -> None:
+    host, port = served_gateway.removeprefix("http://").split(":")
+    authorization = bearer()["Authorization"]
+    head = (
+        f"POST /images/ HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: {authorization}\r\n"
+        "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head)
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        status, _, body = parse_raw_response(read_until_complete(sock))
+    assert status == 200
+    assert json.loads(body)["body_length"] == 5
+
+
+def test_a_refused_request_expecting_100_continue_is_answered_without_its_body(
+    served_gateway: str,
+) -> None:
+    head = (
+        b"POST /images/ HTTP/1.1\r\nHost: gateway.test\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 5\r\n\r\n"
+    )
+    status, _, body = parse_raw_response(raw_exchange(served_gateway, head, []))
+    assert status == 401
+    assert json.loads(body)["code"] == "unauthorized"
+
+
+def read_until_complete(sock: socket.socket) -> bytes:
+    received = b""
+    while not received.endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
