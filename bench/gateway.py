@@ -234,7 +234,7 @@ def trouble(name: str, connections: int, result: Result) -> list[str]:
         return []
     return [
         f"{name}, {connections} connections: {result.failed} answers not 2xx/3xx,"
-        f" {result.socket_errors} socket errors, of {result.requests}"
+        f" {result.socket_errors} socket errors ({result.socket_error_kinds}), of {result.requests}"
     ]
 
 

@@ -17,6 +17,7 @@ class Result:
     p99_ms: float
     failed: int = 0  # answers other than 2xx or 3xx (only when not strict)
     socket_errors: int = 0  # connect, read, write errors and timeouts, as wrk counts them
+    socket_error_kinds: str = ""  # wrk's own words: "connect 0, read 3, write 0, timeout 12"
 
 
 def parse_latency(text: str) -> float:
@@ -46,10 +47,7 @@ def run_wrk(
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    return Result(count, rps, p50, p99, failed, socket_errors(output))
-
-
-def socket_errors(output: str) -> int:
-    """The sum of wrk's "Socket errors: connect 0, read 0, write 0, timeout 0" line."""
-    line = re.search(r"Socket errors:(.*)", output)
-    return sum(int(n) for n in re.findall(r"\d+", line.group(1))) if line else 0
+    errors = re.search(r"Socket errors: (.*)", output)
+    kinds = errors.group(1).strip() if errors else ""
+    error_count = sum(int(n) for n in re.findall(r"\d+", kinds))
+    return Result(count, rps, p50, p99, failed, error_count, kinds)
