@@ -147,18 +147,35 @@ def upstream_process(jwks: dict[str, Any], upload_target: str) -> Iterator[tuple
         process.join(timeout=10)
 
 
-class RssSampler:
-    """The gateway worker's resident memory, sampled every 0.2 s; peak per phase."""
+class WorkerSampler:
+    """The gateway worker's resident memory, sampled every 0.2 s (the peak per phase), and
+    the CPU time it used per phase (a figure the machine's other work does not inflate)."""
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self.peaks: dict[str, int] = {}
+        self.cpu_share: dict[str, float] = {}  # CPU seconds per wall second
         self.phase = "baseline"
+        self._phase_start = (time.monotonic(), self._cpu())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _cpu(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
     def start(self) -> None:
         self._thread.start()
+
+    def switch(self, phase: str) -> None:
+        self._close_phase()
+        self.phase = phase
+
+    def _close_phase(self) -> None:
+        wall, cpu = self._phase_start
+        now, now_cpu = time.monotonic(), self._cpu()
+        self.cpu_share[self.phase] = (now_cpu - cpu) / max(now - wall, 1e-9)
+        self._phase_start = (now, now_cpu)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -167,6 +184,7 @@ class RssSampler:
             self._stop.wait(0.2)
 
     def stop(self) -> None:
+        self._close_phase()
         self._stop.set()
         self._thread.join(timeout=5)
 
@@ -203,6 +221,7 @@ def split_drill_probes(probes: list[Probe], drill: DrillResult) -> dict[str, lis
 class Run:
     table: list[Row]
     rss: dict[str, int]  # peak RSS per sampler phase: baseline, drill, after
+    cpu: dict[str, float]  # the worker's CPU seconds per second, per sampler phase
     drill: DrillResult
     upstream_peak: int  # requests the upstream was handling at once, at most
     uploads_seen: int  # trickled uploads that reached the upstream (none should)
@@ -233,9 +252,12 @@ def markdown(run: Run, plan: DrillPlan) -> str:
     statuses = sorted({str(e.status) for e in drill.tricklers})
     lines += [
         "",
-        "| gateway worker RSS | MiB |",
-        "|---|---:|",
-        *(f"| {phase} (peak) | {rss[phase] / 2**20:.1f} |" for phase in rss),
+        "| gateway worker | peak RSS MiB | CPU (share of one core) |",
+        "|---|---:|---:|",
+        *(
+            f"| {phase} | {rss[phase] / 2**20:.1f} | {run.cpu.get(phase, 0) * 100:.0f} % |"
+            for phase in rss
+        ),
         "",
         f"- Drill: {plan.idle} idle keep-alive connections ({drill.idle_open_at_end} still held "
         f"at its end), {plan.stalled_heads} stalled heads (closed after "
@@ -282,12 +304,12 @@ def measure(
 ) -> Run:
     address = served.address
     load_before = os.getloadavg()[0]
-    sampler = RssSampler(served.worker_pids[0])
+    sampler = WorkerSampler(served.worker_pids[0])
     sampler.start()
     started = time.monotonic()
     asyncio.run(probe_for(address, probes, 1.0))  # warm: the keys fetched, pools opened
     phase_probes = {"baseline": asyncio.run(probe_for(address, probes, baseline_seconds))}
-    sampler.phase = "drill"
+    sampler.switch("drill")
     upstream.send("figures")
     upstream.recv()  # from now on
     context = multiprocessing.get_context("spawn")
@@ -297,7 +319,7 @@ def measure(
         future.add_done_callback(lambda _: done.set())
         during = asyncio.run(probe_while(address, probes, done))
         drill = future.result()
-    sampler.phase = "after"
+    sampler.switch("after")
     upstream.send("figures")
     upstream_peak, uploads_seen = upstream.recv()
     phase_probes.update(split_drill_probes(during, drill))
@@ -306,6 +328,7 @@ def measure(
     return Run(
         rows(phase_probes),
         dict(sampler.peaks),
+        dict(sampler.cpu_share),
         drill,
         upstream_peak,
         uploads_seen,
