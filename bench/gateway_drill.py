@@ -3,10 +3,10 @@ while the gateway holds 1,000 idle keep-alive connections, 64 stalled request he
 64 uploads trickling one byte a second, against the same probes without the drill (the
 baseline, measured first in the same run).
 
-The real gateway process (gunicorn, one worker) in front of a recording upstream on
-loopback and a private redis-server. The drill's connections come from a child process
-spread over 16 client addresses (127.0.2.x); the probes are sent from this process, one
-new connection each, from 127.0.0.1. Phases:
+The real gateway process (gunicorn, one worker) in front of a recording upstream (a
+process of its own, on loopback) and a private redis-server. The drill's connections come
+from a child process, spread over 16 client addresses (127.0.2.x); the probes are sent
+from this process, one new connection each, from 127.0.0.1. Phases:
 
 - baseline: probes only (after 1 s of warm-up);
 - opening: the drill's 1,000 idle connections opening, each making one request;
@@ -15,9 +15,9 @@ new connection each, from 127.0.0.1. Phases:
 - after: probes only again.
 
 Prints p50/p99/max probe latency per phase and probe (and the p99's ratio to the
-baseline's), the gateway worker's peak RSS before, during and after the drill, how the
-drill's connections ended, and the machine's load average (the figures are only as quiet
-as the machine); `--markdown FILE` writes the same Markdown to a file.
+baseline's), the gateway worker's peak RSS and CPU share before, during and after the
+drill, how the drill's connections ended, and the machine's load average (the figures are
+only as quiet as the machine); `--markdown FILE` writes the same Markdown to a file.
 
     .venv/bin/python bench/gateway_drill.py [--baseline 5] [--idle 1000] [--markdown out.md]
 """
