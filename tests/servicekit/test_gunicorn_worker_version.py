@@ -2,8 +2,8 @@
 
 BoundedThreadWorker overrides about fifteen of gthread's internals (TConn.init, accept,
 handle, finish_request, enqueue_req, murder_keepalived, ...), which gunicorn changes
-between releases without notice: 27.0 alone added deferred connections and HTTP/2 paths
-to them. So the release the worker was read and tested against is a constant beside it,
+between releases without notice (27.0.1's handle defers connections that send nothing and
+branches to HTTP/2). So the release the worker was read and tested against is a constant beside it,
 WRITTEN_FOR_GUNICORN, rather than whatever requirements.txt pins: an upgrade rewrites the
 lock and the installed package together, so a test comparing those two would pass
 through it, while changing the constant is an edit of the worker's own file.
