@@ -137,7 +137,9 @@ async def _raise_connection_lost(request: ClientRequest, handler: ClientHandlerT
 
 
 async def _on_reused(_session: Any, context: SimpleNamespace, _params: Any) -> None:
-    context.trace_request_ctx.reused = True
+    attempt = context.trace_request_ctx
+    if attempt is not None:  # the gateway's own small GETs carry none
+        attempt.reused = True
 
 
 def _trace() -> aiohttp.TraceConfig:
