@@ -43,6 +43,7 @@ from servicekit.observability import configure_logging, request_id_from
 
 log = logging.getLogger("flotilla.gateway")
 Page = tuple[int, bytes, list[tuple[str, str]]]
+REDIS_TIMEOUT = 1.0
 NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -76,7 +77,8 @@ class Gateway:
             leeway=config.leeway,
             cache=VerifiedTokens(capacity=config.token_cache_size),
         )
-        self.guard = Guard(verifier, _redis(config.redis_url), config.rate_limits)
+        redis_client = _redis(config.redis_url, config.redis_connections)
+        self.guard = Guard(verifier, redis_client, config.rate_limits)
         self.cors = Cors(config.cors_origins)
         self.pace = Pace(config.body_grace, config.body_min_rate)
         self.spec = SuiteSpec(self.upstreams, self.table, self.forwarder)
@@ -273,10 +275,19 @@ def _constant(page: Page) -> Callable[[], Awaitable[Page]]:
     return answer
 
 
-def _redis(url: str | None) -> redis.asyncio.Redis | None:
+def _redis(url: str | None, connections: int) -> redis.asyncio.Redis | None:
+    """A client whose pool makes a burst wait for a connection (at most the socket
+    timeout) rather than fail: redis.asyncio's default pool refuses the 101st."""
     if not url:
         return None
-    return redis.asyncio.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=connections,
+        timeout=REDIS_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
 
 
 async def answer_upstream(
@@ -289,8 +300,15 @@ async def answer_upstream(
     """The service's answer, whole, with the gateway's request id and headers. The client
     must take it at the pace asked of request bodies, or is disconnected."""
     headers = CIMultiDict([*answer.headers, ("X-Request-ID", record.request_id), *extra])
-    response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
     with_body = request.method != "HEAD" and answer.status not in NO_BODY_STATUSES
+    response: web.StreamResponse
+    if with_body and not answer.body.spooled:  # head and body in one write
+        response = web.Response(
+            status=answer.status, reason=answer.reason, headers=headers, body=answer.body.content()
+        )
+        with_body = False
+    else:
+        response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
     if request.method == "HEAD" and answer.head_length is not None:
         response.headers["Content-Length"] = answer.head_length
     elif with_body:

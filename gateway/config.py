@@ -44,6 +44,8 @@ class GatewayConfig:
     idle_timeout: float = 30.0
     max_idle_connections: int = 1024
     max_connections_per_address: int = 256
+    # Redis connections per worker; a request beyond them waits (up to a second) for one.
+    redis_connections: int = 64
     # host:port of the internal listener for /metrics (never on the public one).
     metrics_bind: str | None = None
     cors_origins: tuple[str, ...] = ()
@@ -77,6 +79,7 @@ class GatewayConfig:
             idle_timeout=env_float("GATEWAY_IDLE_TIMEOUT", 30.0),
             max_idle_connections=env_int("GATEWAY_MAX_IDLE_CONNECTIONS", 1024),
             max_connections_per_address=env_int("GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", 256),
+            redis_connections=env_int("GATEWAY_REDIS_CONNECTIONS", 64),
             metrics_bind=env("GATEWAY_METRICS_BIND"),
             cors_origins=tuple((env("GATEWAY_CORS_ORIGINS", "") or "").split(",")),
             trusted_proxies=env_int("GATEWAY_TRUSTED_PROXIES", 0),

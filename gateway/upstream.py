@@ -174,6 +174,8 @@ class Forwarder:
         )
         return aiohttp.ClientSession(
             connector=connector,
+            # One client's cookies must never go out with another client's request.
+            cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             skip_auto_headers=NOT_ADDED,
             trace_configs=[_trace()],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -49,6 +50,8 @@ class GatewayWorker(Worker):
     async def _serve(self) -> None:
         create_gateway: Callable[[], Gateway] = self.wsgi  # type: ignore[assignment]
         gateway = create_gateway()
+        # What exists now lives as long as the process: the collector need not walk it.
+        gc.freeze()
         public, internal = _split(self.sockets, gateway.config.metrics_bind)
         serving = await serve(gateway, public, internal)
         parent = os.getppid()

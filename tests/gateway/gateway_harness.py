@@ -94,6 +94,12 @@ class EchoUpstream:
         self.url = ""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = self._answer(environ, start_response)
+        # werkzeug's development server would send the body of an answer to HEAD, which
+        # no HTTP server may (gunicorn, which runs the services, does not).
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else answer
+
+    def _answer(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         self.seen.append((environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", "")))
         if path == "/ready":

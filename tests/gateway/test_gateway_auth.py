@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -232,3 +233,15 @@ def test_public_route_with_valid_token_keeps_authorization(
     response = client.get("/events/category", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json["headers"]["authorization"] == f"Bearer {token}"
+
+
+def test_a_burst_beyond_the_redis_pool_waits_for_a_connection(
+    make_gateway: Callable[..., Gateway], test_keys: TestKeys
+) -> None:
+    client = GatewayClient(make_gateway(redis_connections=2))
+    headers = {"Authorization": f"Bearer {test_keys.token(sub='bursty')}"}
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(
+            pool.map(lambda _: client.get("/sample/gets", headers=headers).status_code, range(96))
+        )
+    assert statuses == [200] * 96

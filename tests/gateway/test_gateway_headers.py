@@ -3,12 +3,16 @@ stripped both ways, and the request id propagated or generated."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from gateway.app import Gateway
+from servicekit.config import UPSTREAMS
+from servicekit.testing import serve_wsgi
 from tests.gateway.gateway_harness import HOP_RESPONSE_HEADERS, GatewayClient
 
 Bearer = Callable[..., dict[str, str]]
@@ -130,3 +134,29 @@ def test_missing_or_unsafe_request_id_is_replaced(client: GatewayClient, sent: s
     assert GENERATED_ID.match(generated)
     assert response.json["headers"]["x-request-id"] == generated
     assert response.headers.getlist("X-Request-ID") == [generated]
+
+
+def cookie_setter(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """An upstream that sets a cookie and says which cookie it was sent."""
+    body = json.dumps({"cookie": environ.get("HTTP_COOKIE")}).encode()
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Set-Cookie", "session=first-client; Path=/"),
+        ],
+    )
+    return [body]
+
+
+def test_a_cookie_one_client_was_given_is_never_sent_for_another(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    with serve_wsgi(cookie_setter) as url:
+        named = url.replace("127.0.0.1", "localhost")  # cookies are kept for host names
+        client = GatewayClient(make_gateway(upstreams=dict.fromkeys(UPSTREAMS, named)))
+        first = client.get("/events/tags")
+        assert first.headers["Set-Cookie"] == "session=first-client; Path=/"
+        other = client.get("/events/tags", environ_base={"REMOTE_ADDR": "127.0.0.2"})
+    assert other.json == {"cookie": None}
