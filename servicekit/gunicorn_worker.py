@@ -300,15 +300,18 @@ class BoundedThreadWorker(ThreadWorker):
         return result
 
     def _next_request(self, conn: BoundedConnection) -> object | None:
-        """_READY or _PARTIAL when the client's next request has started to arrive within
-        NEXT_REQUEST_WAIT; None to leave the connection to the poller as usual."""
-        if (
-            not self.alive
-            or self.cfg.is_ssl
-            or self._submitted != self._started
-            or conn.unreader().buf.getvalue()
-            or not _readable_within(conn.sock, NEXT_REQUEST_WAIT)
-        ):
+        """_READY or _PARTIAL when the client's next request has started to arrive (read
+        ahead with the last one, or within NEXT_REQUEST_WAIT); None to leave the
+        connection to the poller as usual."""
+        if not self.alive or self.cfg.is_ssl:
+            return None
+        # Pipelined bytes already read: gunicorn would hand them straight to a thread,
+        # which would wait on the client for the rest of an incomplete head.
+        read_ahead = conn.unreader().take_buffered()
+        if read_ahead:
+            conn.received += read_ahead
+            return _READY if request_is_ready(conn.received) else _PARTIAL
+        if self._submitted != self._started or not _readable_within(conn.sock, NEXT_REQUEST_WAIT):
             return None
         try:
             data = conn.sock.recv(PRE_READ_LIMIT)
