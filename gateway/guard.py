@@ -1,8 +1,8 @@
 """Who may pass: the token, its revocation, the caller's rate limits and the route's policy.
 
 Signature and claims are checked in-process (with a cache); revocation marks and every
-rate-limit counter of the request then go to Redis in one round trip (one MGET, or one
-pipeline with the counters).
+rate-limit counter of the request then go to Redis in one round trip, shared with the
+other requests of the same turn of the event loop (gateway/batching.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import redis
 import redis.asyncio
 
 from gateway.auth import TokenVerifier, authorization_token, unauthorized
+from gateway.batching import SharedRoundTrips
 from gateway.errors import GatewayError
 from gateway.ratelimit import COMMANDS_PER_COUNTER, Counter, Limit, Verdict, evaluate, tightest
 from gateway.routing import PUBLIC, STAFF, Route
@@ -58,6 +59,7 @@ class Guard:
     ) -> None:
         self.verifier = verifier
         self.redis_client = redis_client
+        self.round_trips = SharedRoundTrips(redis_client) if redis_client is not None else None
         self.limits = limits
 
     async def admit(
@@ -150,15 +152,16 @@ class Guard:
     async def _execute(
         self, claims: dict[str, Any] | None, counters: list[Counter], now: float
     ) -> list[Any]:
-        assert self.redis_client is not None
-        if not counters and claims is not None:  # the revocation marks alone: one command
-            return [await self.redis_client.mget(revocation_keys(claims))]
-        pipeline = self.redis_client.pipeline(transaction=False)
-        if claims is not None:
-            pipeline.mget(*revocation_keys(claims))
-        for counter in counters:
-            counter.queue(pipeline, now)
-        return list(await pipeline.execute())
+        assert self.round_trips is not None
+
+        def queue(pipeline: Any) -> None:
+            if claims is not None:
+                pipeline.mget(*revocation_keys(claims))
+            for counter in counters:
+                counter.queue(pipeline, now)
+
+        replies = (claims is not None) + COMMANDS_PER_COUNTER * len(counters)
+        return await self.round_trips.execute(queue, replies)
 
     @staticmethod
     def _check_policy(route: Route, claims: dict[str, Any] | None) -> None:

@@ -245,3 +245,21 @@ def test_a_burst_beyond_the_redis_pool_waits_for_a_connection(
             pool.map(lambda _: client.get("/sample/gets", headers=headers).status_code, range(96))
         )
     assert statuses == [200] * 96
+
+
+def test_requests_sharing_a_redis_round_trip_each_get_their_own_verdict(
+    make_gateway: Callable[..., Gateway], test_keys: TestKeys, redis_client: redis.Redis
+) -> None:
+    client = GatewayClient(make_gateway())
+    tokens = [test_keys.token(sub=f"user-{index}") for index in range(40)]
+    for token in tokens[::4]:
+        claims = token_parts(token)[1]
+        revoke_token(redis_client, claims["jti"], claims["exp"])
+
+    def status(token: str) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
+        return int(client.get("/sample/gets", headers=headers).status_code)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(status, tokens))
+    assert statuses == [401 if index % 4 == 0 else 200 for index in range(40)]
