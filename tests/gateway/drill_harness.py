@@ -299,21 +299,6 @@ def connect(
     return socket.create_connection(address, timeout=timeout, source_address=(source, 0))
 
 
-def is_open(sock: socket.socket) -> bool:
-    """The peer has neither closed nor written to this connection (checked at once)."""
-    timeout = sock.gettimeout()
-    sock.setblocking(False)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.settimeout(timeout)
-    return False
-
-
 def is_gateway_error(response: RawResponse) -> bool:
     """The gateway's own refusal: a 4xx/5xx JSON body with "error" and "code"."""
     if not 400 <= response.status < 600:

@@ -4,19 +4,17 @@ need the real server: its workers, threads, timeouts and socket handling."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import requests
 
 from devstack.redis_server import free_port
 from servicekit.config import UPSTREAMS
+from tests.support.connections import served_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,32 +66,7 @@ def gunicorn_gateway(
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn_conf.py"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "gateway.app:create_app"], cwd=ROOT, env=env, stdout=output, stderr=output
-        )
-        try:
-            url, metrics_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
-            wait_until_serving(metrics_url, process, log)
-            yield ServedGateway(url, metrics_url, process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def wait_until_serving(metrics_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{metrics_url}/metrics", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or slow to start
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within 20 s:\n{log.read_text()}")
+    url, metrics_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
+    argv = [*command, "gateway.app:create_app"]
+    with served_process(argv, env, log, f"{metrics_url}/metrics") as process:
+        yield ServedGateway(url, metrics_url, process.pid)

@@ -32,12 +32,12 @@ from tests.gateway.drill_harness import (
     RecordingServer,
     ResponseReader,
     connect,
-    is_open,
     recording_upstream,
     request_head,
     run_drill,
 )
 from tests.gateway.gunicorn_harness import ServedGateway, gunicorn_gateway
+from tests.support.connections import still_open
 
 HEAD_TIMEOUT = 2.0
 BODY_DEADLINE = 3.0  # grace 2 s + 100,000 bytes at 100,000 B/s
@@ -196,14 +196,14 @@ def test_beyond_the_idle_cap_the_oldest_idle_connection_is_closed(
         for reader in readers[:3]:  # idle in this order: 0, 1, 2
             assert served_request(reader) == 200
             time.sleep(0.05)
-        assert all(is_open(sock) for sock in connections)
+        assert all(still_open(sock) for sock in connections)
         # 1 becomes busy and idle again: 0 stays the oldest idle.
         assert served_request(readers[1]) == 200
 
         assert served_request(readers[3]) == 200  # a fourth idle one
 
         assert readers[0].rest_closes(), "the oldest idle connection was not closed"
-        assert [is_open(sock) for sock in connections[1:]] == [True] * 3
+        assert [still_open(sock) for sock in connections[1:]] == [True] * 3
         assert [served_request(r) for r in readers[1:]] == [200] * 3
 
 

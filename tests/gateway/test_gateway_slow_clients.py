@@ -34,6 +34,7 @@ from tests.gateway.gateway_harness import (
     pattern_sha256,
 )
 from tests.gateway.gunicorn_harness import ServedGateway, gunicorn_gateway
+from tests.support.connections import rest_until_closed, still_open
 
 WORKERS = 2
 STALLED = 16
@@ -175,34 +176,6 @@ def assert_normal_requests_served(served: ServedGateway) -> None:
         response = requests.get(f"{served.url}/ticket/public", timeout=GENEROUS)
         assert response.status_code == 200
         assert response.json()["path"] == "/ticket/public"
-
-
-def still_open(sock: socket.socket) -> bool:
-    """The server has neither closed nor answered this connection (checked at once)."""
-    timeout = sock.gettimeout()
-    sock.setblocking(False)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.settimeout(timeout)
-    return False
-
-
-def rest_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server still sends on this connection, up to its close."""
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    except TimeoutError:
-        pytest.fail(f"the server kept a stalled connection open for {GENEROUS} s")
-    return received
 
 
 def held_by_server(served: ServedGateway, sock: socket.socket) -> bool:

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ import requests
 
 from devstack.redis_server import free_port
 from servicekit.gunicorn_worker import PRE_READ_LIMIT
+from tests.support.connections import rest_until_closed, served_process, still_open
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -108,39 +108,10 @@ def gunicorn_app(log: Path, settings: dict[str, str]) -> Iterator[ServedApp]:
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "gunicorn", "-c", "servicekit/gunicorn_conf.py"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "tests.servicekit.slow_client_app:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=output,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_ready(url, process, log)
-            yield ServedApp(url, process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or slow to start
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within 20 s:\n{log.read_text()}")
+    url = f"http://127.0.0.1:{port}"
+    argv = [*command, "tests.servicekit.slow_client_app:app"]
+    with served_process(argv, env, log, f"{url}/ready") as process:
+        yield ServedApp(url, process.pid)
 
 
 @pytest.fixture(scope="module")
@@ -208,34 +179,6 @@ def assert_normal_requests_served(served: ServedApp) -> None:
     for _ in range(2 * STALLED):
         response = requests.get(f"{served.url}/ready", timeout=GENEROUS)
         assert (response.status_code, response.json()) == (200, {"ready": True})
-
-
-def still_open(sock: socket.socket) -> bool:
-    """The server has neither closed nor answered this connection (checked at once)."""
-    timeout = sock.gettimeout()
-    sock.setblocking(False)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.settimeout(timeout)
-    return False
-
-
-def rest_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server still sends on this connection, up to its close."""
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    except TimeoutError:
-        pytest.fail(f"the server kept a stalled connection open for {GENEROUS} s")
-    return received
 
 
 def server_states(served: ServedApp, sock: socket.socket) -> set[str]:
