@@ -150,20 +150,7 @@ class Gateway:
             if not route.credential:
                 body = await self._read_body(request, route)
             record.user = str(admission.claims["sub"]) if admission.claims else None
-            call = Call(
-                request.method,
-                target.raw,
-                forwarded_headers(
-                    request.headers,
-                    request_id=record.request_id,
-                    forwarded_for=forwarded_for,
-                    scheme=self._scheme(request),
-                    body_size=body.size if body is not None else None,
-                    drop_authorization=admission.drop_authorization,
-                ),
-                body,
-                route.timeout or self.config.read_timeout,
-            )
+            call = self._call(request, record, target, route, forwarded_for, admission, body)
             started = time.perf_counter()
             answer = await self.forwarder.forward(upstream, call)
         finally:
@@ -172,6 +159,28 @@ class Gateway:
         record.upstream_ms = (time.perf_counter() - started) * 1000
         rate = admission.rate.headers() if admission.rate is not None else []
         return await answer_upstream(request, record, answer, [*cors, *rate], self.pace)
+
+    def _call(
+        self,
+        request: web.BaseRequest,
+        record: AccessRecord,
+        target: Target,
+        route: Route,
+        forwarded_for: str,
+        admission: Admission,
+        body: Body | None,
+    ) -> Call:
+        """The request as the service will receive it."""
+        headers = forwarded_headers(
+            request.headers,
+            request_id=record.request_id,
+            forwarded_for=forwarded_for,
+            scheme=self._scheme(request),
+            body_size=body.size if body is not None else None,
+            drop_authorization=admission.drop_authorization,
+        )
+        timeout = route.timeout or self.config.read_timeout
+        return Call(request.method, target.raw, headers, body, timeout)
 
     def _scheme(self, request: web.BaseRequest) -> str:
         """The scheme the client used: a trusted proxy's X-Forwarded-Proto, else ours."""
@@ -202,8 +211,9 @@ class Gateway:
         if not request.body_exists:
             return None
         if request.headers.get("Expect", "").lower() == "100-continue":
-            # Admitted: the client may send its body now (aiohttp's own expect handler
-            # writes the same interim answer).
+            # The body is wanted now: the request is admitted (or, on a credential
+            # route, its body names the user to admit). aiohttp's own expect handler
+            # writes the same interim answer.
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return await read_request_body(
             request.content,

@@ -3,8 +3,8 @@ idle keep-alive connections, 64 stalled request heads and 64 uploads trickling o
 second, spread over 16 client addresses, while /health and an authenticated GET are
 probed on new connections from another address.
 
-The deadlines are short so the drill takes seconds: a head must arrive within 2 s; a
-100,000-byte body within 2 s + 100,000 / 100,000 B/s = 3 s. The idle connections must
+The deadlines are short so the drill takes seconds: a head must arrive within 4 s; a
+100,000-byte body within 4 s + 100,000 / 100,000 B/s = 5 s. The idle connections must
 all still be held at the end (idle timeout 60 s, idle cap 2,048), so the gateway served
 the probes while holding them; the per-address cap (128) is above the drill's ~71
 connections per address, so it is not what protects the gateway.
@@ -39,15 +39,20 @@ from tests.gateway.drill_harness import (
 from tests.gateway.gunicorn_harness import ServedGateway, gunicorn_gateway
 from tests.support.connections import still_open
 
-HEAD_TIMEOUT = 2.0
-BODY_DEADLINE = 3.0  # grace 2 s + 100,000 bytes at 100,000 B/s
-PROBE_BOUND = 1.0
+HEAD_TIMEOUT = 4.0
+BODY_DEADLINE = 5.0  # grace 4 s + 100,000 bytes at 100,000 B/s
+# While the slow clients are at it, every probe is answered well within the deadlines
+# that would free a gateway they held (generous bounds: speed is the benchmark's).
+PROBE_BOUND = 2.0
+# While the 1,000 idle connections open (about 3,000 requests a second, a load burst
+# rather than slow clients), a probe must still be answered.
+OPENING_BOUND = 10.0
 PLAN = DrillPlan(patience=12.0)
 DRILL_SETTINGS = {
     **RATE_LIMITS_OFF,
     "GUNICORN_WORKERS": "1",
     "GATEWAY_HEAD_TIMEOUT": str(HEAD_TIMEOUT),
-    "GATEWAY_BODY_GRACE": "2",
+    "GATEWAY_BODY_GRACE": "4",
     "GATEWAY_BODY_MIN_RATE": "100000",
     "GATEWAY_IDLE_TIMEOUT": "60",
     "GATEWAY_MAX_IDLE_CONNECTIONS": "2048",
@@ -88,20 +93,26 @@ def drill(
             PLAN,
             authorization,
             probes,
-            probe_bound=PROBE_BOUND,
+            probe_bound=OPENING_BOUND,
             probe_interval=0.05,
         )
     )
 
 
 def test_every_probe_is_answered_throughout_the_drill(drill: DrillResult) -> None:
-    late_or_failed = [p for p in drill.probes if p.status != 200 or p.latency >= PROBE_BOUND]
+    late_or_failed = [
+        p
+        for p in drill.probes
+        if p.status != 200
+        or p.latency >= (PROBE_BOUND if p.started >= drill.idle_held else OPENING_BOUND)
+    ]
     names = {p.name for p in drill.probes}
     assert names == {"health", "authenticated"}
     assert len(drill.probes) >= 20, f"too few probes to say anything: {len(drill.probes)}"
     assert late_or_failed == [], (
         f"{len(late_or_failed)} of {len(drill.probes)} probes failed or took over "
-        f"{PROBE_BOUND} s: {late_or_failed[:10]}"
+        f"{PROBE_BOUND} s ({OPENING_BOUND} s while the idle connections opened): "
+        f"{late_or_failed[:10]}"
     )
 
 
