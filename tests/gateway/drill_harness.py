@@ -507,8 +507,10 @@ async def stall_head(
 ) -> Ending:
     """Part of a request head, then nothing: how it ended."""
     loop = asyncio.get_running_loop()
-    reader, writer = await _open(*gateway, source)
+    # The gateway's head deadline runs from the connection, so time it from the connect:
+    # on a busy machine this coroutine may resume well after the gateway accepted.
     started = loop.time()
+    reader, writer = await _open(*gateway, source)
     whole = request_head("POST", plan.upload_target, [("Authorization", authorization)])
     partial = whole[: whole.index(b"Authorization") + 20]
     try:
