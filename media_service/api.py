@@ -154,6 +154,7 @@ def delete_image(image_id: int) -> None:
 @media_blp.alt_response(304, description="Not modified (`If-None-Match`, `If-Modified-Since`)")
 @media_blp.alt_response(403, description="Signature missing, wrong or expired")
 @media_blp.alt_response(404, description="No such file")
+@media_blp.alt_response(412, description="`If-Match` names another version (no body)")
 @media_blp.alt_response(416, description="Range not satisfiable")
 def media_file(query: dict[str, str], key: str) -> Response:
     """A stored file. Users' images and thumbnails need their URL's signature; files of
@@ -180,6 +181,12 @@ def file_response(path: Any, key: str, expires: int | None) -> Response:
         etag=key_token(key),
         max_age=max_age,
     )
+    if response.status_code == 412:
+        # A failed precondition carries no representation (RFC 9110 13.1.1): werkzeug
+        # leaves the file in the body.
+        response.close()
+        response.set_data(b"")
+        response.headers.pop("Content-Type", None)
     response.cache_control.public = expires is None  # send_file marks every file public
     if expires is not None:
         response.cache_control.private = True

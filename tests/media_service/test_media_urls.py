@@ -360,3 +360,16 @@ def test_public_files_are_publicly_cacheable_for_a_year(
     assert cache.max_age == 365 * 24 * 3600
     etag = response.headers["ETag"]
     assert client.get(stored.json["url"], headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_a_failed_if_match_answers_412_without_the_file(
+    client: FlaskClient, alice: dict[str, str]
+) -> None:
+    path = media_path(created(client, alice)["url"])
+    etag = client.get(path).headers["ETag"]
+    refused = client.get(path, headers={"If-Match": '"another-version"'})
+    assert refused.status_code == 412
+    assert refused.data == b""
+    assert refused.headers["Content-Length"] == "0"
+    matched = client.get(path, headers={"If-Match": etag})
+    assert matched.status_code == 200 and matched.data
