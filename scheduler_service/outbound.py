@@ -295,6 +295,11 @@ def perform(
         return _outcome(started_at, began, host, error=f"refused: {exc}", unsafe=True)
     except _CallError as exc:
         return _outcome(started_at, began, host, error=str(exc))
+    except (UnicodeError, ValueError):
+        # http.client refuses the request before sending it (a header it cannot encode,
+        # from a call scheduled before headers were checked): no later try will do better.
+        error = "the request could not be sent: a header holds characters HTTP cannot carry"
+        return _outcome(started_at, began, host, error=error, unsafe=True)
     return _outcome(started_at, began, host, status_code=status, retry_after=retry_after)
 
 
@@ -394,7 +399,7 @@ def _describe(error: Exception, policy: TargetPolicy) -> str:
         return f"TLS error: {error}"
     if isinstance(error, ProtocolError):
         return f"connection broken: {error}"
-    return f"{type(error).__name__}: {error}"
+    return f"the call failed: {str(error) or 'the connection was lost'}"
 
 
 def _retry_after(value: str | None, now: float | None = None) -> float | None:

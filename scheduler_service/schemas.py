@@ -23,6 +23,8 @@ MAX_BODY = 64 * 1024
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
+# RFC 9110 5.5: a field value is visible ASCII and Latin-1 (obs-text), spaces and tabs.
+_FIELD_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 # Set by the scheduler or by the connection itself, never by the caller.
 RESERVED_HEADERS = frozenset(
     {
@@ -84,6 +86,11 @@ def _header_problem(name: Any, value: Any) -> str | None:
         return f"the value of {name} must be a string"
     if len(value) > MAX_HEADER_VALUE or any(ch in value for ch in "\r\n\0"):
         return f"the value of {name} must be one line of at most {MAX_HEADER_VALUE} characters"
+    if not _FIELD_VALUE.match(value):
+        return (
+            f"the value of {name} may hold only visible ASCII or Latin-1 characters, "
+            "spaces and tabs (percent-encode other text)"
+        )
     return None
 
 

@@ -202,6 +202,26 @@ def test_the_horizon(app: Flask, client: FlaskClient, auth: Auth) -> None:
 
 
 @pytest.mark.parametrize(
+    "value", ["\u2603", "caf\u00e9 \u2603", "a\x0bb", "a\x0cb", "a\x7fb", "\x01"]
+)
+def test_a_header_value_http_cannot_carry_is_refused_naming_the_header(
+    app: Flask, client: FlaskClient, auth: Auth, value: str
+) -> None:
+    response = post(client, auth, {"timestamps": iso(ahead(hours=1)), "headers": {"X-Uni": value}})
+    assert response.status_code == 400
+    assert "X-Uni" in response.get_json()["errors"]["headers"]
+    assert call_count(app) == 0
+
+
+def test_latin_1_spaces_and_tabs_are_fine_in_a_header_value(
+    client: FlaskClient, auth: Auth
+) -> None:
+    value = "caf\u00e9\tau lait ~!"
+    response = post(client, auth, {"timestamps": iso(ahead(hours=1)), "headers": {"X-A": value}})
+    assert response.status_code == 201, response.get_json()
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"method": "TRACE"}, "method"),

@@ -114,6 +114,18 @@ def test_the_request_carries_the_idempotency_key_and_the_callers_headers() -> No
     assert received.headers["Host"] == url.removeprefix("http://")
 
 
+def test_a_request_http_cannot_carry_fails_at_once_in_words() -> None:
+    server = TargetServer()
+    with serve_wsgi(server) as url:
+        request = OutboundRequest(1, url, "GET", {"X-Uni": "\u2603"})
+        outcome = perform(request, LOCAL, ConnectionPools(2), time.time())
+    assert not outcome.succeeded and not outcome.retryable
+    assert outcome.error == (
+        "the request could not be sent: a header holds characters HTTP cannot carry"
+    )
+    assert server.received == []
+
+
 def test_redirects_are_not_followed() -> None:
     server = TargetServer(default=(302, [("Location", "http://169.254.169.254/")], b""))
     with serve_wsgi(server) as url:
