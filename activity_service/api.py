@@ -10,6 +10,8 @@ from activity_service import service
 from activity_service.schemas import (
     ActivityDocumentSchema,
     ActivityQuerySchema,
+    DeletedPeriodsSchema,
+    PeriodRangeSchema,
     UploadResultSchema,
     UploadSchema,
     stream_document,
@@ -27,7 +29,7 @@ blp = Blueprint(
 )
 
 # The privilege each method needs on the `activity` model (superusers have them all).
-REQUIRED_ACTION = {"POST": "create"}
+REQUIRED_ACTION = {"POST": "create", "DELETE": "delete"}
 
 
 @blp.before_request
@@ -73,6 +75,27 @@ def download_activity(args: dict[str, Any]) -> Response:
         service.activity_rows(page), args["format"], page.next_after, query.limit is not None
     )
     return Response(stream_with_context(body), mimetype="application/json")
+
+
+@blp.route("/members/<member_id>", methods=["DELETE"])
+@blp.response(204)
+@blp.alt_response(404, description="No such member")
+@blp.doc(security=[{"bearerAuth": []}])
+def delete_member(member_id: str) -> None:
+    """Remove a member and all their periods, in one transaction (staff with `activity`
+    delete). An addition to the document's API: wrong or test data can be taken back."""
+    service.delete_member(member_id)
+
+
+@blp.route("/members/<member_id>/periods", methods=["DELETE"])
+@blp.arguments(PeriodRangeSchema, location="query")
+@blp.response(200, DeletedPeriodsSchema)
+@blp.alt_response(404, description="No such member")
+@blp.doc(security=[{"bearerAuth": []}])
+def delete_periods(args: dict[str, Any], member_id: str) -> dict[str, int]:
+    """Remove a member's periods starting in [`start`, `end`) — either bound open when
+    left out — in one transaction (staff with `activity` delete); the member stays."""
+    return {"deleted": service.delete_periods(member_id, args.get("start"), args.get("end"))}
 
 
 blueprints = [blp]

@@ -190,3 +190,12 @@ def stream_document(
         parts.append(f',"next_cursor":{json.dumps(next_cursor and encode_cursor(next_cursor))}')
     parts.append("}")
     yield "".join(parts).encode()
+
+
+class PeriodRangeSchema(Schema):
+    start = IsoInstant(metadata={"description": "periods starting at or after (ISO 8601)"})
+    end = IsoInstant(metadata={"description": "periods starting before (ISO 8601)"})
+
+
+class DeletedPeriodsSchema(Schema):
+    deleted = fields.Integer(metadata={"description": "periods deleted"})

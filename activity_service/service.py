@@ -9,10 +9,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, and_, select
+from sqlalchemy import CursorResult, Row, Select, and_, delete, select
 from sqlalchemy.exc import OperationalError
 
 from activity_service.bulk_merge import MergeCounts, merge_upload
@@ -444,3 +444,40 @@ def activity_rows(page: ActivityPage) -> Iterator[ActivityRow]:
     with db.engine.connect() as connection:
         streaming = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH_ROWS)
         yield from streaming.execute(statement)
+
+
+class MemberNotFound(DomainError):
+    status, code, message = 404, "not_found", "no such member"
+
+
+def _member_row_id(external_id: str) -> int:
+    if not MEMBER_ID_PATTERN.fullmatch(external_id):
+        raise MemberNotFound()
+    row_id = db.session.scalar(select(Member.id).where(Member.external_id == external_id))
+    if row_id is None:
+        raise MemberNotFound()
+    return int(row_id)
+
+
+def delete_member(external_id: str) -> None:
+    """The member and every period of theirs, in one transaction."""
+    row_id = _member_row_id(external_id)
+    db.session.execute(delete(ActivityPeriod).where(ActivityPeriod.member_id == row_id))
+    db.session.execute(delete(Member).where(Member.id == row_id))
+    db.session.commit()
+
+
+def delete_periods(external_id: str, start: datetime | None, end: datetime | None) -> int:
+    """A member's periods starting in [start, end) (either bound open when absent), in one
+    transaction; how many there were."""
+    if start is not None and end is not None and start >= end:
+        raise InvalidQuery(errors={"end": "must be after start"})
+    row_id = _member_row_id(external_id)
+    statement = delete(ActivityPeriod).where(ActivityPeriod.member_id == row_id)
+    if start is not None:
+        statement = statement.where(ActivityPeriod.start_time >= start)
+    if end is not None:
+        statement = statement.where(ActivityPeriod.start_time < end)
+    deleted = cast(CursorResult[Any], db.session.execute(statement)).rowcount
+    db.session.commit()
+    return int(deleted)

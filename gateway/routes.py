@@ -120,6 +120,9 @@ ROUTES: tuple[Route, ...] = (
         timeout=ACTIVITY_UPLOAD_TIMEOUT,
     ),
     Route("GET", "/sample/gets", "activity", AUTHENTICATED),
+    # activity_service: taking back a member, or some of their periods (an addition)
+    Route("DELETE", "/sample/members/<member_id>/periods", "activity", STAFF),
+    Route("DELETE", "/sample/members/<member_id>", "activity", STAFF),
     # media_service: per-user images and signed media file URLs
     Route("GET PUT DELETE", "/images/<image_id>", "media", AUTHENTICATED, max_body=IMAGE_MAX_BODY),
     Route("GET POST", "/images", "media", AUTHENTICATED, max_body=IMAGE_MAX_BODY),
