@@ -71,10 +71,6 @@ class Connections:
     def busy(self, connection: GatewayConnection) -> None:
         self._idle.pop(connection, None)
 
-    @property
-    def open_count(self) -> int:
-        return sum(self._by_address.values())
-
 
 class GatewayConnection(web.RequestHandler):
     def __init__(

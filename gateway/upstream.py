@@ -17,6 +17,7 @@ import asyncio
 import errno
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -86,7 +87,9 @@ class Sessions:
     """The client session in use, replaced by a fresh one every `max_age` seconds; a
     replaced session is closed once the longest request it may carry has had its time."""
 
-    def __init__(self, make: Any, max_age: float, drain: float) -> None:
+    def __init__(
+        self, make: Callable[[], aiohttp.ClientSession], max_age: float, drain: float
+    ) -> None:
         self._make = make
         self.max_age = max_age
         self.drain = drain
