@@ -71,8 +71,10 @@ RQ_WORKERS = (WORKER, TICKETS_MAIL, DATAPOINTS_WORKER)
 WORKER_QUEUE = "scheduler"
 # Fires calls at their exact instant and reconciles with the database (see its docstring).
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
-# The dev stack's scheduled calls may target local servers; production allows none by default.
-DEV_ALLOWED_CALL_HOSTS = "127.0.0.1,localhost"
+# The dev stack's scheduled calls may reach one local port, for a hook server of the
+# developer's (production allows none by default); never the suite's ports or Redis.
+DEV_CALL_TARGET_PORT = 9000
+DEV_ALLOWED_CALL_HOSTS = f"127.0.0.1:{DEV_CALL_TARGET_PORT},localhost:{DEV_CALL_TARGET_PORT}"
 # For load generators and tests that are one client: limits would measure themselves.
 RATE_LIMITS_OFF = dict.fromkeys(
     (

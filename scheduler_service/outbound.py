@@ -3,7 +3,8 @@
 A call's URL is `http` or `https`. Its host is resolved here and every address it resolves to
 must be public: not private, loopback, link-local (169.254.0.0/16: cloud metadata), CGNAT
 (100.64.0.0/10), multicast, reserved or unspecified, also when hidden in an IPv6 form
-(IPv4-mapped, 6to4, Teredo, NAT64). Hosts listed in `SCHEDULER_ALLOWED_HOSTS` are exempt.
+(IPv4-mapped, 6to4, Teredo, NAT64). A host and port listed in `SCHEDULER_ALLOWED_HOSTS` is
+exempt; a host listed without a port is exempt on its scheme's default port only (80, 443).
 The connection then goes to the vetted address itself (the name is only sent as `Host`
 and for TLS), so a DNS answer that changes between the check and the connection cannot
 redirect the call. Redirects are not followed: a 3xx is recorded as it is.
@@ -41,6 +42,7 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 READ_CHUNK = 64 * 1024
 ERROR_MAX_LENGTH = 500
 POOLS_KEPT = 64
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class UnsafeTarget(Exception):
@@ -71,10 +73,42 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class AllowedTarget:
+    """A host exempt from the address checks on one port; without a port, on the default
+    port of the URL's scheme, as a URL naming no port means."""
+
+    host: str  # as `Destination.host` names it
+    port: int | None = None
+
+    def admits(self, destination: Destination) -> bool:
+        if destination.host != self.host:
+            return False
+        if self.port is None:
+            return destination.port == DEFAULT_PORTS[destination.scheme]
+        return destination.port == self.port
+
+
+def allowed_target(entry: str) -> AllowedTarget:
+    """An allow-list entry (`host`, `host:port`, `[v6]:port`, bare `v6`); ValueError says why
+    it is not one."""
+    text = entry.strip()
+    if text.count(":") > 1 and not text.startswith("["):
+        text = f"[{text}]"  # a bare IPv6 address; with a port it needs its brackets
+    if not text or any(mark in text for mark in "/?#@\\"):
+        raise ValueError(f"{entry.strip()!r} is not a host or host:port")
+    try:
+        destination = parse_destination(f"http://{text}/")
+        port = urlsplit(f"http://{text}/").port
+    except (UnsafeTarget, ValueError) as exc:
+        raise ValueError(f"{entry.strip()!r} is not a host or host:port") from exc
+    return AllowedTarget(destination.host, port)
+
+
+@dataclass(frozen=True)
 class TargetPolicy:
     """What a call may reach (hosts exempt from the address checks), and its limits."""
 
-    allowed_hosts: frozenset[str] = frozenset()
+    allowed: frozenset[AllowedTarget] = frozenset()
     connect_timeout: float = 5.0
     total_timeout: float = 30.0
     max_response_bytes: int = 1024 * 1024
@@ -144,7 +178,7 @@ def parse_destination(url: str) -> Destination:
         host = host.encode("idna").decode("ascii").lower() if not _is_ip(host) else host
     except UnicodeError as exc:
         raise UnsafeTarget("has an invalid host name") from exc
-    default_port = 443 if scheme == "https" else 80
+    default_port = DEFAULT_PORTS[scheme]
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -211,10 +245,10 @@ def resolve(destination: Destination) -> list[str]:
     return addresses
 
 
-def vetted_addresses(destination: Destination, allowed_hosts: frozenset[str]) -> list[str]:
+def vetted_addresses(destination: Destination, allowed: frozenset[AllowedTarget]) -> list[str]:
     """The addresses to connect to; UnsafeTarget when any of them is not public."""
     addresses = resolve(destination)
-    if destination.host in allowed_hosts:
+    if any(entry.admits(destination) for entry in allowed):
         return addresses
     for address in addresses:
         reason = forbidden_reason(ipaddress.ip_address(address))
@@ -226,10 +260,10 @@ def vetted_addresses(destination: Destination, allowed_hosts: frozenset[str]) ->
     return addresses
 
 
-def check_url(url: str, allowed_hosts: frozenset[str]) -> Destination:
+def check_url(url: str, allowed: frozenset[AllowedTarget]) -> Destination:
     """Scheduling-time check: a callable URL whose host resolves to public addresses."""
     destination = parse_destination(url)
-    vetted_addresses(destination, allowed_hosts)
+    vetted_addresses(destination, allowed)
     return destination
 
 
@@ -287,7 +321,7 @@ def perform(
     try:
         destination = parse_destination(request.url)
         host = destination.host_header
-        addresses = vetted_addresses(destination, policy.allowed_hosts)
+        addresses = vetted_addresses(destination, policy.allowed)
         status, retry_after = _exchange(request, destination, addresses, policy, pools, began)
     except UnresolvableHost as exc:
         return _outcome(started_at, began, host, error=str(exc))

@@ -173,7 +173,7 @@ def checked_target(target: CallTarget, settings: SchedulerSettings) -> CallTarge
     if target.url is None:
         return dataclasses.replace(target, url=settings.default_url)
     try:
-        check_url(target.url, settings.allowed_host_names)
+        check_url(target.url, settings.allowed_targets)
     except UnsafeTarget as exc:
         raise InvalidTarget(str(exc)) from exc
     return target

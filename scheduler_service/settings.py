@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from scheduler_service.outbound import TargetPolicy, UnsafeTarget, parse_destination
+from scheduler_service.outbound import (
+    AllowedTarget,
+    TargetPolicy,
+    UnsafeTarget,
+    allowed_target,
+    parse_destination,
+)
 from servicekit.config import REPO_ROOT
 from servicekit.settings import setting
 
@@ -32,16 +38,24 @@ def positive(value: float) -> str | None:
     return None if value > 0 else f"must be more than 0, got {value!r}"
 
 
-def host_name(entry: str) -> str:
-    """An allowed host as URLs name it: `[::1]` -> `::1`, `Example.ORG.` -> `example.org`."""
-    return entry.strip().lower().strip("[]").rstrip(".")
+def allow_list_problem(entries: tuple[str, ...]) -> str | None:
+    """Why an entry of the allow-list is not a `host` or `host:port`, or None."""
+    for entry in entries:
+        try:
+            allowed_target(entry)
+        except ValueError as exc:
+            return f"each entry must be a host or host:port: {exc}"
+    return None
 
 
 @dataclass(frozen=True)
 class SchedulerSettings:
     default_url: str = setting("SCHEDULER_DEFAULT_URL", DEFAULT_URL, check=callable_url)
-    # Hosts exempt from the address checks (SSRF guard), comma-separated.
-    allowed_hosts: tuple[str, ...] = setting("SCHEDULER_ALLOWED_HOSTS", ())
+    # `host:port` entries exempt from the address checks (SSRF guard), comma-separated; a
+    # bare host is exempt on its scheme's default port only.
+    allowed_hosts: tuple[str, ...] = setting(
+        "SCHEDULER_ALLOWED_HOSTS", (), check=allow_list_problem
+    )
     call_log: Path = setting("SCHEDULER_CALL_LOG", lambda: REPO_ROOT / "logs" / "api_calls.log")
     max_timestamps: int = setting("SCHEDULER_MAX_TIMESTAMPS", 10_000, minimum=1)
     max_horizon: float = setting("SCHEDULER_MAX_HORIZON", 365 * 24 * 3600.0, minimum=1)
@@ -59,13 +73,13 @@ class SchedulerSettings:
     worker_threads: int = setting("SCHEDULER_WORKER_THREADS", 32, minimum=1)
 
     @cached_property
-    def allowed_host_names(self) -> frozenset[str]:
-        return frozenset(name for name in map(host_name, self.allowed_hosts) if name)
+    def allowed_targets(self) -> frozenset[AllowedTarget]:
+        return frozenset(map(allowed_target, self.allowed_hosts))
 
     @cached_property
     def target_policy(self) -> TargetPolicy:
         return TargetPolicy(
-            allowed_hosts=self.allowed_host_names,
+            allowed=self.allowed_targets,
             connect_timeout=self.connect_timeout,
             total_timeout=self.total_timeout,
             max_response_bytes=self.max_response_bytes,

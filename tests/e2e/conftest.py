@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from devstack.stack import ALL_PROCESSES, RunningStack
-from tests.e2e.e2e_helpers import ADMIN_PASSWORD, e2e_stack
+from servicekit.testing import serve_wsgi
+from tests.e2e.e2e_helpers import ADMIN_PASSWORD, CallTargets, allowing_calls_to, e2e_stack
 
 
 def e2e_redis_url(redis_url: str) -> str:
@@ -22,9 +23,26 @@ def e2e_redis_url(redis_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[RunningStack]:
+def call_targets() -> Iterator[tuple[CallTargets, str]]:
+    targets = CallTargets()
+    with serve_wsgi(targets) as url:
+        yield targets, url
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    call_targets: tuple[CallTargets, str],
+) -> Iterator[RunningStack]:
     var = tmp_path_factory.mktemp("stack")
-    with e2e_stack(var, ALL_PROCESSES, label="e2e", redis_url=e2e_redis_url(redis_url)) as suite:
+    with e2e_stack(
+        var,
+        ALL_PROCESSES,
+        label="e2e",
+        redis_url=e2e_redis_url(redis_url),
+        settings=allowing_calls_to(call_targets[1]),
+    ) as suite:
         yield suite
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy.engine import make_url
 
 from devstack.stack import RunningStack, databases_of, running_stack
 from servicekit.testing import recreate_postgres_database
+from tests.scheduler_service.scheduler_helpers import TargetServer
 
 PASSWORD = "correct horse battery"
 ADMIN_PASSWORD = "e2e-admin-password"  # the stack's bootstrap superuser
@@ -101,3 +104,21 @@ def login(gateway_url: str, username: str, password: str = PASSWORD) -> dict[str
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+class CallTargets:
+    """The one loopback port the stack's scheduled calls may reach (its allow-list names that
+    port only); each test installs a recorder of its own behind it."""
+
+    def __init__(self) -> None:
+        self.current = TargetServer()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        return self.current(environ, start_response)
+
+
+def allowing_calls_to(url: str) -> dict[str, str]:
+    """The scheduler's allow-list for a stack whose calls go to `url`'s port only."""
+    return {"SCHEDULER_ALLOWED_HOSTS": f"127.0.0.1:{urlsplit(url).port}"}

@@ -17,8 +17,15 @@ import requests
 
 from devstack.stack import RunningStack
 from scheduler_service.timestamps import render
-from servicekit.testing import serve_wsgi
-from tests.e2e.e2e_helpers import ADMIN_PASSWORD, bearer, e2e_stack, login, new_user
+from tests.e2e.e2e_helpers import (
+    ADMIN_PASSWORD,
+    CallTargets,
+    allowing_calls_to,
+    bearer,
+    e2e_stack,
+    login,
+    new_user,
+)
 from tests.scheduler_service.scheduler_helpers import (
     TargetServer,
     WorkerProcess,
@@ -54,10 +61,11 @@ def call_status(gateway_url: str, token: str, call_id: int) -> str:
 
 
 @pytest.fixture
-def target() -> Iterator[tuple[TargetServer, str]]:
-    server = TargetServer()
-    with serve_wsgi(server) as url:
-        yield server, url
+def target(call_targets: tuple[CallTargets, str]) -> tuple[TargetServer, str]:
+    """A fresh recorder behind the one port the stacks' scheduled calls may reach."""
+    targets, url = call_targets
+    targets.current = TargetServer()
+    return targets.current, url
 
 
 def test_the_documents_request_fires_through_the_gateway_and_the_worker(
@@ -79,10 +87,12 @@ def test_the_documents_request_fires_through_the_gateway_and_the_worker(
     assert server.keys() == {str(i): 1 for i in ids}
 
 
-def test_calls_belong_to_their_owner_and_staff_see_them(gateway_url: str, admin_token: str) -> None:
+def test_calls_belong_to_their_owner_and_staff_see_them(
+    gateway_url: str, admin_token: str, target: tuple[TargetServer, str]
+) -> None:
     owner, _ = user_token(gateway_url)
     other, _ = user_token(gateway_url)
-    (call,) = schedule(gateway_url, owner, {"timestamps": at(3600), "url": "http://127.0.0.1:9/"})
+    (call,) = schedule(gateway_url, owner, {"timestamps": at(3600), "url": target[1]})
     path = f"{gateway_url}{CALLS}{call['id']}/"
     assert requests.get(path, headers=bearer(other), timeout=10).status_code == 404
     assert requests.delete(path, headers=bearer(other), timeout=10).status_code == 404
@@ -107,13 +117,13 @@ def test_the_staff_pages_data_is_refused_to_others_and_its_shell_is_public(
 
 
 def test_a_staff_member_sees_the_calls_and_cancels_one_in_a_browser(
-    gateway_url: str, admin_token: str, tmp_path: Path
+    gateway_url: str, admin_token: str, tmp_path: Path, target: tuple[TargetServer, str]
 ) -> None:
     token, owner = user_token(gateway_url)
     kept, cancelled = (
         call["id"]
         for call in schedule(
-            gateway_url, token, {"timestamps": [at(3600), at(3700)], "url": "http://127.0.0.1:9/"}
+            gateway_url, token, {"timestamps": [at(3600), at(3700)], "url": target[1]}
         )
     )
     with browser(tmp_path / "chromium") as page:
@@ -156,11 +166,12 @@ class DrillStack:
 
 
 @pytest.fixture
-def drill(tmp_path: Path) -> Iterator[DrillStack]:
+def drill(tmp_path: Path, call_targets: tuple[CallTargets, str]) -> Iterator[DrillStack]:
     """auth, the scheduler and the gateway on free ports with a Redis of their own, and the
     worker as a process the test kills and restarts."""
     processes = ("auth", "scheduler", "gateway")
-    with e2e_stack(tmp_path / "stack", processes, label="drill") as stack:
+    allowed = allowing_calls_to(call_targets[1])
+    with e2e_stack(tmp_path / "stack", processes, label="drill", settings=allowed) as stack:
         redis_url = stack.environment["REDIS_URL"]
         worker = WorkerProcess(redis_url, stack.env(), stack.var / "worker.log")
         try:

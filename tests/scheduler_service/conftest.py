@@ -13,7 +13,11 @@ from flask import Flask
 
 import scheduler_service
 from servicekit.testing import ServiceUnderTest, TestKeys, serve_wsgi
-from tests.scheduler_service.scheduler_helpers import TargetServer, WorkerProcess
+from tests.scheduler_service.scheduler_helpers import (
+    TargetServer,
+    WorkerProcess,
+    loopback_on_port_of,
+)
 
 OWNER = "owner-0001"
 
@@ -41,7 +45,7 @@ def service_under_test(
         "scheduler",
         scheduler_service.create_app,
         {
-            "SCHEDULER_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SCHEDULER_ALLOWED_HOSTS": loopback_on_port_of(target[1]),
             "SCHEDULER_DEFAULT_URL": f"{target[1]}/default",
             "SCHEDULER_CALL_LOG": str(call_log),
         },
@@ -61,7 +65,11 @@ def auth(test_keys: TestKeys) -> Callable[..., dict[str, str]]:
 
 @pytest.fixture
 def start_worker(
-    app: Flask, redis_url: str, call_log: Path, tmp_path: Path
+    app: Flask,
+    redis_url: str,
+    call_log: Path,
+    tmp_path: Path,
+    target: tuple[TargetServer, str],
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start the real worker (the dev stack's command) on this test's database and Redis."""
     started: list[WorkerProcess] = []
@@ -69,7 +77,7 @@ def start_worker(
     def start(**environment: str) -> WorkerProcess:
         settings = {
             "SCHEDULER_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "SCHEDULER_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SCHEDULER_ALLOWED_HOSTS": loopback_on_port_of(target[1]),
             "SCHEDULER_CALL_LOG": str(call_log),
             "SCHEDULER_RETRY_BASE": "0.2",
             "SCHEDULER_RETRY_MAX": "1",

@@ -279,3 +279,9 @@ def browser(profile: Path) -> Iterator[Browser]:
         yield driven
     finally:
         driven.close()
+
+
+def loopback_on_port_of(url: str) -> str:
+    """The allow-list of the tests: both loopback names, on the target server's port only."""
+    port = url.rsplit(":", 1)[1]
+    return f"127.0.0.1:{port},localhost:{port}"

@@ -19,6 +19,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from scheduler_service.models import ScheduledCall, db
+from scheduler_service.outbound import AllowedTarget
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.timestamps import render
 from servicekit.settings import SettingsError, app_settings, load_settings
@@ -62,10 +63,23 @@ def test_settings_are_checked_at_start(make_app: Callable[..., Flask]) -> None:
 
 def test_allowed_hosts_are_read_as_urls_name_them() -> None:
     settings = load_settings(
-        SchedulerSettings, {"SCHEDULER_ALLOWED_HOSTS": " [::1], Hooks.Example.ORG., ,"}
+        SchedulerSettings,
+        {"SCHEDULER_ALLOWED_HOSTS": " [::1]:9000, Hooks.Example.ORG., ,127.0.0.1:8080"},
     )
-    assert settings.allowed_host_names == frozenset({"::1", "hooks.example.org"})
-    assert settings.target_policy.allowed_hosts == settings.allowed_host_names
+    assert settings.allowed_targets == frozenset(
+        {
+            AllowedTarget("::1", 9000),
+            AllowedTarget("hooks.example.org"),
+            AllowedTarget("127.0.0.1", 8080),
+        }
+    )
+    assert settings.target_policy.allowed == settings.allowed_targets
+
+
+def test_a_malformed_allow_list_stops_the_start(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(SettingsError) as refused:
+        make_app(SCHEDULER_ALLOWED_HOSTS="127.0.0.1:8080,http://hooks.example.org/")
+    assert "SCHEDULER_ALLOWED_HOSTS: each entry must be a host or host:port" in str(refused.value)
 
 
 def test_the_documents_request_shape_schedules_calls(client: FlaskClient, auth: Auth) -> None:
@@ -271,13 +285,26 @@ def test_a_name_resolving_to_loopback_is_refused_unless_allowed(
     make_app: Callable[..., Flask], auth: Auth, target: Any
 ) -> None:
     port = target[1].rsplit(":", 1)[1]
-    strict = make_app(SCHEDULER_ALLOWED_HOSTS="127.0.0.1").test_client()
+    strict = make_app(SCHEDULER_ALLOWED_HOSTS=f"127.0.0.1:{port}").test_client()
     moment = iso(ahead(hours=1))
     refused = post(strict, auth, {"timestamps": moment, "url": f"http://localhost:{port}/"})
     assert refused.status_code == 400
     assert "localhost resolves to 127.0.0.1, a loopback address" in refused.get_json()["error"]
     allowed = post(strict, auth, {"timestamps": moment, "url": f"http://127.0.0.1:{port}/"})
     assert allowed.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:6379/", "http://127.0.0.1/", "http://localhost:8000/"]
+)
+def test_other_ports_of_an_allowed_host_are_refused(
+    client: FlaskClient, auth: Auth, url: str
+) -> None:
+    # The tests allow 127.0.0.1 and localhost on the target server's port only.
+    refused = post(client, auth, {"timestamps": iso(ahead(hours=1)), "url": url})
+    assert refused.status_code == 400, refused.get_json()
+    assert "loopback address" in refused.get_json()["error"]
+    assert call_count(client.application) == 0
 
 
 def test_invalid_bodies(client: FlaskClient, auth: Auth) -> None:
@@ -364,7 +391,9 @@ def test_a_call_due_within_the_lead_is_queued_at_once(
     assert queue.job_ids == [str(call["id"])]
 
 
-def test_the_default_target_and_the_stored_request(client: FlaskClient, auth: Auth) -> None:
+def test_the_default_target_and_the_stored_request(
+    client: FlaskClient, auth: Auth, target: tuple[Any, str]
+) -> None:
     moment = iso(ahead(hours=1))
     (default,) = post(client, auth, {"timestamps": moment}).get_json()
     call = client.get(f"{URL}{default['id']}/", headers=auth()).get_json()
@@ -375,7 +404,7 @@ def test_the_default_target_and_the_stored_request(client: FlaskClient, auth: Au
         auth,
         {
             "timestamps": moment,
-            "url": "http://127.0.0.1:9/hook",
+            "url": f"{target[1]}/hook",
             "method": "put",
             "headers": {"Authorization": "Bearer secret", "X-Plain": "shown"},
             "body": "raw text",

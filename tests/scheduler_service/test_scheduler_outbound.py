@@ -3,20 +3,25 @@ refused, what is sent, what is not followed, and how much is read."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import itertools
 import time
 from pathlib import Path
 
 import pytest
 
+from devstack.stack import DEV_CALL_TARGET_PORT, Stack
 from scheduler_service.calllog import CallLog, outcome_message
 from scheduler_service.outbound import (
+    AllowedTarget,
     ConnectionPools,
     OutboundRequest,
     Outcome,
     TargetPolicy,
     UnsafeTarget,
     _retry_after,
+    allowed_target,
     check_url,
     forbidden_reason,
     parse_destination,
@@ -25,7 +30,12 @@ from scheduler_service.outbound import (
 from servicekit.testing import serve_wsgi
 from tests.scheduler_service.scheduler_helpers import TargetServer
 
-LOCAL = TargetPolicy(allowed_hosts=frozenset({"127.0.0.1"}), connect_timeout=2, total_timeout=3)
+LOCAL = TargetPolicy(connect_timeout=2, total_timeout=3)
+
+
+def allowing(url: str, policy: TargetPolicy = LOCAL) -> TargetPolicy:
+    """`policy` with the host and port of `url` (a loopback server) exempt."""
+    return dataclasses.replace(policy, allowed=frozenset({allowed_target(url[len("http://") :])}))
 
 
 @pytest.mark.parametrize(
@@ -91,12 +101,53 @@ def test_destinations_keep_their_host_for_the_host_header() -> None:
     assert parse_destination("http://[::1]:80").host_header == "[::1]"
 
 
-def test_an_allowed_host_is_exempt_and_others_are_not() -> None:
-    assert check_url("http://localhost:1/", frozenset({"localhost"})).host == "localhost"
+def test_an_allowed_host_is_exempt_on_its_port_only() -> None:
+    localhost_1 = frozenset({AllowedTarget("localhost", 1)})
+    assert check_url("http://localhost:1/", localhost_1).host == "localhost"
     with pytest.raises(UnsafeTarget, match=r"localhost resolves to 127\.0\.0\.1"):
-        check_url("http://localhost:1/", frozenset({"127.0.0.1"}))
+        check_url("http://localhost:2/", localhost_1)
+    with pytest.raises(UnsafeTarget, match=r"localhost resolves to 127\.0\.0\.1"):
+        check_url("http://localhost:1/", frozenset({AllowedTarget("127.0.0.1", 1)}))
     with pytest.raises(UnsafeTarget, match="cannot resolve host"):
         check_url("http://no-such-host.invalid/", frozenset())
+
+
+@pytest.mark.parametrize("port", [6379, 8000, 8001, 8080, 5432, 1])
+def test_a_host_listed_without_a_port_is_exempt_on_the_default_ports_only(port: int) -> None:
+    bare = frozenset({AllowedTarget("127.0.0.1")})
+    assert check_url("http://127.0.0.1/", bare).port == 80
+    assert check_url("https://127.0.0.1/", bare).port == 443
+    assert check_url("http://127.0.0.1:80/", bare).port == 80
+    with pytest.raises(UnsafeTarget, match=r"127\.0\.0\.1 is a loopback address"):
+        check_url(f"http://127.0.0.1:{port}/", bare)
+    with pytest.raises(UnsafeTarget, match=r"127\.0\.0\.1 is a loopback address"):
+        check_url("http://127.0.0.1:443/", bare)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("127.0.0.1", AllowedTarget("127.0.0.1")),
+        (" Hooks.Example.ORG. ", AllowedTarget("hooks.example.org")),
+        ("hooks.example.org:8443", AllowedTarget("hooks.example.org", 8443)),
+        ("[::1]:9000", AllowedTarget("::1", 9000)),
+        ("[::1]", AllowedTarget("::1")),
+        ("::1", AllowedTarget("::1")),
+    ],
+)
+def test_allow_list_entries_name_a_host_and_maybe_a_port(
+    entry: str, expected: AllowedTarget
+) -> None:
+    assert allowed_target(entry) == expected
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["", "host:0", "host:99999", "host:x", "http://host", "host/x", "u@host", "a b", "[::1"],
+)
+def test_malformed_allow_list_entries_are_refused(entry: str) -> None:
+    with pytest.raises(ValueError, match="is not a host or host:port"):
+        allowed_target(entry)
 
 
 def test_the_request_carries_the_idempotency_key_and_the_callers_headers() -> None:
@@ -105,7 +156,7 @@ def test_the_request_carries_the_idempotency_key_and_the_callers_headers() -> No
         request = OutboundRequest(
             7, f"{url}/x?y=1", "PUT", {"X-Trace": "t", "User-Agent": "mine"}, "hi"
         )
-        outcome = perform(request, LOCAL, ConnectionPools(2), time.time())
+        outcome = perform(request, allowing(url), ConnectionPools(2), time.time())
     assert outcome.succeeded and outcome.status_code == 200 and outcome.error is None
     (received,) = server.received
     assert received.method == "PUT" and received.path == "/x?y=1" and received.body == b"hi"
@@ -118,7 +169,7 @@ def test_a_request_http_cannot_carry_fails_at_once_in_words() -> None:
     server = TargetServer()
     with serve_wsgi(server) as url:
         request = OutboundRequest(1, url, "GET", {"X-Uni": "\u2603"})
-        outcome = perform(request, LOCAL, ConnectionPools(2), time.time())
+        outcome = perform(request, allowing(url), ConnectionPools(2), time.time())
     assert not outcome.succeeded and not outcome.retryable
     assert outcome.error == (
         "the request could not be sent: a header holds characters HTTP cannot carry"
@@ -129,17 +180,21 @@ def test_a_request_http_cannot_carry_fails_at_once_in_words() -> None:
 def test_redirects_are_not_followed() -> None:
     server = TargetServer(default=(302, [("Location", "http://169.254.169.254/")], b""))
     with serve_wsgi(server) as url:
-        outcome = perform(OutboundRequest(1, url, "GET"), LOCAL, ConnectionPools(2), time.time())
+        outcome = perform(
+            OutboundRequest(1, url, "GET"), allowing(url), ConnectionPools(2), time.time()
+        )
     assert outcome.status_code == 302 and not outcome.succeeded and not outcome.retryable
     assert len(server.received) == 1
 
 
 def test_the_body_read_is_capped() -> None:
     server = TargetServer(stream=200 * 1024 * 1024)
-    policy = TargetPolicy(frozenset({"127.0.0.1"}), 2, 10, max_response_bytes=1024 * 1024)
+    policy = TargetPolicy(connect_timeout=2, total_timeout=10, max_response_bytes=1024 * 1024)
     with serve_wsgi(server) as url:
         started = time.monotonic()
-        outcome = perform(OutboundRequest(1, url, "GET"), policy, ConnectionPools(2), time.time())
+        outcome = perform(
+            OutboundRequest(1, url, "GET"), allowing(url, policy), ConnectionPools(2), time.time()
+        )
         elapsed = time.monotonic() - started
         time.sleep(0.2)
     assert outcome.status_code == 200
@@ -149,10 +204,12 @@ def test_the_body_read_is_capped() -> None:
 
 def test_a_slow_target_times_out_within_the_total_timeout() -> None:
     server = TargetServer(delay=3)
-    policy = TargetPolicy(frozenset({"127.0.0.1"}), connect_timeout=1, total_timeout=1)
+    policy = TargetPolicy(connect_timeout=1, total_timeout=1)
     with serve_wsgi(server) as url:
         started = time.monotonic()
-        outcome = perform(OutboundRequest(1, url, "GET"), policy, ConnectionPools(2), time.time())
+        outcome = perform(
+            OutboundRequest(1, url, "GET"), allowing(url, policy), ConnectionPools(2), time.time()
+        )
         elapsed = time.monotonic() - started
     assert outcome.status_code is None and outcome.retryable
     assert outcome.error == "no answer within 1 s"
@@ -207,3 +264,16 @@ def test_the_call_log_appends_whole_lines(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert len(lines) == 50
     assert all(line.endswith(f"for timestamp {n}") for n, line in enumerate(lines))
+
+
+def test_the_dev_stacks_allow_list_reaches_none_of_the_suites_ports(tmp_path: Path) -> None:
+    stack = Stack(tmp_path)
+    entries = stack.env()["SCHEDULER_ALLOWED_HOSTS"].split(",")
+    allowed = frozenset(map(allowed_target, entries))
+    redis_port = 6379
+    suite_ports = {*stack.ports.values(), stack.metrics_port, redis_port}
+    for host, port in itertools.product(("127.0.0.1", "localhost"), suite_ports):
+        with pytest.raises(UnsafeTarget, match="loopback"):
+            check_url(f"http://{host}:{port}/", allowed)
+    hook = f"http://127.0.0.1:{DEV_CALL_TARGET_PORT}/"
+    assert check_url(hook, allowed).port == DEV_CALL_TARGET_PORT

@@ -22,7 +22,12 @@ from scheduler_service.models import RUNNING, ScheduledCall, db
 from scheduler_service.queueing import hand_over
 from scheduler_service.timestamps import render
 from servicekit.config import REPO_ROOT
-from tests.scheduler_service.scheduler_helpers import TargetServer, WorkerProcess, wait_until
+from tests.scheduler_service.scheduler_helpers import (
+    TargetServer,
+    WorkerProcess,
+    loopback_on_port_of,
+    wait_until,
+)
 
 Auth = Callable[..., dict[str, str]]
 
@@ -144,14 +149,20 @@ def test_retry_after_is_honoured_and_a_later_attempt_succeeds(
     assert server.keys() == {str(call["id"]): 3}
 
 
-@pytest.mark.parametrize("app_config", [{"SCHEDULER_MAX_ATTEMPTS": 2}], indirect=True)
+# Port 9 (discard) of loopback: nothing listens there.
+CLOSED_PORT = {"SCHEDULER_ALLOWED_HOSTS": "127.0.0.1:9"}
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"SCHEDULER_MAX_ATTEMPTS": 2, **CLOSED_PORT}], indirect=True
+)
 def test_connection_errors_are_retried_and_logged(
     client: FlaskClient,
     auth: Auth,
     start_worker: Callable[..., WorkerProcess],
     call_log: Path,
 ) -> None:
-    start_worker()
+    start_worker(**CLOSED_PORT)
     closed = "http://127.0.0.1:9/nothing-listens-here"
     (call,) = schedule(client, auth, [instant(1.5)], url=closed)
 
@@ -175,7 +186,7 @@ def test_the_address_is_checked_again_when_the_call_is_made(
     server, url = target
     port = url.rsplit(":", 1)[1]
     # Scheduled while localhost was allowed; the worker no longer allows it.
-    start_worker(SCHEDULER_ALLOWED_HOSTS="127.0.0.1")
+    start_worker(SCHEDULER_ALLOWED_HOSTS=f"127.0.0.1:{port}")
     (call,) = schedule(client, auth, [instant(1.5)], url=f"http://localhost:{port}/")
 
     failed = wait_for_status(client, auth, call["id"], {"Failed"}, timeout=20)
@@ -321,13 +332,15 @@ def test_calls_held_by_a_killed_worker_are_taken_over_soon(
     # Holds outlive their instant by 30 s: only the dead holder's missing alive mark lets
     # another worker take the calls over in time.
     first = start_worker(SCHEDULER_LEASE_GRACE="30")
-    due = instant(4)
+    due = instant(8)
     created = schedule(client, auth, [due] * 3, url=url)
     assert wait_until(lambda: len(redis_client.keys("scheduler:hold:*")) == 3, 5)
     first.kill()
+    # Killed while holding, not yet claiming: a claimed call waits out its 35 s lease.
+    assert datetime.now(UTC) < due - timedelta(seconds=1), "the kill came too late to test"
     start_worker(SCHEDULER_LEASE_GRACE="30")
 
-    assert wait_until(lambda: len(server.received) >= 3, 20)
+    assert wait_until(lambda: len(server.received) >= 3, 25)
     time.sleep(0.5)
     assert server.keys() == {str(call["id"]): 1 for call in created}
     assert max(item.at for item in server.received) < due.timestamp() + 10
@@ -349,6 +362,7 @@ def test_a_stock_rq_worker_runs_the_job_itself_at_its_instant(
         {
             "SCHEDULER_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "SCHEDULER_CALL_LOG": str(tmp_path / "logs" / "api_calls.log"),
+            "SCHEDULER_ALLOWED_HOSTS": loopback_on_port_of(url),
             "LOG_LEVEL": "WARNING",
         },
         tmp_path / "stock-worker.log",
