@@ -29,10 +29,18 @@ def create_app(
     )
     app.register_error_handler(RequestEntityTooLarge, api.body_too_large)
     with app.app_context():
-        if app_settings(MediaSettings).url_secret is None:
-            app.logger.warning("MEDIA_URL_SECRET is not set: image URLs cannot be signed")
+        warn_about_urls(app, app_settings(MediaSettings))
     app.cli.add_command(sweep)
     return app
+
+
+def warn_about_urls(app: Flask, settings: MediaSettings) -> None:
+    if settings.url_secret is None:
+        app.logger.warning("MEDIA_URL_SECRET is not set: image URLs cannot be signed")
+    if settings.public_url is None and not settings.allowed_hosts:
+        app.logger.warning(
+            "neither MEDIA_PUBLIC_URL nor MEDIA_ALLOWED_HOSTS is set: image URLs cannot be built"
+        )
 
 
 @click.command("sweep")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from media_service import service
 from media_service.imaging import CONTENT_TYPES
 from media_service.models import Image, StoredFile
+from media_service.origins import request_origin
 from media_service.schemas import (
     FileUploadSchema,
     ImageListQuerySchema,
@@ -29,9 +31,11 @@ from media_service.settings import MediaSettings
 from media_service.signing import UrlSigner
 from media_service.storage import FileSystemStorage, Storage, is_valid_key, key_token
 from servicekit import ApiError, Blueprint, require_identity, require_service
-from servicekit.errors import error_response
+from servicekit.errors import DomainError, error_response
 from servicekit.pagination import Page, page_window
 from servicekit.settings import app_settings
+
+log = logging.getLogger(__name__)
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 PUBLIC_MAX_AGE = 365 * 24 * 3600  # public files never change under their key
@@ -72,10 +76,12 @@ def error_answers(blueprint: Blueprint, *statuses: int) -> Callable[[Any], Any]:
 @images_blp.before_request
 def authenticate() -> None:
     """401 before anything of the request is read (OPTIONS reveals nothing); 503 before
-    anything is stored when the answer's URLs could not be signed."""
+    anything is stored when the answer's URLs could not be signed, 400 when they could
+    not name the request's host."""
     if request.method != "OPTIONS":
         require_identity()
         url_signer()
+        public_base()
 
 
 @internal_blp.before_request
@@ -271,14 +277,22 @@ def upload_of(files: dict[str, Any], field: str) -> service.Upload:
 
 
 def public_base() -> str:
-    """Where clients reach the suite: `MEDIA_PUBLIC_URL`, else the gateway's forwarded
-    scheme and host, else this request's."""
-    configured = settings().public_url
-    if configured:
-        return configured.rstrip("/")
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
-    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
-    return f"{scheme}://{host}"
+    """Where clients reach the suite: `MEDIA_PUBLIC_URL`, else the scheme and host the
+    client used (as the gateway forwards them, else this request's) when
+    `MEDIA_ALLOWED_HOSTS` admits the host: 400 `bad_host` or `bad_scheme` otherwise."""
+    configured = settings()
+    if configured.public_base is not None:
+        return configured.public_base
+    if not configured.allowed_hosts:
+        raise ApiError(503, "media URLs are not configured", "service_unavailable")
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    host = request.headers.get("X-Forwarded-Host", request.headers.get("Host", ""))
+    try:
+        return request_origin(scheme, host, configured.host_allow_list)
+    except DomainError:
+        unusable = {"host": host[:200], "scheme": scheme[:20]}
+        log.warning("image API request refused: unusable host or scheme", extra=unusable)
+        raise
 
 
 def image_body(image: Image) -> dict[str, Any]:

@@ -84,11 +84,12 @@ def test_urls_are_the_same_string_within_a_window(
     )
 
 
-def test_urls_use_the_public_base_url_or_the_forwarded_host(
-    make_app: Callable[..., Flask], client: FlaskClient, alice: dict[str, str]
+def test_urls_use_the_public_base_url_or_an_allowed_forwarded_host(
+    make_app: Callable[..., Flask], alice: dict[str, str]
 ) -> None:
     forwarded = {**alice, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "media.example.org"}
-    body = created(client, forwarded)
+    allowed = make_app(MEDIA_ALLOWED_HOSTS="media.example.org").test_client()
+    body = created(allowed, forwarded)
     assert body["url"].startswith("https://media.example.org/media/images/")
     configured = make_app(MEDIA_PUBLIC_URL="https://cdn.example.net/").test_client()
     body = created(configured, forwarded)
