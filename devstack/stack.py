@@ -114,6 +114,8 @@ class Stack:
         for name in PACKAGES:
             env.setdefault(f"{name.upper()}_SERVICE_URL", self.url(name))
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Image URLs name the gateway, whatever Host a client sends.
+        env.setdefault("MEDIA_PUBLIC_URL", self.url("gateway"))
         env.setdefault("SCHEDULER_ALLOWED_HOSTS", DEV_ALLOWED_CALL_HOSTS)
         return env
 

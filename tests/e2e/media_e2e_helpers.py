@@ -50,15 +50,17 @@ def send_image(
     image_id: int | None = None,
     filename: str = "naruto.jpg",
     content_type: str = "image/jpeg",
+    headers: dict[str, str] | None = None,
 ) -> requests.Response:
-    """`http --form POST /images/ image@<file>` (or PUT /images/<id>/ with `image_id`)."""
+    """`http --form POST /images/ image@<file>` (or PUT /images/<id>/ with `image_id`),
+    with `headers` added (a `Host` of the test's choosing, for one)."""
     path = "/images/" if image_id is None else f"/images/{image_id}/"
     method = "POST" if image_id is None else "PUT"
     return requests.request(
         method,
         f"{gateway_url}{path}",
         files={"image": (filename, picture, content_type)},
-        headers=token_header(token),
+        headers={**token_header(token), **(headers or {})},
         timeout=UPLOAD_TIMEOUT,
     )
 

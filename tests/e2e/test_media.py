@@ -59,6 +59,22 @@ def signed_query(url: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
 
 
+# What an outside review sent as Host: markup, and a host that makes the rest of the URL
+# a path and a query of another site.
+HOSTILE_HOSTS = ('127.0.0.1:8000"><script>', "evil.example:1/x?#")
+
+
+def hostile_host_headers() -> list[dict[str, str]]:
+    """The hostile hosts as the client's Host, and as an X-Forwarded-Host the gateway must
+    not pass on."""
+    return [{name: host} for host in HOSTILE_HOSTS for name in ("Host", "X-Forwarded-Host")]
+
+
+def assert_not_reflected(response: requests.Response) -> None:
+    for mark in ("<script>", '">', "evil.example"):
+        assert mark not in response.text
+
+
 def altered(text: str) -> str:
     """The same string with its last character changed."""
     return text[:-1] + ("A" if text[-1] != "A" else "B")
@@ -177,13 +193,15 @@ def test_api_token_auth_gives_a_working_token(gateway_url: str) -> None:
 def test_the_url_is_absolute_at_the_gateway_and_serves_without_a_token(
     gateway_url: str,
 ) -> None:
-    # The client reaches the gateway by another name: the URLs it gets back use that name.
+    # The client reaches the gateway by another name: the URLs it gets back still name
+    # MEDIA_PUBLIC_URL (the stack's gateway URL), never the Host the client sent.
     port = urlsplit(gateway_url).port
     gateway_by_name = f"http://localhost:{port}"
     _, token = register(gateway_by_name)
     body = uploaded(gateway_by_name, token, photo((640, 480), "green"))
     url = urlsplit(body["url"])
-    assert (url.scheme, url.netloc) == ("http", f"localhost:{port}")
+    assert (url.scheme, url.netloc) == ("http", f"127.0.0.1:{port}")
+    assert urlsplit(body["thumbnail_url"]).netloc == f"127.0.0.1:{port}"
     assert url.path.startswith("/media/images/") and url.path.endswith(".jpg")
     assert set(signed_query(body["url"])) == {"expires", "signature"}
 
@@ -202,6 +220,64 @@ def test_the_url_is_absolute_at_the_gateway_and_serves_without_a_token(
     thumbnail = requests.get(body["thumbnail_url"], timeout=TIMEOUT)
     assert thumbnail.status_code == 200
     assert max(decoded(thumbnail.content).size) <= 256
+
+
+def test_a_hostile_host_never_reaches_the_urls(gateway_url: str) -> None:
+    _, token = register(gateway_url)
+    for headers in hostile_host_headers():
+        response = send_image(gateway_url, token, photo(), headers=headers)
+        assert response.status_code == 201, response.text
+        assert_not_reflected(response)
+        assert urlsplit(response.json()["url"]).netloc == urlsplit(gateway_url).netloc
+        image_id = response.json()["id"]
+        for path in ("/images/", f"/images/{image_id}/"):
+            listed = get(f"{gateway_url}{path}", token, headers)
+            assert listed.status_code == 200
+            assert_not_reflected(listed)
+
+
+@pytest.fixture
+def allow_listed_stack(stack: RunningStack, tmp_path: Path) -> Iterator[RunningStack]:
+    """auth, media and the gateway of their own, without MEDIA_PUBLIC_URL: the URLs name
+    the host the client used when MEDIA_ALLOWED_HOSTS admits it."""
+    with e2e_stack(
+        tmp_path / "stack",
+        ("auth", "media", "gateway"),
+        label="e2e_hosts",
+        redis_url=stack.environment["REDIS_URL"],
+        settings={"MEDIA_PUBLIC_URL": "", "MEDIA_ALLOWED_HOSTS": "localhost"},
+    ) as started:
+        yield started
+
+
+def test_without_a_public_url_only_an_allowed_host_names_the_urls(
+    allow_listed_stack: RunningStack,
+) -> None:
+    gateway_url = allow_listed_stack.url("gateway")
+    port = urlsplit(gateway_url).port
+    by_name = f"http://localhost:{port}"
+    _, token = register(by_name)
+    body = uploaded(by_name, token, photo())
+    assert urlsplit(body["url"]).netloc == urlsplit(body["thumbnail_url"]).netloc
+    assert urlsplit(body["url"]).netloc == f"localhost:{port}"
+    assert get(body["url"]).status_code == 200
+
+    by_address = send_image(gateway_url, token, photo())  # Host: 127.0.0.1, not listed
+    assert by_address.status_code == 400
+    assert by_address.json() == {
+        "error": "the request's host is not one this service builds URLs for",
+        "code": "bad_host",
+    }
+    stored = [body["id"]]
+    for headers in hostile_host_headers():
+        response = send_image(by_name, token, photo(), headers=headers)
+        assert_not_reflected(response)
+        if "Host" in headers:
+            assert response.status_code == 400 and response.json()["code"] == "bad_host"
+        else:  # the gateway drops a client's X-Forwarded-Host
+            assert response.status_code == 201 and response.json()["url"].startswith(by_name)
+            stored.append(response.json()["id"])
+    assert [image["id"] for image in get(f"{by_name}/images/", token).json()] == stored
 
 
 def test_revalidation_and_ranges_pass_through_the_gateway(gateway_url: str) -> None:
