@@ -51,13 +51,14 @@ def require_token() -> None:
 @blp.route("/", methods=["POST"])
 @blp.doc(security=SECURITY, requestBody=REQUEST_BODY)
 @blp.alt_response(201, schema=CallSummarySchema(many=True), description="The scheduled calls")
+@blp.alt_response(422, description="The caller's cap on pending calls would be passed")
 def schedule_calls() -> tuple[Response, int]:
     """Schedule one call per timestamp (past timestamps are ignored)."""
     caller = require_identity()
     data = load_body(ScheduleRequestSchema())
     target = service.CallTarget(data["url"], data["method"], data["headers"], data["body"])
     created = service.schedule_calls(
-        app_settings(SchedulerSettings), redis_client(), caller.subject, data["timestamps"], target
+        app_settings(SchedulerSettings), redis_client(), caller, data["timestamps"], target
     )
     return jsonify(created), 201
 

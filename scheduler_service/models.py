@@ -48,6 +48,7 @@ class ScheduledCall(db.Model):  # type: ignore[name-defined]
         ),
         Index("ix_scheduled_calls_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_scheduled_calls_owner_timestamp", "owner", "timestamp"),
+        Index("ix_scheduled_calls_owner_status", "owner", "status"),
         Index("ix_scheduled_calls_timestamp", "timestamp"),
     )
 

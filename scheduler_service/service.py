@@ -17,11 +17,18 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, false, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from scheduler_service.clock import redis_now
-from scheduler_service.models import CANCELLED, PENDING, ScheduledCall, changed_rows, db
+from scheduler_service.models import (
+    CANCELLED,
+    PENDING,
+    RUNNING,
+    ScheduledCall,
+    changed_rows,
+    db,
+)
 from scheduler_service.outbound import UnsafeTarget, check_url
 from scheduler_service.queueing import forget, hand_over
 from scheduler_service.settings import SchedulerSettings
@@ -36,6 +43,8 @@ MAX_REPORTED_PROBLEMS = 20
 INSERT_CHUNK = 1000
 MAX_ID = 2**31 - 1  # the id column is a 32-bit integer
 calls_table = ScheduledCall.__table__
+UNFINISHED = (PENDING, RUNNING)
+OWNER_LOCKS = 0x5C4E  # the advisory-lock namespace of "one owner's new calls"
 
 
 class NoTimestamps(DomainError):
@@ -49,6 +58,20 @@ class InvalidTimestamps(DomainError):
 
     def __init__(self, message: str, problems: dict[str, str]) -> None:
         super().__init__(message, errors=problems)
+
+
+class TooManyPending(DomainError):
+    """The new calls would take the caller past their cap on unfinished calls."""
+
+    status, code = 422, "pending_limit"
+
+    def __init__(self, cap: int, pending: int, asked: int) -> None:
+        super().__init__(
+            f"at most {cap} pending calls per user: {pending} are pending and this request"
+            f" asks for {asked} more; wait for some to run, or cancel some",
+            limit=cap,
+            pending=pending,
+        )
 
 
 class InvalidTarget(DomainError):
@@ -182,7 +205,7 @@ def checked_target(target: CallTarget, settings: SchedulerSettings) -> CallTarge
 def schedule_calls(
     settings: SchedulerSettings,
     connection: Redis,
-    owner: str,
+    caller: Identity,
     raw_timestamps: Any,
     target: CallTarget,
 ) -> list[dict[str, Any]]:
@@ -191,11 +214,37 @@ def schedule_calls(
     target = checked_target(target, settings)
     current = redis_now(connection)
     kept = [instants[index] for index in upcoming(instants, current, settings)]
-    ids = _insert_calls(owner, kept, target, settings.max_attempts, current)
+    check_pending_cap(caller.subject, len(kept), settings.pending_cap(caller.is_staff))
+    ids = _insert_calls(caller.subject, kept, target, settings.max_attempts, current)
     db.session.commit()
     created = list(zip(ids, kept, strict=True))
     _hand_over(connection, settings, created, current, fresh=True)
     return [{"id": i, "timestamp": render(t), "status": PENDING} for i, t in created]
+
+
+def check_pending_cap(owner: str, asked: int, cap: int | None) -> None:
+    """TooManyPending when `asked` more calls would take `owner` past `cap`. The owner's
+    writes are serialised first, so concurrent requests cannot both pass the count."""
+    if cap is None or asked == 0:
+        return
+    _serialise_owner(owner)
+    pending = db.session.scalar(
+        select(func.count())
+        .select_from(calls_table)
+        .where(calls_table.c.owner == owner, calls_table.c.status.in_(UNFINISHED))
+    )
+    if (pending or 0) + asked > cap:
+        raise TooManyPending(cap, pending or 0, asked)
+
+
+def _serialise_owner(owner: str) -> None:
+    """PostgreSQL: a transaction-scoped advisory lock per owner. SQLite: the database's
+    write lock, taken now by a no-op UPDATE rather than at the first insert (until then
+    another writer could commit between this count and these inserts)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(OWNER_LOCKS, func.hashtext(owner))))
+        return
+    db.session.execute(update(calls_table).where(false()).values(id=calls_table.c.id))
 
 
 def _insert_calls(

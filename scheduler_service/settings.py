@@ -58,6 +58,10 @@ class SchedulerSettings:
     )
     call_log: Path = setting("SCHEDULER_CALL_LOG", lambda: REPO_ROOT / "logs" / "api_calls.log")
     max_timestamps: int = setting("SCHEDULER_MAX_TIMESTAMPS", 10_000, minimum=1)
+    # Unfinished (Pending or Running) calls one user may hold; staff have their own cap
+    # (0: none).
+    max_pending: int = setting("SCHEDULER_MAX_PENDING", 10_000, minimum=1)
+    staff_max_pending: int = setting("SCHEDULER_STAFF_MAX_PENDING", 0, minimum=0)
     max_horizon: float = setting("SCHEDULER_MAX_HORIZON", 365 * 24 * 3600.0, minimum=1)
     max_attempts: int = setting("SCHEDULER_MAX_ATTEMPTS", 5, minimum=1)
     retry_base: float = setting("SCHEDULER_RETRY_BASE", 2.0, minimum=0)
@@ -84,6 +88,12 @@ class SchedulerSettings:
             total_timeout=self.total_timeout,
             max_response_bytes=self.max_response_bytes,
         )
+
+    def pending_cap(self, is_staff: bool) -> int | None:
+        """How many unfinished calls a caller may hold; None: no cap."""
+        if not is_staff:
+            return self.max_pending
+        return self.staff_max_pending or None
 
     @property
     def lease_seconds(self) -> float:
