@@ -8,16 +8,29 @@ counts Idempotency-Keys. Lateness is arrival at the target minus the call's inst
 host, one clock). Prints a Markdown table.
 
     .venv/bin/python bench/scheduler.py [--burst 1000] [--singles 20] [--bulk 10000]
+
+`--whole-stack` measures bursts instead with everything `make run` starts running
+(devstack's ALL_PROCESSES: every service, the gateway, the RQ workers, the stream
+consumers): for each size (`--sizes 200,1000`), `--runs 5` runs, each on a fresh target
+and a fresh stack (the worker's connections start cold, as after a deploy), all calls due
+in the same second 12 s after scheduling. Per run: the load average, lateness p50/p99/max,
+when the worker claimed the calls (from the attempts it recorded), how many connections the
+target accepted, and the machine's listen-queue overflows during the burst (a connection
+attempt dropped there is retried by the kernel a second later).
+
+    .venv/bin/python bench/scheduler.py --whole-stack [--sizes 200,1000] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import threading
 import time
 from collections import Counter
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +39,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devstack.stack import RunningStack, running_stack
+from devstack.stack import ALL_PROCESSES, RunningStack, running_stack
 
 PROCESSES = ["auth", "scheduler", "gateway", "worker"]
 Calls = dict[int, str]  # call id -> its instant, as the API renders it
@@ -39,11 +52,16 @@ SETTINGS = {
 
 
 class Arrivals:
-    """What the target saw: (arrival time, Idempotency-Key) per request."""
+    """What the target saw: (arrival time, Idempotency-Key) per request; connections."""
 
     def __init__(self) -> None:
         self.items: list[tuple[float, str]] = []
+        self.connections = 0
         self.lock = threading.Lock()
+
+    def connected(self) -> None:
+        with self.lock:
+            self.connections += 1
 
     def add(self, key: str) -> None:
         at = time.time()
@@ -59,6 +77,10 @@ def target_server(arrivals: Arrivals) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a real API would offer
         disable_nagle_algorithm = True  # headers and body leave at once, as real servers do
+
+        def setup(self) -> None:
+            super().setup()
+            arrivals.connected()
 
         def do_GET(self) -> None:
             arrivals.add(self.headers.get("Idempotency-Key", ""))
@@ -129,11 +151,17 @@ def measure_singles(gateway: str, token: str, url: str, arrivals: Arrivals, coun
 
 
 def measure_burst(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> Figures:
+    calls = fire_burst(gateway, token, url, arrivals, count)
+    return report(calls, arrivals.snapshot())
+
+
+def fire_burst(gateway: str, token: str, url: str, arrivals: Arrivals, count: int) -> Calls:
+    """`count` calls due in the same second, 11-12 s ahead; returns once they all arrived."""
     due = (datetime.now(UTC) + timedelta(seconds=12)).replace(microsecond=0)
     calls, _ = schedule(gateway, token, [due] * count, url)
     wait_for(arrivals, {str(i) for i in calls}, due.timestamp() + 30)
     time.sleep(2)  # a duplicate would arrive now
-    return report(calls, arrivals.snapshot())
+    return calls
 
 
 def report(calls: Calls, arrivals: list[tuple[float, str]]) -> Figures:
@@ -167,12 +195,97 @@ def login(stack: RunningStack) -> str:
     return str(response.json()["access"])
 
 
+def listen_overflows() -> int:
+    """This machine's count of connections dropped because a listen queue was full."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[0::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            counters = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(counters.get("ListenOverflows", 0))
+    return 0
+
+
+def claim_lateness(stack: RunningStack, calls: Calls) -> list[float]:
+    """Milliseconds between each call's instant and its first claim by the worker."""
+    with closing(sqlite3.connect(stack.var / "scheduler.db")) as connection:
+        rows = connection.execute(
+            "SELECT call_id, started_at FROM call_attempts WHERE number = 1"
+        ).fetchall()
+    claimed = {int(call_id): moment for call_id, moment in rows}
+    late = []
+    for call_id, stamp in calls.items():
+        if call_id in claimed:
+            due = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            at = datetime.fromisoformat(claimed[call_id]).replace(tzinfo=UTC)
+            late.append((at - due).total_seconds() * 1000)
+    return late
+
+
+def whole_stack_burst(count: int) -> Figures:
+    """One burst on a fresh target and a fresh whole stack."""
+    arrivals = Arrivals()
+    target = target_server(arrivals)
+    url = f"http://127.0.0.1:{target.server_port}/hook"
+    # Either form of an allow-list entry: a host alone, or a host and port.
+    allowed = f"127.0.0.1,127.0.0.1:{target.server_port}"
+    try:
+        with running_stack(
+            ALL_PROCESSES, settings={**SETTINGS, "SCHEDULER_ALLOWED_HOSTS": allowed}
+        ) as stack:
+            token = login(stack)
+            time.sleep(2)  # the worker's scheduler process starts after the worker registers
+            load = os.getloadavg()[0]
+            overflows = listen_overflows()
+            warm = arrivals.connections
+            calls = fire_burst(stack.url("gateway"), token, url, arrivals, count)
+            figures = report(calls, arrivals.snapshot())
+            claims = claim_lateness(stack, calls)
+    finally:
+        target.shutdown()
+    figures.update(
+        load=load,
+        load_after=os.getloadavg()[0],
+        claimed_p99=percentile(claims, 0.99) if claims else float("nan"),
+        connections=arrivals.connections - warm,
+        overflows=listen_overflows() - overflows,
+    )
+    return figures
+
+
+def main_whole_stack(sizes: list[int], runs: int) -> int:
+    rows = []
+    for count in sizes:
+        for run in range(1, runs + 1):
+            figures = whole_stack_burst(count)
+            rows.append((count, run, figures))
+            print(f"{count} calls, run {run}: {figures}", file=sys.stderr, flush=True)
+    print(f"cores: {os.cpu_count()}; processes: {', '.join(ALL_PROCESSES)}")
+    print(
+        "| calls | run | load (1 min) before → after | fired | duplicates | lateness p50 | p99 "
+        "| max | claimed p99 | connections | listen overflows |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for count, run, result in rows:
+        print(
+            f"| {count} | {run} | {result['load']:.2f} → {result['load_after']:.2f} "
+            f"| {result['fired']:.0f} | {result['duplicates']:.0f} | {result['p50']:.0f} ms "
+            f"| {result['p99']:.0f} ms | {result['max']:.0f} ms | {result['claimed_p99']:.0f} ms "
+            f"| {result['connections']:.0f} | {result['overflows']:.0f} |"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--singles", type=int, default=20)
     parser.add_argument("--bulk", type=int, default=10_000)
+    parser.add_argument("--whole-stack", action="store_true", help="bursts with every process")
+    parser.add_argument("--sizes", default="200,1000", help="burst sizes (--whole-stack)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per size (--whole-stack)")
     args = parser.parse_args()
+    if args.whole_stack:
+        return main_whole_stack([int(size) for size in args.sizes.split(",")], args.runs)
     arrivals = Arrivals()
     target = target_server(arrivals)
     url = f"http://127.0.0.1:{target.server_port}/hook"
