@@ -2,6 +2,8 @@
 
 A service's env.py is two lines (`from servicekit.migrations_env import run; run()`):
 the logic of running migrations is the same everywhere, only the database differs.
+Alembic runs on the connection a caller put in `config.attributes["connection"]`
+(servicekit.migrate: the one holding the migration lock), else on a new one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic import context
 from flask import current_app
-from sqlalchemy import MetaData
+from sqlalchemy import Connection, MetaData
 
 from servicekit.db import POSTGRESQL_ONLY
 
@@ -58,18 +60,27 @@ def _include_object(
 
 
 def _run_online() -> None:
+    # `python -m servicekit.migrate` passes the connection that holds its migration lock.
+    given: Connection | None = context.config.attributes.get("connection")
+    if given is not None:
+        _run_on(given)
+        return
     engine = current_app.extensions["migrate"].db.engine
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=_metadata(),
-            process_revision_directives=_skip_empty_autogenerate,
-            include_object=_include_object,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        _run_on(connection)
+
+
+def _run_on(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=_metadata(),
+        process_revision_directives=_skip_empty_autogenerate,
+        include_object=_include_object,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 def run() -> None:
