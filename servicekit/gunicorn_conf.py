@@ -8,11 +8,16 @@ gthread with every client bounded in time (servicekit/gunicorn_worker.py): reque
 are read without a thread, and a client that stalls for `GUNICORN_CLIENT_TIMEOUT`
 seconds is disconnected. The gateway passes services only whole requests, but a service
 reached directly (from inside the cluster) meets any client.
+
+With `PROMETHEUS_MULTIPROC_DIR` set (the image sets it), the workers write their
+metrics to files there and /metrics sums them; the master empties the folder before
+the first worker starts and marks each dead worker's gauges.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import multiprocess
@@ -34,6 +39,23 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 limit_request_line = 8190
 # Every service runs its own gunicorn master: a default control socket path would be shared.
 control_socket_disable = True
+
+
+def on_starting(server: Arbiter) -> None:
+    """Start with an empty metrics folder, before any worker writes to it: the files
+    of an earlier run (a restarted container keeps its emptyDir or volume) would be
+    summed into this run's counters. Created when missing (a fresh tmpfs on /tmp)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        empty_metrics_dir(Path(directory))
+
+
+def empty_metrics_dir(directory: Path) -> None:
+    """Remove prometheus_client's files (`*.db`) only: a folder named by mistake keeps
+    everything else."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.glob("*.db"):
+        path.unlink(missing_ok=True)
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
