@@ -40,6 +40,7 @@ from auth_service.context import auth_context
 from auth_service.models import User, db, new_public_id
 from auth_service.settings import AuthSettings
 from servicekit.db import UtcDateTime, utcnow
+from servicekit.redis_connection import redis_from_url
 from servicekit.streams import entry_fields
 from servicekit.users import USER_CREATED, USER_DELETED, USER_UPDATED, UserEvent
 
@@ -218,7 +219,7 @@ def outbox_redis(app: Flask) -> Redis | None:
         return None
     client = app.extensions.get(REDIS_EXTENSION)
     if client is None:
-        client = Redis.from_url(
+        client = redis_from_url(
             url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT
         )
         app.extensions[REDIS_EXTENSION] = client

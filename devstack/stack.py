@@ -19,12 +19,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
 import requests
 from rq import Worker
 
 from devstack.redis_server import free_port, running_redis
 from servicekit.config import GATEWAY_METRICS_PORT, REPO_ROOT, SERVICE_PORTS, UPSTREAMS
+from servicekit.redis_connection import redis_from_url
 
 PACKAGES = {name: f"{name}_service" for name in UPSTREAMS}
 WORKER = "worker"
@@ -69,6 +69,8 @@ CONSUMERS = (RELAY, EVENTS_USERS, TICKETS_USERS, DATAPOINTS_USERS)
 # The RQ workers: ready once registered with RQ.
 RQ_WORKERS = (WORKER, TICKETS_MAIL, DATAPOINTS_WORKER)
 WORKER_QUEUE = "scheduler"
+# The RQ workers' connection: REDIS_URL from their environment, plain or Sentinel.
+RQ_SETTINGS = "servicekit.rq_settings"
 # Fires calls at their exact instant and reconciles with the database (see its docstring).
 WORKER_CLASS = "scheduler_service.worker.CallWorker"
 # The dev stack's scheduled calls may reach one local port, for a hook server of the
@@ -146,7 +148,7 @@ class Stack:
         commands[WORKER] = [
             _tool("rq"), "worker", "--with-scheduler",
             "--worker-class", WORKER_CLASS,
-            "--url", self.env()["REDIS_URL"],
+            "--config", RQ_SETTINGS,
             "--serializer", "rq.serializers.JSONSerializer",
             "--path", str(REPO_ROOT),
             WORKER_QUEUE,
@@ -165,7 +167,7 @@ class Stack:
         commands[TICKETS_MAIL] = [
             _tool("rq"), "worker",
             "--worker-class", "rq.worker.SimpleWorker",
-            "--url", self.env()["REDIS_URL"],
+            "--config", RQ_SETTINGS,
             "--serializer", "rq.serializers.JSONSerializer",
             "--path", str(REPO_ROOT),
             TICKETS_MAIL_QUEUE,
@@ -174,7 +176,7 @@ class Stack:
         commands[DATAPOINTS_WORKER] = [
             _tool("rq"), "worker",
             "--worker-class", "rq.worker.SimpleWorker",
-            "--url", self.env()["REDIS_URL"],
+            "--config", RQ_SETTINGS,
             "--serializer", "rq.serializers.JSONSerializer",
             "--path", str(REPO_ROOT),
             DATAPOINTS_WORKER_QUEUE,
@@ -296,7 +298,7 @@ def _is_ready(stack: Stack, name: str, process: subprocess.Popen[bytes]) -> bool
 
 
 def _worker_registered(redis_url: str, pid: int) -> bool:
-    with redis.Redis.from_url(redis_url) as connection:
+    with redis_from_url(redis_url) as connection:
         return any(worker.pid == pid for worker in Worker.all(connection=connection))
 
 

@@ -40,6 +40,7 @@ from gateway.tokencache import VerifiedTokens
 from gateway.upstream import Answer, Call, Forwarder, Upstream
 from servicekit.keys import KeyResolver, RemoteKeySet
 from servicekit.observability import configure_logging, request_id_from
+from servicekit.redis_connection import async_redis_from_url
 
 log = logging.getLogger("flotilla.gateway")
 Page = tuple[int, bytes, list[tuple[str, str]]]
@@ -287,17 +288,17 @@ def _constant(page: Page) -> Callable[[], Awaitable[Page]]:
 
 def _redis(url: str | None, connections: int) -> redis.asyncio.Redis | None:
     """A client whose pool makes a burst wait for a connection (at most the socket
-    timeout) rather than fail: redis.asyncio's default pool refuses the 101st."""
+    timeout) rather than fail: redis.asyncio's default pool refuses the 101st. Behind
+    Sentinel (a `redis+sentinel://` URL) the pool follows the master, with the same bound."""
     if not url:
         return None
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
+    return async_redis_from_url(
         url,
         max_connections=connections,
-        timeout=REDIS_TIMEOUT,
+        pool_timeout=REDIS_TIMEOUT,
         socket_timeout=REDIS_TIMEOUT,
         socket_connect_timeout=REDIS_TIMEOUT,
     )
-    return redis.asyncio.Redis(connection_pool=pool)
 
 
 async def answer_upstream(

@@ -26,6 +26,7 @@ from servicekit.errors import register_error_handlers
 from servicekit.identity import init_identity
 from servicekit.keys import KeyResolver
 from servicekit.observability import configure_logging, init_health, init_request_tracking
+from servicekit.redis_connection import redis_from_url
 from servicekit.settings import init_settings, load_settings
 
 
@@ -155,13 +156,13 @@ def _ping_database(db: SQLAlchemy) -> None:
 
 
 def redis_client() -> Redis:
-    """This app's Redis connection (pooled), from `REDIS_URL`."""
+    """This app's Redis connection (pooled), from `REDIS_URL` (plain or Sentinel)."""
     client = current_app.extensions.get("servicekit.redis")
     if client is None:
         url = current_app.config.get("REDIS_URL")
         if not url:
             raise RuntimeError("REDIS_URL is not configured")
-        client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis_from_url(url, socket_timeout=2, socket_connect_timeout=2)
         current_app.extensions["servicekit.redis"] = client
     return client
 

@@ -46,6 +46,7 @@ from redis.typing import EncodableT, FieldT
 
 from servicekit.config import env, load_environment
 from servicekit.observability import configure_logging
+from servicekit.redis_connection import redis_from_url
 from servicekit.users import user_stream
 
 log = logging.getLogger(__name__)
@@ -399,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(str(exc)) from exc
     if arguments.app:
         handler = in_app_context(arguments.app, handler)
-    redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=arguments.block + 5)
+    redis = redis_from_url(redis_url, socket_connect_timeout=2, socket_timeout=arguments.block + 5)
     consumer = StreamConsumer(
         redis,
         arguments.stream or user_stream(),

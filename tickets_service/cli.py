@@ -7,8 +7,8 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from redis import Redis
 
+from servicekit.redis_connection import redis_from_url
 from servicekit.streams import ConsumerOptions, StreamConsumer, StreamEntry, stop_on_signals
 from servicekit.users import user_stream
 from tickets_service.lifecycle import GROUP, handle_entry
@@ -20,7 +20,7 @@ def consumer(app: Flask, options: ConsumerOptions) -> StreamConsumer:
     url = app.config.get("REDIS_URL")
     if not url:
         raise click.ClickException("REDIS_URL is not set: the user lifecycle stream is in Redis")
-    redis = Redis.from_url(url, socket_timeout=options.block + 5, socket_connect_timeout=5)
+    redis = redis_from_url(url, socket_timeout=options.block + 5, socket_connect_timeout=5)
 
     def handle(entry: StreamEntry) -> None:
         with app.app_context():
