@@ -1,11 +1,25 @@
-# One image recipe for every Flotilla process; the SERVICE build argument picks
-# the package to serve and PORT the port it listens on, e.g.
+# One image for every Flotilla process; what a container runs is chosen when it starts.
 #
-#   docker build --build-arg SERVICE=auth_service --build-arg PORT=8001 -t flotilla/auth_service .
+#   docker build -t flotilla:latest .
+#   docker run -e SERVICE=auth_service -e PORT=8001 -e AUTH_DATABASE_URL=... flotilla:latest
 #
-# Ports: gateway 8000, auth_service 8001, events_service 8002, tickets_service 8003,
-# activity_service 8004, media_service 8005, datapoints_service 8006, scheduler_service 8007.
-# The RQ worker uses the scheduler_service image with another command (see docker-compose.yml).
+# Runtime variables of the default command (docker/serve.sh):
+#   SERVICE  the package to serve: gateway, auth_service, events_service, tickets_service,
+#            activity_service, media_service, datapoints_service or scheduler_service
+#   PORT     the port it listens on (default 8000; the health check asks it for /health).
+#            The suite's ports: gateway 8000, auth_service 8001, events_service 8002,
+#            tickets_service 8003, activity_service 8004, media_service 8005,
+#            datapoints_service 8006, scheduler_service 8007.
+# Other commands of the same image (docker-compose.yml runs them all):
+#   python -m servicekit.migrate <package>   the service's database to head, under a lock;
+#                                            run it (and, for auth_service, `flask --app
+#                                            auth_service create-admin`) before the service
+#   rq worker ..., flask --app <package> <command>, python -m servicekit.streams ...
+#
+# PROMETHEUS_MULTIPROC_DIR (/tmp/flotilla-metrics): where gunicorn's workers keep their
+# metrics so that /metrics sums them; the gunicorn master creates and empties it at start.
+# The image runs with a read-only root file system when /tmp is writable (a tmpfs or an
+# emptyDir) and the state directories under /app/var it uses are volumes.
 
 # --- build stage: install the runtime lock into a virtual environment ------------------
 FROM python:3.11-slim AS build
@@ -30,12 +44,9 @@ RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 # --- final stage: the runtime image ---------------------------------------------------
 FROM python:3.11-slim
 
-ARG SERVICE
-ARG PORT=8000
-
-ENV SERVICE=${SERVICE} \
-    PORT=${PORT} \
+ENV PORT=8000 \
     FLOTILLA_VAR_DIR=/app/var \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/flotilla-metrics \
     PATH="/opt/venv/bin:${PATH}" \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -47,8 +58,9 @@ ENV SERVICE=${SERVICE} \
 RUN groupadd --system --gid 10001 flotilla \
     && useradd --system --uid 10001 --gid flotilla --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin flotilla \
-    && mkdir -p /app/var/keys /app/var/media \
-    && chown -R flotilla:flotilla /app/var
+    && mkdir -p /app/var/keys /app/var/media /app/var/outbox /app/var/logs \
+       "${PROMETHEUS_MULTIPROC_DIR}" \
+    && chown -R flotilla:flotilla /app/var "${PROMETHEUS_MULTIPROC_DIR}"
 
 COPY --from=build /opt/venv /opt/venv
 
@@ -65,18 +77,16 @@ COPY activity_service/ ./activity_service/
 COPY media_service/ ./media_service/
 COPY datapoints_service/ ./datapoints_service/
 COPY scheduler_service/ ./scheduler_service/
-
-# Fail the build early on a missing or unknown SERVICE.
-RUN if [ -z "${SERVICE}" ]; then echo "the build argument SERVICE is required" >&2; exit 1; fi \
-    && if [ ! -f "${SERVICE}/wsgi.py" ] && [ "${SERVICE}" != gateway ]; then echo "unknown SERVICE: no ${SERVICE}/wsgi.py" >&2; exit 1; fi
+COPY docker/serve.sh ./docker/serve.sh
 
 USER flotilla:flotilla
 
-EXPOSE ${PORT}
+EXPOSE 8000-8007
 
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)" || exit 1
 
-# The services are WSGI apps on servicekit's worker; the gateway runs its own event-loop
-# worker (gateway/gunicorn_conf.py), which builds the gateway inside its loop.
-CMD ["sh", "-c", "if [ \"${SERVICE}\" = gateway ]; then exec gunicorn -c gateway/gunicorn_conf.py gateway.app:create_app --bind \"0.0.0.0:${PORT}\"; else exec gunicorn -c servicekit/gunicorn_conf.py \"${SERVICE}.wsgi:app\" --bind \"0.0.0.0:${PORT}\"; fi"]
+# gunicorn serving SERVICE on PORT: the services on servicekit's worker, the gateway on
+# its own event-loop worker (docker/serve.sh). A container that runs another command
+# (a migration, a worker) replaces this one.
+CMD ["/app/docker/serve.sh"]

@@ -2,8 +2,11 @@
 PostgreSQL init script.
 
 The compose file is validated against the Compose Specification JSON schema, and then
-against the project's own conventions: service names, build arguments, ports, the
-environment each process gets, health checks, dependencies, and secrets (never literal).
+against the project's own conventions: service names, one image built once, the package
+and port each container gets at run time, the migration jobs the services wait for, the
+environment each process gets, health checks, dependencies, a read-only root with
+writable /tmp and metrics folder, and secrets (never literal). The image's default
+command (docker/serve.sh) is also run for real, outside a container.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import os
 import re
 import shlex
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 INIT_SCRIPT = ROOT / "docker" / "postgres-init.sh"
+SERVE_SCRIPT = ROOT / "docker" / "serve.sh"
 SCHEMA_ENV_VAR = "COMPOSE_SPEC_SCHEMA"
 DEFAULT_SCHEMA = ROOT / ".venv" / "share" / "compose_spec.json"
 
@@ -56,7 +63,18 @@ PORTLESS = {
     "tickets_mail": "tickets_service",
     "datapoints_worker": "datapoints_service",
 }
-EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", *PORTLESS, *PORTS})
+# One-shot jobs: each migrates its package's database (auth's also creates the admin).
+MIGRATIONS = {
+    f"{name.removesuffix('_service')}_migrate": name for name in PORTS if name != "gateway"
+}
+EXPECTED_COMPOSE_SERVICES = frozenset({"postgres", "redis", *PORTLESS, *PORTS, *MIGRATIONS})
+# Every container of the suite's own processes, and the package it runs.
+FLOTILLA_CONTAINERS = {**{name: name for name in PORTS}, **PORTLESS, **MIGRATIONS}
+LONG_RUNNING = {
+    name: package for name, package in FLOTILLA_CONTAINERS.items() if name not in MIGRATIONS
+}
+IMAGE = "${FLOTILLA_IMAGE:-flotilla:latest}"
+METRICS_DIR = "/tmp/flotilla-metrics"
 SECRET_VARIABLES = ("POSTGRES_PASSWORD", "SERVICE_SECRET", "ADMIN_PASSWORD")
 REDIS_URL = "redis://redis:6379/0"
 VAR_DIR = "/app/var"
@@ -274,6 +292,16 @@ def named_volume_mounts(service: dict[str, Any]) -> dict[str, str]:
     return mounts
 
 
+def tmpfs_mounts(service: dict[str, Any]) -> list[str]:
+    raw = service.get("tmpfs") or []
+    entries = [raw] if isinstance(raw, str) else list(raw)
+    return [str(entry).split(":", 1)[0] for entry in entries]
+
+
+def anonymous_volumes(service: dict[str, Any]) -> list[str]:
+    return [e for e in service.get("volumes") or [] if isinstance(e, str) and ":" not in e]
+
+
 def walk_strings(node: object) -> Iterator[str]:
     if isinstance(node, str):
         yield node
@@ -359,61 +387,59 @@ def test_compose_service_names() -> None:
     assert set(services()) == EXPECTED_COMPOSE_SERVICES
 
 
-def test_every_built_service_names_a_package() -> None:
+def test_one_image_built_once_and_run_by_every_container() -> None:
     built = {name: service for name, service in services().items() if "build" in service}
-    assert set(built) == {*PORTS, *PORTLESS}
-    for name, service in built.items():
-        build = service["build"]
-        assert isinstance(build, dict), f"{name}: build must be a mapping with args"
-        context = ROOT / build.get("context", ".")
-        assert context.resolve() == ROOT, f"{name}: build context must be the repository root"
-        recipe = context / build.get("dockerfile", "Dockerfile")
-        assert recipe.resolve() == DOCKERFILE, f"{name}: must build from the Dockerfile"
-        package = build_args(service).get("SERVICE")
-        assert package in PORTS, f"{name}: SERVICE build arg {package!r} is not a Flotilla package"
-        assert (ROOT / package).is_dir(), f"{name}: no package directory {package}/"
-        expected = PORTLESS.get(name, name)
-        assert package == expected, f"{name}: builds {package}, expected {expected}"
+    assert list(built) == ["gateway"], "exactly one service builds the image"
+    build = built["gateway"]["build"]
+    assert isinstance(build, dict), "build must be a mapping"
+    context = ROOT / build.get("context", ".")
+    assert context.resolve() == ROOT, "the build context must be the repository root"
+    recipe = context / build.get("dockerfile", "Dockerfile")
+    assert recipe.resolve() == DOCKERFILE, "the image must be built from the Dockerfile"
+    assert not build_args(built["gateway"]), "the image takes no build argument"
+    for name in FLOTILLA_CONTAINERS:
+        # Compose ignores the failed pull of an image another service of the file builds.
+        assert services()[name].get("image") == IMAGE, f"{name}: image must be {IMAGE}"
+
+
+@pytest.mark.parametrize("name", list(FLOTILLA_CONTAINERS))
+def test_the_package_is_chosen_at_run_time(name: str) -> None:
+    package = FLOTILLA_CONTAINERS[name]
+    env = environment(services()[name])
+    assert env.get("SERVICE") == package, f"{name}: SERVICE must be {package}"
+    assert (ROOT / package).is_dir(), f"{name}: no package directory {package}/"
+    if name in PORTS:
+        assert env.get("PORT") == str(PORTS[name]), f"{name}: PORT must be {PORTS[name]}"
+    else:
+        assert "PORT" not in env, f"{name} listens on no port"
 
 
 @pytest.mark.parametrize("name", list(PORTS))
-def test_bind_port_matches_the_port_table(name: str) -> None:
-    service = services()[name]
-    port = PORTS[name]
-    assert build_args(service).get("PORT") == str(port), f"{name}: PORT build arg must be {port}"
-    argv = gunicorn_argv(service)
-    if service.get("command") is not None:
-        assert argv, f"{name}: the command does not run gunicorn"
-    if argv:
-        assert option(argv, "--bind") == f"0.0.0.0:{port}", f"{name}: {argv}"
-        if name == "gateway":
-            assert option(argv, "-c") == GATEWAY_GUNICORN_CONF, f"{name}: {argv}"
-            assert GATEWAY_APP in argv, f"{name}: {argv}"
-        else:
-            assert option(argv, "-c") == GUNICORN_CONF, f"{name}: {argv}"
-            assert f"{name}.wsgi:app" in argv, f"{name}: {argv}"
+def test_http_processes_run_the_images_default_command(name: str) -> None:
+    """The default command serves SERVICE on PORT; a command here would bypass it (and a
+    start command that migrates would race its replicas)."""
+    assert services()[name].get("command") is None, f"{name}: {services()[name]['command']}"
+    assert "entrypoint" not in services()[name]
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_services_apply_their_migrations_before_serving(name: str) -> None:
-    steps = shell_steps(services()[name])
-    # auth_service also bootstraps the admin account between the two.
-    bootstrap = [["flask", "--app", name, "create-admin"]] if name == "auth_service" else []
-    assert len(steps) == 2 + len(bootstrap), f"{name}: expected `migrate && exec gunicorn`: {steps}"
-    assert steps[1:-1] == bootstrap
-    assert steps[0] == [
-        "flask",
-        "--app",
-        name,
-        "db",
-        "upgrade",
-        "--directory",
-        f"{name}/migrations",
-    ]
-    assert steps[-1][:1] == ["gunicorn"]
-    assert "exec gunicorn" in (shell_script(services()[name]) or ""), (
-        f"{name}: gunicorn must replace the shell to receive signals"
-    )
+@pytest.mark.parametrize("name", list(MIGRATIONS))
+def test_each_database_is_migrated_by_a_one_shot_job(name: str) -> None:
+    package = MIGRATIONS[name]
+    job = services()[name]
+    steps = shell_steps(job)
+    assert steps[0] == ["python", "-m", "servicekit.migrate", package], steps
+    # auth_service's job also bootstraps the admin account, after its tables exist.
+    bootstrap = [["flask", "--app", package, "create-admin"]] if package == "auth_service" else []
+    assert steps[1:] == bootstrap, steps
+    if bootstrap:
+        assert "&& exec flask" in (shell_script(job) or ""), "the admin only after migrating"
+    assert job.get("restart") == "no", f"{name}: a job that exited must stay exited"
+    assert (job.get("healthcheck") or {}).get("disable") is True, f"{name}: no /health to ask"
+    assert depends_on(job) == {"postgres": "service_healthy", "redis": "service_healthy"}
+    waiting = [other for other, service in services().items() if name in depends_on(service)]
+    assert waiting, f"nothing waits for {name}"
+    for other in waiting:
+        assert depends_on(services()[other])[name] == "service_completed_successfully", other
 
 
 def test_worker_runs_the_rq_worker() -> None:
@@ -482,7 +508,7 @@ def test_the_header_documents_the_required_variables() -> None:
         assert variable in text, f"the header comment does not document {variable}"
 
 
-@pytest.mark.parametrize("name", [*PORTS, *PORTLESS])
+@pytest.mark.parametrize("name", list(FLOTILLA_CONTAINERS))
 def test_environment_of_the_flotilla_processes(name: str) -> None:
     env = environment(services()[name])
     assert env.get("REDIS_URL") == REDIS_URL
@@ -495,7 +521,7 @@ def test_environment_of_the_flotilla_processes(name: str) -> None:
     assert env.get("FLOTILLA_VAR_DIR") == VAR_DIR
 
     # One owner per piece of data: a process sees its own database only.
-    owner = PORTLESS.get(name, name)
+    owner = FLOTILLA_CONTAINERS[name]
     database_urls = {key: value for key, value in env.items() if key.endswith("_DATABASE_URL")}
     if owner == "gateway":
         assert database_urls == {}
@@ -515,14 +541,24 @@ def test_auth_service_keeps_its_keys_on_a_named_volume() -> None:
     auth = services()["auth_service"]
     env = environment(auth)
     assert env.get("JWT_KEYS_DIR") == f"{VAR_DIR}/keys"
-    assert env.get("ADMIN_USERNAME")
     volume = named_volume_mounts(auth).get(f"{VAR_DIR}/keys")
     assert volume and volume in (compose_data().get("volumes") or {})
     holders = [
         name for name, service in services().items() if "JWT_KEYS_DIR" in environment(service)
     ]
-    assert holders == ["auth_service", "auth_relay"], "only auth_service's processes hold keys"
-    assert named_volume_mounts(services()["auth_relay"]).get(f"{VAR_DIR}/keys") == volume
+    assert sorted(holders) == ["auth_migrate", "auth_relay", "auth_service"], (
+        "only auth_service's processes hold keys"
+    )
+    for holder in holders:
+        assert named_volume_mounts(services()[holder]).get(f"{VAR_DIR}/keys") == volume, holder
+
+
+def test_only_the_admin_bootstrap_sees_the_admin_password() -> None:
+    holders = [
+        name for name, service in services().items() if "ADMIN_PASSWORD" in environment(service)
+    ]
+    assert holders == ["auth_migrate"]
+    assert environment(services()["auth_migrate"]).get("ADMIN_USERNAME")
 
 
 def test_media_service_keeps_its_files_on_a_named_volume() -> None:
@@ -533,28 +569,32 @@ def test_media_service_keeps_its_files_on_a_named_volume() -> None:
     assert volume and volume in (compose_data().get("volumes") or {})
 
 
-def test_dependencies_wait_for_health() -> None:
+def test_dependencies_wait_for_health_and_migrations() -> None:
     stores = {"postgres": "service_healthy", "redis": "service_healthy"}
-    for name in SERVICES:
-        assert depends_on(services()[name]) == stores, name
+    migrated = "service_completed_successfully"
+    for name, package in LONG_RUNNING.items():
+        if name == "gateway":
+            continue
+        job = f"{short_name(package)}_migrate"
+        assert depends_on(services()[name]) == {**stores, job: migrated}, (
+            f"{name} starts once {package}'s database is migrated"
+        )
     gateway = depends_on(services()["gateway"])
     assert {package: gateway.get(package) for package in SERVICES} == dict.fromkeys(
         SERVICES, "service_healthy"
     )
     assert gateway.get("redis") == "service_healthy"
-    for name, owner in PORTLESS.items():
-        portless = depends_on(services()[name])
-        assert {key: portless.get(key) for key in stores} == stores, name
-        assert portless.get(owner) == "service_healthy", f"{name} waits for {owner}'s migrations"
 
 
 def test_health_checks_and_restart_policy() -> None:
     for name, service in services().items():
+        if name in MIGRATIONS:
+            continue
         assert service.get("restart") == "unless-stopped", name
         assert not (service.get("healthcheck") or {}).get("disable"), name
     for name in PORTS:
         check = healthcheck_command(services()[name])
-        assert "/health" in check and "127.0.0.1" in check, f"{name}: {check!r}"
+        assert "/health" in check and "127.0.0.1" in check and "PORT" in check, f"{name}: {check!r}"
     for name in PORTLESS:
         assert "/health" not in healthcheck_command(services()[name]), f"{name} has no HTTP"
     assert "relay-user-events" in healthcheck_command(services()["auth_relay"])
@@ -563,6 +603,65 @@ def test_health_checks_and_restart_policy() -> None:
     assert "follow-users" in healthcheck_command(services()["datapoints_users"])
     assert "Worker.all" in healthcheck_command(services()["tickets_mail"])
     assert "Worker.all" in healthcheck_command(services()["datapoints_worker"])
+
+
+def dockerfile_env() -> dict[str, str]:
+    _, final = dockerfile()
+    env: dict[str, str] = {}
+    for item in final:
+        if item.keyword == "ENV":
+            for word in shlex.split(item.value):
+                name, equals, value = word.partition("=")
+                if equals:
+                    env[name] = value
+    return env
+
+
+# What each long-running process writes under /app/var: it must be a named volume, the
+# root file system being read-only.
+WRITTEN_STATE = {
+    "auth_service": [f"{VAR_DIR}/keys", f"{VAR_DIR}/outbox"],
+    "auth_relay": [f"{VAR_DIR}/keys"],
+    "auth_migrate": [f"{VAR_DIR}/keys"],
+    "tickets_mail": [f"{VAR_DIR}/outbox"],
+    "media_service": [f"{VAR_DIR}/media"],
+    "worker": [f"{VAR_DIR}/logs"],
+}
+
+
+@pytest.mark.parametrize("name", list(FLOTILLA_CONTAINERS))
+def test_a_read_only_root_with_writable_tmp_and_state_on_volumes(name: str) -> None:
+    service = services()[name]
+    assert service.get("read_only") is True, f"{name}: the root file system must be read-only"
+    writable = [*tmpfs_mounts(service), *anonymous_volumes(service)]
+    assert "/tmp" in writable, f"{name}: /tmp must be a tmpfs or a volume"
+    mounts = named_volume_mounts(service)
+    for path in WRITTEN_STATE.get(name, []):
+        assert path in mounts, f"{name} writes {path}: it must be a named volume"
+        assert mounts[path] in (compose_data().get("volumes") or {}), mounts[path]
+    env = environment(service)
+    for key in ("MEDIA_STORAGE_DIR", "MAIL_OUTBOX_DIR", "JWT_KEYS_DIR"):
+        if key in env:
+            assert env[key] in mounts, f"{name}: {key}={env[key]} is not on a volume"
+    if "SCHEDULER_CALL_LOG" in env:
+        assert str(Path(env["SCHEDULER_CALL_LOG"]).parent) in mounts, name
+
+
+@pytest.mark.parametrize("name", list(LONG_RUNNING))
+def test_the_metrics_folder_is_a_tmpfs_of_its_own(name: str) -> None:
+    """The image's PROMETHEUS_MULTIPROC_DIR, a tmpfs of each container (never shared by
+    two replicas: each gunicorn master empties it at start)."""
+    assert dockerfile_env().get("PROMETHEUS_MULTIPROC_DIR") == METRICS_DIR
+    assert METRICS_DIR in tmpfs_mounts(services()[name]), name
+    assert "PROMETHEUS_MULTIPROC_DIR" not in environment(services()[name]), (
+        f"{name}: the image sets the metrics folder"
+    )
+
+
+def test_the_gateway_spools_bodies_to_a_volume_not_memory() -> None:
+    gateway = services()["gateway"]
+    assert anonymous_volumes(gateway) == ["/tmp"]
+    assert "/tmp" not in tmpfs_mounts(gateway)
 
 
 def test_the_relay_publishes_auth_services_user_events() -> None:
@@ -707,24 +806,28 @@ def exec_form(value: str) -> str:
     return value
 
 
-def test_dockerfile_base_image_and_arguments() -> None:
+def test_dockerfile_base_image_and_run_time_variables() -> None:
     everything, final = dockerfile()
     for item in everything:
         if item.keyword == "FROM":
             image = next(word for word in item.value.split() if not word.startswith("--"))
             assert image == "python:3.11-slim", item.value
-    declared = {item.value.split("=", 1)[0] for item in final if item.keyword == "ARG"}
-    assert {"SERVICE", "PORT"} <= declared, "the final stage must declare ARG SERVICE and ARG PORT"
-    env: dict[str, str] = {}
-    for item in final:
-        if item.keyword == "ENV":
-            for word in shlex.split(item.value):
-                name, equals, value = word.partition("=")
-                if equals:
-                    env[name] = value
-    assert env.get("SERVICE") == "${SERVICE}"
-    assert env.get("PORT") == "${PORT}"
+    declared = {item.value.split("=", 1)[0] for item in everything if item.keyword == "ARG"}
+    assert not {"SERVICE", "PORT"} & declared, "SERVICE and PORT are chosen at run time"
+    env = dockerfile_env()
+    assert "SERVICE" not in env, "no package is baked into the image"
+    assert env.get("PORT") == "8000"
+    assert env.get("PROMETHEUS_MULTIPROC_DIR") == METRICS_DIR
+    created = " ".join(item.value for item in final if item.keyword == "RUN")
+    assert re.search(r"mkdir -p [^&]*\$\{PROMETHEUS_MULTIPROC_DIR\}", created), created
+    assert re.search(r"chown -R flotilla:flotilla [^&]*\$\{PROMETHEUS_MULTIPROC_DIR\}", created)
     assert any(item.keyword == "EXPOSE" for item in final)
+
+
+def test_dockerfile_has_no_compiler_in_the_final_stage() -> None:
+    _, final = dockerfile()
+    installs = " ".join(item.value for item in final if item.keyword == "RUN")
+    assert not re.search(r"\b(build-essential|gcc|apt-get install)\b", installs), installs
 
 
 def test_dockerfile_installs_the_runtime_lock_only() -> None:
@@ -777,7 +880,7 @@ def test_the_image_code_needs_no_development_package() -> None:
     offenders = {
         str(module.relative_to(ROOT)): sorted(imported_packages(module) & DEV_ONLY_PACKAGES)
         for source in sources
-        for module in sorted(source.rglob("*.py"))
+        for module in sorted(source.rglob("*.py") if source.is_dir() else [])
         if module != TEST_PLUGIN and imported_packages(module) & DEV_ONLY_PACKAGES
     }
     assert not offenders, f"the image's code imports development packages: {offenders}"
@@ -798,16 +901,18 @@ def test_dockerfile_runs_as_a_non_root_user() -> None:
     assert last_user < last_cmd
 
 
-def test_dockerfile_default_command_is_gunicorn() -> None:
+def test_dockerfile_default_command_is_the_serve_script() -> None:
     _, final = dockerfile()
     commands = [item.value for item in final if item.keyword == "CMD"]
     assert commands, "the final stage has no CMD"
-    command = exec_form(commands[-1])
-    assert re.search(r"\bgunicorn\b", command), command
-    assert f"-c {GUNICORN_CONF}" in command, command
-    assert "${SERVICE}.wsgi:app" in command, command
-    assert f"-c {GATEWAY_GUNICORN_CONF} {GATEWAY_APP}" in command, command
-    assert "0.0.0.0:${PORT}" in command, command
+    assert json.loads(commands[-1]) == ["/app/docker/serve.sh"]
+    copied = [item.value for item in final if item.keyword == "COPY"]
+    assert "docker/serve.sh ./docker/serve.sh" in copied
+    assert os.access(SERVE_SCRIPT, os.X_OK), "the script must be executable"
+    script = SERVE_SCRIPT.read_text(encoding="utf-8")
+    assert f'exec gunicorn -c {GUNICORN_CONF} "${{SERVICE}}.wsgi:app"' in script
+    assert f"exec gunicorn -c {GATEWAY_GUNICORN_CONF} {GATEWAY_APP}" in script
+    assert 'GUNICORN_BIND="0.0.0.0:${PORT}"' in script
 
 
 def test_dockerfile_health_check_uses_urllib() -> None:
@@ -819,3 +924,63 @@ def test_dockerfile_health_check_uses_urllib() -> None:
     assert "urllib.request" in command and "/health" in command and "127.0.0.1" in command
     assert "PORT" in command
     assert not re.search(r"\b(curl|wget)\b", command)
+
+
+# --------------------------------------------------------------------------- d. serve script
+
+
+def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (tmp_path / "serve.log").open("wb")
+    base = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(ROOT),
+        "FLOTILLA_VAR_DIR": str(tmp_path / "var"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "GUNICORN_WORKERS": "1",
+    }
+    base.pop("SERVICE", None)
+    return subprocess.Popen([str(SERVE_SCRIPT)], env={**base, **env}, stdout=log, stderr=log)
+
+
+def answers_health(port: int, process: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                body = json.loads(response.read())
+                assert isinstance(body, dict)
+                return body
+        except OSError:
+            assert process.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("package", ["gateway", "activity_service"])
+def test_the_serve_script_serves_the_package_named_by_service_on_port(
+    package: str, tmp_path: Path
+) -> None:
+    from devstack.redis_server import free_port
+
+    port = free_port()
+    process = serve(tmp_path, {"SERVICE": package, "PORT": str(port)})
+    try:
+        body = answers_health(port, process, tmp_path / "serve.log")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert body.get("service") == short_name(package), body
+    assert (tmp_path / "metrics").is_dir(), "gunicorn creates the metrics folder"
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [(None, "SERVICE is not set"), ("nonsense_service", "unknown SERVICE nonsense_service")],
+)
+def test_the_serve_script_refuses_a_missing_or_unknown_package(
+    service: str | None, message: str, tmp_path: Path
+) -> None:
+    process = serve(tmp_path, {} if service is None else {"SERVICE": service})
+    assert process.wait(timeout=30) == 64
+    assert message in (tmp_path / "serve.log").read_text()
