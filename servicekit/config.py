@@ -1,8 +1,18 @@
-"""Configuration from the environment (and an optional `.env`), one place for every service."""
+"""Configuration from the environment (and an optional `.env`), one place for every service.
+
+Secrets may come from files (Kubernetes and compose secrets are files): for a secret
+variable `X`, `X_FILE=/run/secrets/x` means "the value of X is that file's content, its
+trailing newline removed". Which variables are secrets is decided here, once
+(`is_secret_variable`): `SERVICE_SECRET`, `ADMIN_PASSWORD`, `REDIS_URL`, every
+`<NAME>_DATABASE_URL`, and every typed setting declared `secret=True` (servicekit.settings
+asks with `env(name, secret=True)`). Any other `*_FILE` variable keeps its own meaning:
+`JWT_PRIVATE_KEY_FILE` names auth_service's key file, `SMTP_CA_FILE` a CA bundle.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,22 @@ GATEWAY_METRICS_PORT = 8009
 
 _dotenv_loaded = False
 
+# The Flask config key of the PostgreSQL pool keywords (servicekit.db applies them).
+DATABASE_POOL_OPTIONS = "DATABASE_POOL_OPTIONS"
+
+# Variables holding credentials: each may instead be given as `<NAME>_FILE`.
+SECRET_VARIABLES = frozenset(
+    {"SERVICE_SECRET", "ADMIN_PASSWORD", "REDIS_URL", "MEDIA_URL_SECRET", "SMTP_URL"}
+)
+SECRET_SUFFIXES = ("_DATABASE_URL",)
+FILE_SUFFIX = "_FILE"
+# A secret file larger than this is a mistake (a wrong path, a device), not a secret.
+SECRET_FILE_MAX_BYTES = 64 * 1024
+
+
+class ConfigError(RuntimeError):
+    """Configuration that cannot be used; the message names the variable at fault."""
+
 
 def load_environment() -> None:
     """Read `.env` from the repository root once; real environment variables win."""
@@ -35,9 +61,55 @@ def load_environment() -> None:
         _dotenv_loaded = True
 
 
-def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+def env(name: str, default: str | None = None, *, secret: bool = False) -> str | None:
+    """The value of variable `name` (unset or empty: `default`).
+
+    A secret variable (`secret`, or one `is_secret_variable` names) may come from the file
+    `<name>_FILE` names instead; setting both is an error, and so is a file that cannot be
+    read or is empty. Errors name the variables and the path, never a value.
+    """
+    value = os.environ.get(name) or None
+    if secret or is_secret_variable(name):
+        from_file = _secret_from_file(name, given_directly=value is not None)
+        if from_file is not None:
+            return from_file
+    return value if value is not None else default
+
+
+def is_secret_variable(name: str) -> bool:
+    """Whether `name` carries a credential (and may therefore be read from `<name>_FILE`)."""
+    return name in SECRET_VARIABLES or name.endswith(SECRET_SUFFIXES)
+
+
+def _secret_from_file(name: str, *, given_directly: bool) -> str | None:
+    file_variable = name + FILE_SUFFIX
+    path = os.environ.get(file_variable) or None
+    if path is None:
+        return None
+    if given_directly:
+        raise ConfigError(f"{name} and {file_variable} are both set: set only one of them")
+    return read_secret_file(file_variable, Path(path))
+
+
+def read_secret_file(variable: str, path: Path) -> str:
+    """The content of the secret file `path` named by `variable`, trailing newlines removed."""
+    try:
+        with path.open("rb") as handle:
+            content = handle.read(SECRET_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{variable}={path}: cannot read the file ({reason})") from None
+    if len(content) > SECRET_FILE_MAX_BYTES:
+        raise ConfigError(
+            f"{variable}={path}: the file is larger than {SECRET_FILE_MAX_BYTES} bytes"
+        )
+    try:
+        text = content.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{variable}={path}: the file is not UTF-8 text") from None
+    if not text:
+        raise ConfigError(f"{variable}={path}: the file is empty")
+    return text
 
 
 def env_int(name: str, default: int) -> int:
@@ -47,7 +119,7 @@ def env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
 def env_float(name: str, default: float) -> float:
@@ -57,7 +129,7 @@ def env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError as exc:
-        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
 def var_dir() -> Path:
@@ -74,6 +146,66 @@ def service_url(name: str) -> str:
 def database_url(name: str) -> str:
     default = f"sqlite:///{var_dir() / f'{name}.db'}"
     return env(f"{name.upper()}_DATABASE_URL", default) or default
+
+
+@dataclass(frozen=True)
+class PoolSetting:
+    """One knob of a PostgreSQL connection pool: `DB_<...>`, or `<NAME>_DB_<...>` for one
+    service, as the SQLAlchemy `create_engine` keyword `keyword`."""
+
+    variable: str
+    keyword: str
+    default: int
+    minimum: int
+
+
+# SQLAlchemy's own defaults (what every service had before these settings existed).
+POOL_SETTINGS = (
+    PoolSetting("DB_POOL_SIZE", "pool_size", 5, minimum=1),
+    PoolSetting("DB_MAX_OVERFLOW", "max_overflow", 10, minimum=0),
+    PoolSetting("DB_POOL_RECYCLE", "pool_recycle", 0, minimum=0),  # 0: never recycled
+    PoolSetting("DB_POOL_TIMEOUT", "pool_timeout", 30, minimum=1),
+)
+
+
+def database_pool_options(name: str) -> dict[str, Any]:
+    """The pool keywords of service `name`'s PostgreSQL engine, every value checked.
+
+    servicekit.db applies them to PostgreSQL engines only: SQLite engines keep
+    SQLAlchemy's pooling for SQLite.
+    """
+    options: dict[str, Any] = {}
+    problems: list[str] = []
+    for knob in POOL_SETTINGS:
+        variable, raw = _pool_variable(name, knob.variable)
+        try:
+            options[knob.keyword] = _pool_value(knob, raw)
+        except ValueError as exc:
+            problems.append(f"{variable} {exc}")
+    if problems:
+        raise ConfigError("invalid database pool settings: " + "; ".join(problems))
+    if options["pool_recycle"] == 0:
+        options["pool_recycle"] = -1  # SQLAlchemy's "never"
+    return options
+
+
+def _pool_variable(name: str, variable: str) -> tuple[str, str | None]:
+    """The service's own `<NAME>_<variable>` when set, else the suite-wide `variable`."""
+    own = f"{name.upper()}_{variable}"
+    raw = env(own)
+    return (own, raw) if raw is not None else (variable, env(variable))
+
+
+def _pool_value(knob: PoolSetting, raw: str | None) -> int:
+    if raw is None:
+        return knob.default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(f"must be an integer, got {raw!r}") from None
+    if value < knob.minimum:
+        raise ValueError(f"must be at least {knob.minimum}, got {raw!r}")
+    return value
 
 
 def jwt_settings() -> dict[str, Any]:
@@ -93,6 +225,7 @@ def service_config(name: str) -> dict[str, Any]:
         "SERVICE_NAME": name,
         "SQLALCHEMY_DATABASE_URI": database_url(name),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        DATABASE_POOL_OPTIONS: database_pool_options(name),
         "REDIS_URL": env("REDIS_URL"),
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024),
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),

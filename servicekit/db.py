@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, Dialect, Engine, MetaData, TypeDecorator, event, make_url
 from sqlalchemy.orm import DeclarativeBase
+
+from servicekit.config import DATABASE_POOL_OPTIONS
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -53,13 +57,32 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class ServiceSQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy with the pool settings (`DB_POOL_SIZE`, ...) on PostgreSQL engines.
+
+    They are applied when the engine is made, from its final URL, so a test's or a
+    command's own database URL decides, not the environment's. SQLite engines keep
+    SQLAlchemy's pooling for SQLite: a file database's connections are cheap and local,
+    and an in-memory one needs its single static connection. Options given explicitly in
+    `SQLALCHEMY_ENGINE_OPTIONS` win.
+    """
+
+    def _apply_driver_defaults(self, options: dict[str, Any], app: Flask) -> None:
+        # Flask-SQLAlchemy's hook for per-driver engine options (tested by
+        # tests/servicekit/test_servicekit_container_settings.py on both databases).
+        super()._apply_driver_defaults(options, app)
+        if make_url(options["url"]).get_backend_name() == "postgresql":
+            for keyword, value in app.config.get(DATABASE_POOL_OPTIONS, {}).items():
+                options.setdefault(keyword, value)
+
+
 def make_db() -> SQLAlchemy:
     """A fresh `db` with its own declarative base and metadata."""
 
     class Base(DeclarativeBase):
         metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-    return SQLAlchemy(model_class=Base)
+    return ServiceSQLAlchemy(model_class=Base)
 
 
 @event.listens_for(Engine, "connect")

@@ -10,7 +10,8 @@ A service's settings are a frozen dataclass whose fields are declared with `sett
 `load_settings(MediaSettings, overrides)` reads each variable from `overrides` (a test's
 config, keyed by the variable's name), else the environment (and `.env`), else the
 default; converts it to the field's type; and checks it. Every problem is reported at
-once, naming the variable, and stops the start-up (`SettingsError`). The loaded object is
+once, naming the variable, and stops the start-up (`SettingsError`). A `secret=True`
+setting may also be given as a file, `<VARIABLE>_FILE` (servicekit.config.env). The loaded object is
 kept on the app (`app_settings(MediaSettings)` in a view) and handed to domain code as an
 argument: no domain module reads configuration by itself.
 """
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app
 
-from servicekit.config import env, load_environment
+from servicekit.config import ConfigError, env, load_environment
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -38,7 +39,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-class SettingsError(RuntimeError):
+class SettingsError(ConfigError):
     """Settings that cannot be used; the message names every variable at fault."""
 
 
@@ -64,7 +65,7 @@ def setting(
 ) -> Any:
     """A field read from `variable`. `default` may be a function (computed at load time);
     `check(value)` returns a message when the value is refused; `secret` keeps the value
-    out of `describe()`."""
+    out of `describe()` and lets it come from the file `<variable>_FILE` names."""
     rule = Rule(variable, minimum, maximum, choices, check, secret)
     metadata = {_META: rule}
     if callable(default):
@@ -85,6 +86,8 @@ def load_settings(cls: type[S], overrides: Mapping[str, Any] | None = None) -> S
             values[field.name] = _value_of(field, rule, hints[field.name], overrides)
         except ValueError as exc:
             problems.append(f"{rule.variable}: {exc}")
+        except ConfigError as exc:  # a secret file's problem names its own variables
+            problems.append(str(exc))
     if problems:
         raise SettingsError("invalid settings: " + "; ".join(problems))
     return cls(**values)
@@ -122,7 +125,10 @@ def _rule_of(field: dataclasses.Field[Any]) -> Rule:
 def _value_of(
     field: dataclasses.Field[Any], rule: Rule, hint: Any, overrides: Mapping[str, Any]
 ) -> Any:
-    raw = overrides[rule.variable] if rule.variable in overrides else env(rule.variable)
+    if rule.variable in overrides:
+        raw = overrides[rule.variable]
+    else:
+        raw = env(rule.variable, secret=rule.secret)
     value = _default_of(field) if raw is None else _convert(raw, hint)
     _check(value, rule)
     return value
