@@ -8,6 +8,9 @@
 - `rotate-signing-key [--drop-older-than SECONDS]`: a new signing key in `JWT_KEYS_DIR`,
   and optionally the removal of keys retired long enough ago (see keys.py).
 - `add-signing-key`: a new signing key only (what `rotate-signing-key` does first).
+  Both refuse when `JWT_GENERATE_KEYS` is false (the keys directory is a read-only
+  secret: rotate by adding the next `key-00000N.pem` to the secret) or the directory
+  cannot be written.
 - `purge-expired-tokens`: forget the records of tokens that can no longer be used.
 - `relay-user-events [--once]`: publish the user lifecycle events left in the outbox
   (relay.py).
@@ -22,7 +25,12 @@ from sqlalchemy import delete
 
 from auth_service.context import AuthContext, auth_context
 from auth_service.errors import RevocationUnavailable
-from auth_service.keys import SigningKey, add_signing_key, drop_retired_keys
+from auth_service.keys import (
+    KeysDirectoryNotWritable,
+    SigningKey,
+    add_signing_key,
+    drop_retired_keys,
+)
 from auth_service.models import ApiToken, PasswordResetToken, RefreshToken, changed_rows, db
 from auth_service.relay import relay_user_events_command
 from auth_service.schemas import MODEL_NAME_PATTERN
@@ -141,7 +149,15 @@ def _add_key() -> str:
     settings = context().settings
     if settings.private_key_file is not None:
         raise click.ClickException("JWT_PRIVATE_KEY_FILE is set: that one file is the only key")
-    path = add_signing_key(settings.keys_dir)
+    if not settings.generate_keys:
+        raise click.ClickException(
+            f"JWT_GENERATE_KEYS is false: JWT_KEYS_DIR={settings.keys_dir} is only read; "
+            "rotate by adding the next key-NNNNNN.pem to the secret mounted there"
+        )
+    try:
+        path = add_signing_key(settings.keys_dir)
+    except KeysDirectoryNotWritable as exc:
+        raise click.ClickException(str(exc)) from None
     return f"{path} kid={SigningKey.load(path).kid}"
 
 

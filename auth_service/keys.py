@@ -10,6 +10,10 @@ token it signed has expired (`drop_retired_keys`; the `rotate-signing-key` comma
 both). `JWT_PRIVATE_KEY_FILE` instead names one key (for example a
 mounted secret), which is then the only key.
 
+With `JWT_GENERATE_KEYS=false` the directory is only read, never written: it is a mounted
+secret holding `key-000001.pem`, ... (a Kubernetes Secret, say), a start with no key in it
+fails, and rotating means changing the secret (the commands refuse).
+
 A key file is written under a temporary name and hard-linked into place, so it is never
 seen half-written, and processes starting together cannot each create a different "first"
 key: the link to `key-000001.pem` succeeds for exactly one of them, the others load it.
@@ -37,6 +41,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from auth_service.settings import AuthSettings
 from servicekit.keys import KeyResolver, StaticKeySet, public_jwk
+from servicekit.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +98,55 @@ def key_files(directory: Path) -> list[Path]:
     )
 
 
+class NoSigningKey(SettingsError):
+    """The keys directory holds no key and may not (or cannot) be written."""
+
+
+class KeysDirectoryNotWritable(RuntimeError):
+    """A key could not be written to the keys directory (a read-only mount, say)."""
+
+
+def existing_signing_key(directory: Path) -> Path:
+    """The newest key file of `directory`, which is only read (never created or written)."""
+    files = key_files(Path(directory))
+    if not files:
+        raise NoSigningKey(
+            f"JWT_KEYS_DIR={directory} holds no signing key (key-000001.pem, ...) and "
+            "JWT_GENERATE_KEYS is false: put a key there (the secret's files), or let "
+            "auth_service create one with JWT_GENERATE_KEYS=true on a writable directory"
+        )
+    return files[-1]
+
+
 def ensure_signing_key(directory: Path) -> Path:
     """The newest key file of `directory`, after creating the first one if there is none."""
     directory = Path(directory)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not key_files(directory):
-        _write_key(directory, directory / _sequence_name(1))  # a lost race is fine
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_key(directory, directory / _sequence_name(1))  # a lost race is fine
+        except OSError as exc:
+            raise NoSigningKey(
+                f"JWT_KEYS_DIR={directory} holds no signing key and the first one cannot "
+                f"be written there ({exc.strerror or type(exc).__name__})"
+            ) from None
     return key_files(directory)[-1]
 
 
 def add_signing_key(directory: Path) -> Path:
     """Create a key that sorts after every existing one; it signs after the next restart."""
     directory = Path(directory)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    while True:
-        numbers = [_sequence(p) for p in key_files(directory)]
-        target = directory / _sequence_name(max(numbers, default=0) + 1)
-        if _write_key(directory, target):
-            return target
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        while True:
+            numbers = [_sequence(p) for p in key_files(directory)]
+            target = directory / _sequence_name(max(numbers, default=0) + 1)
+            if _write_key(directory, target):
+                return target
+    except OSError as exc:
+        raise KeysDirectoryNotWritable(
+            f"cannot write a key to JWT_KEYS_DIR={directory} ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 def drop_retired_keys(directory: Path, older_than: float, now: float | None = None) -> list[Path]:
@@ -181,10 +217,17 @@ class KeyRing:
         self._publish([signing_key, *self._loaded.values()])
 
     @classmethod
-    def from_directory(cls, directory: Path) -> KeyRing:
-        """Every key of `directory` (a broken file fails here, at start); the newest signs."""
+    def from_directory(cls, directory: Path, *, generate: bool = True) -> KeyRing:
+        """Every key of `directory` (a broken file fails here, at start); the newest signs.
+
+        `generate`: create the directory and a first key when there is none; without it
+        the directory is only read.
+        """
         directory = Path(directory)
-        ensure_signing_key(directory)
+        if generate:
+            ensure_signing_key(directory)
+        else:
+            existing_signing_key(directory)
         loaded = {path: SigningKey.load(path) for path in key_files(directory)}
         newest = list(loaded.values())[-1]
         return cls(newest, directory, loaded)
@@ -238,7 +281,7 @@ def load_keyring(settings: AuthSettings) -> KeyRing:
     """The key ring the settings name: `JWT_PRIVATE_KEY_FILE`, else `JWT_KEYS_DIR`."""
     if settings.private_key_file is not None:
         return KeyRing.from_file(settings.private_key_file)
-    return KeyRing.from_directory(settings.keys_dir)
+    return KeyRing.from_directory(settings.keys_dir, generate=settings.generate_keys)
 
 
 class ChainedKeys:

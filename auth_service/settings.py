@@ -40,6 +40,8 @@ def not_empty(value: str) -> str | None:
 class AuthSettings:
     # Signing keys: the folder of rotating keys, or one key file (then the only key).
     keys_dir: Path = setting("JWT_KEYS_DIR", lambda: var_dir() / "keys")
+    # False: JWT_KEYS_DIR is a read-only mount; its keys are used, none is ever written.
+    generate_keys: bool = setting("JWT_GENERATE_KEYS", True)
     private_key_file: Path | None = setting("JWT_PRIVATE_KEY_FILE", None)
     access_ttl: int = setting("JWT_ACCESS_TTL", 900, minimum=1)
     refresh_ttl: int = setting("JWT_REFRESH_TTL", 7 * 24 * 3600, minimum=1)
