@@ -3,10 +3,11 @@
 Secrets may come from files (Kubernetes and compose secrets are files): for a secret
 variable `X`, `X_FILE=/run/secrets/x` means "the value of X is that file's content, its
 trailing newline removed". Which variables are secrets is decided here, once
-(`is_secret_variable`): `SERVICE_SECRET`, `ADMIN_PASSWORD`, `REDIS_URL`, every
-`<NAME>_DATABASE_URL`, and every typed setting declared `secret=True` (servicekit.settings
-asks with `env(name, secret=True)`). Any other `*_FILE` variable keeps its own meaning:
-`JWT_PRIVATE_KEY_FILE` names auth_service's key file, `SMTP_CA_FILE` a CA bundle.
+(`is_secret_variable`): `SERVICE_SECRET`, `ADMIN_PASSWORD`, `REDIS_URL`,
+`MEDIA_URL_SECRET`, `SMTP_URL`, every `<NAME>_DATABASE_URL`, and every typed setting
+declared `secret=True` (servicekit.settings asks with `env(name, secret=True)`). Any other
+`*_FILE` variable keeps its own meaning: `JWT_PRIVATE_KEY_FILE` names auth_service's key
+file (a path, not the key given as a file), `SMTP_CA_FILE` a CA bundle.
 """
 
 from __future__ import annotations
