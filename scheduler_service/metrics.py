@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -204,7 +205,7 @@ def _text(value: object) -> str:
 def parse_bind(value: str) -> tuple[str, int]:
     """`host:port` (`[v6]:port` for IPv6) -> (host, port); a clear ValueError otherwise."""
     host, separator, port = value.strip().rpartition(":")
-    if not separator or not port.isdigit() or not 0 < int(port) < 65536:
+    if not separator or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"{METRICS_BIND} must be host:port, e.g. 127.0.0.1:9108; got {value!r}")
     host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
     return host, int(port)
@@ -214,24 +215,25 @@ _backlog_lock = threading.Lock()
 _backlog: BacklogCollector | None = None
 
 
-def serve_metrics(connection: Redis, bind: str | None = None) -> tuple[str, int] | None:
+def serve_metrics(connection: Redis, bind: str | None = None) -> WSGIServer | None:
     """Start the metrics listener on `bind` (default: the environment's setting), with the
-    backlog read through `connection`; the (host, port) it listens on, or None when off."""
+    backlog read through `connection`; the listening server, or None when it is off."""
     bind = os.environ.get(METRICS_BIND, "") if bind is None else bind
     if not bind.strip():
         return None
     host, port = parse_bind(bind)
     _register_backlog(connection)
     server, _thread = start_http_server(port, addr=host)
-    listening = server.server_address
-    log.info("metrics listener started", extra={"bind": f"{host}:{listening[1]}"})
-    return host, int(listening[1])
+    log.info("metrics listener started", extra={"bind": f"{host}:{server.server_address[1]}"})
+    return server
 
 
 def _register_backlog(connection: Redis) -> None:
-    """One backlog collector per process (a second listener reuses it)."""
+    """One backlog collector per process; a later listener's connection replaces the first."""
     global _backlog
     with _backlog_lock:
         if _backlog is None:
             _backlog = BacklogCollector(connection)
             REGISTRY.register(_backlog)
+        else:
+            _backlog.connection = connection
