@@ -296,6 +296,17 @@ def test_every_pod_runs_locked_down(rendered: Rendered) -> None:
             }, where
 
 
+def test_every_container_runs_the_one_image_by_its_tag(rendered: Rendered) -> None:
+    images = {
+        container["image"]
+        for _, template in pod_templates(rendered.overlay)
+        for container in containers(template)
+    }
+    (image,) = images
+    name, _, tag = image.rpartition(":")
+    assert name.endswith("/flotilla") and tag not in ("", "latest"), image
+
+
 def quantity(value: str | int) -> float:
     text = str(value)
     units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
