@@ -440,6 +440,23 @@ def test_a_migration_job_per_service_database(rendered: Rendered) -> None:
     assert "ADMIN_PASSWORD_FILE" in env_of(admin)
 
 
+# The rollout (docs/operations.md, "Running on Kubernetes") applies, in turn: the objects
+# without these components, the Jobs of "migration", then everything.
+WORKLOAD_COMPONENTS = {"gateway", "service", "worker", "consumer", "relay", "migration", "cron"}
+
+
+def test_the_documented_rollout_selects_every_workload(rendered: Rendered) -> None:
+    for manifest in rendered.overlay:
+        component = manifest["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        runs_pods = manifest["kind"] in ("Deployment", "Job", "CronJob")
+        assert runs_pods == (component in WORKLOAD_COMPONENTS), manifest["metadata"]["name"]
+        assert (manifest["kind"] == "Job") == (component == "migration"), manifest["kind"]
+    steps = (ROOT / "docs" / "operations.md").read_text()
+    excluded = re.search(r"component notin \(([^)]*)\)", steps)
+    assert excluded and set(excluded.group(1).split(",")) == WORKLOAD_COMPONENTS
+    assert "-l app.kubernetes.io/component=migration" in steps
+
+
 # --- network policies -------------------------------------------------------------------
 
 
