@@ -103,7 +103,7 @@ def observe_lateness(due: datetime, sent_at: float) -> None:
 
 
 class BacklogCollector(Collector):
-    """The Redis backlog, read on each scrape in one pipeline plus one XINFO."""
+    """The Redis backlog, read on each scrape in three or four round trips (pipelined)."""
 
     def __init__(
         self, connection: Redis, queues: Sequence[str] = RQ_QUEUES, stream: str | None = None
