@@ -451,8 +451,8 @@ def test_worker_runs_the_rq_worker() -> None:
             "--with-scheduler",
             "--worker-class",
             "scheduler_service.worker.CallWorker",
-            "--url",
-            "${REDIS_URL}",
+            "--config",
+            "servicekit.rq_settings",
             "--serializer",
             "rq.serializers.JSONSerializer",
             "scheduler",
@@ -601,8 +601,9 @@ def test_health_checks_and_restart_policy() -> None:
     assert "servicekit.streams" in healthcheck_command(services()["events_users"])
     assert "servicekit.streams" in healthcheck_command(services()["tickets_users"])
     assert "follow-users" in healthcheck_command(services()["datapoints_users"])
-    assert "Worker.all" in healthcheck_command(services()["tickets_mail"])
-    assert "Worker.all" in healthcheck_command(services()["datapoints_worker"])
+    assert "servicekit.rq_health" in healthcheck_command(services()["tickets_mail"])
+    assert "servicekit.rq_health" in healthcheck_command(services()["datapoints_worker"])
+    assert "servicekit.rq_health" in healthcheck_command(services()["worker"])
 
 
 def dockerfile_env() -> dict[str, str]:

@@ -211,16 +211,12 @@ def compose_setting(body: Manifest, name: str) -> str | None:
 
 
 def argv(command: list[str]) -> list[str]:
-    """A command as words: `sh -c "exec ..."` unwrapped, compose's `$$` undone, and the
-    RQ workers' `--url <value>` left out (compose passes $REDIS_URL, a pod its file)."""
+    """A command as words: `sh -c "exec ..."` unwrapped, compose's `$$` undone."""
     words = list(command)
     if words[:2] == ["sh", "-c"]:
         words = shlex.split(words[2].replace("$$", "$"))
     if words[:1] == ["exec"]:
         words = words[1:]
-    if "--url" in words:
-        at = words.index("--url")
-        del words[at : at + 2]
     return words
 
 
