@@ -19,7 +19,7 @@ from auth_service.settings import AuthSettings
 from auth_service.tokens import OwnServiceToken, TokenIssuer
 from servicekit import create_app as create_service_app
 from servicekit.app import redis_client
-from servicekit.config import env
+from servicekit.config import redis_url
 from servicekit.keys import KeyResolver
 from servicekit.settings import app_settings, load_settings
 
@@ -58,7 +58,7 @@ def _redis_url(config: Mapping[str, Any] | None) -> str | None:
     """Redis holds the revocation marks the refresh route honours, when there is one."""
     if config is not None and "REDIS_URL" in config:
         return config["REDIS_URL"]  # type: ignore[no-any-return]
-    return env("REDIS_URL")
+    return redis_url()
 
 
 def _configure_signing(app: Flask, keyring: KeyRing) -> None:

@@ -13,6 +13,7 @@ from servicekit.config import (
     env_int,
     jwt_settings,
     load_environment,
+    redis_url,
     service_url,
 )
 
@@ -61,7 +62,7 @@ class GatewayConfig:
         jwt = jwt_settings()
         return cls(
             upstreams={name: service_url(name) for name in UPSTREAMS},
-            redis_url=env("REDIS_URL"),
+            redis_url=redis_url(),
             jwks_url=jwt["JWKS_URL"],
             issuer=jwt["JWT_ISSUER"],
             audience=jwt["JWT_AUDIENCE"],

@@ -19,6 +19,8 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from servicekit.redis_connection import redis_url_problem
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SERVICE_PORTS: dict[str, int] = {
@@ -219,6 +221,16 @@ def jwt_settings() -> dict[str, Any]:
     }
 
 
+def redis_url() -> str | None:
+    """`REDIS_URL`, checked: a malformed one stops the start here, naming the variable,
+    rather than at the first request that needs Redis."""
+    url = env("REDIS_URL")
+    problem = redis_url_problem(url) if url else None
+    if problem:
+        raise ConfigError(f"REDIS_URL {problem}")
+    return url
+
+
 def service_config(name: str) -> dict[str, Any]:
     """The Flask config of a service, from the environment."""
     load_environment()
@@ -227,7 +239,7 @@ def service_config(name: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url(name),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         DATABASE_POOL_OPTIONS: database_pool_options(name),
-        "REDIS_URL": env("REDIS_URL"),
+        "REDIS_URL": redis_url(),
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024),
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
         "SERVICE_SECRET": env("SERVICE_SECRET"),

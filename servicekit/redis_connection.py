@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio
 import redis.asyncio.sentinel
+import redis.connection
 from redis import Redis
 from redis.sentinel import Sentinel
 
@@ -67,6 +68,27 @@ class SentinelAddress:
             "username": self.sentinel_username,
             "password": self.sentinel_password,
         }
+
+
+PLAIN_SCHEMES = frozenset({"redis", "rediss", "unix"})
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a Redis URL (never quoting its password), or None."""
+    if is_sentinel_url(url):
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if url.partition("://")[0].lower() not in PLAIN_SCHEMES:
+        schemes = ", ".join(f"{name}://" for name in sorted(PLAIN_SCHEMES | {SENTINEL_SCHEME}))
+        return f"must start with one of {schemes}"
+    try:
+        redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError:
+        return "is not a valid Redis URL"
+    return None
 
 
 def is_sentinel_url(url: str) -> bool:

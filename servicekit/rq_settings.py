@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from servicekit.config import env, load_environment
+from servicekit.config import load_environment, redis_url
 from servicekit.redis_connection import rq_settings
 
 load_environment()
-_url = env("REDIS_URL")
+_url = redis_url()
 if not _url:
     raise RuntimeError("REDIS_URL is not set: the RQ worker has no Redis")
 _settings = rq_settings(_url)

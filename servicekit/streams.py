@@ -44,7 +44,8 @@ from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
-from servicekit.config import env, load_environment
+from servicekit.config import ConfigError, env, load_environment
+from servicekit.config import redis_url as checked_redis_url
 from servicekit.observability import configure_logging
 from servicekit.redis_connection import redis_from_url
 from servicekit.users import user_stream
@@ -388,9 +389,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     load_environment()
     configure_logging(env("LOG_LEVEL", "INFO") or "INFO")
-    redis_url = env("REDIS_URL")
-    if not redis_url:
+    try:
+        url = checked_redis_url()
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from exc
+    if not url:
         raise SystemExit("REDIS_URL is not set")
+    redis_url = url
     try:
         options = ConsumerOptions(
             arguments.batch_size, arguments.block, arguments.claim_idle, arguments.max_deliveries

@@ -11,7 +11,7 @@ from flask import Flask
 
 from servicekit import create_app as create_service_app
 from servicekit import redis_client
-from servicekit.config import env
+from servicekit.config import redis_url
 from servicekit.keys import KeyResolver
 from servicekit.settings import app_settings
 from servicekit.users import optional_user_directory
@@ -55,4 +55,4 @@ def _redis_url(config: Mapping[str, Any] | None) -> str | None:
     """Redis holds the abuse counters and the mail queue, when there is one."""
     if config is not None and "REDIS_URL" in config:
         return config["REDIS_URL"]  # type: ignore[no-any-return]
-    return env("REDIS_URL")
+    return redis_url()

@@ -16,6 +16,8 @@ import redis
 import redis.asyncio
 from rq.cli.helpers import get_redis_from_config
 
+from gateway.config import GatewayConfig
+from servicekit.config import ConfigError, service_config
 from servicekit.redis_connection import (
     SentinelAddress,
     async_redis_from_url,
@@ -163,3 +165,36 @@ def test_the_gateways_pool_is_bounded_waits_in_a_burst_and_follows_a_failover(
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://cache:6379/0", "must start with one of redis://, redis+sentinel://"),
+        ("redis://:s3cret@cache:notaport/0", "is not a valid Redis URL"),
+        ("redis+sentinel://:s3cret@sentinel-0:26379", "names the master's service"),
+    ],
+)
+def test_a_malformed_redis_url_stops_every_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, url: str, problem: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    for start in (lambda: service_config("activity"), GatewayConfig.from_environment):
+        with pytest.raises(ConfigError) as refused:
+            start()
+        assert str(refused.value).startswith("REDIS_URL ") and problem in str(refused.value)
+        assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://cache:6379/0",
+        "rediss://cache/1",
+        "unix:///run/redis.sock",
+        "redis+sentinel://:pw@sentinel-0:26379,sentinel-1/mymaster/2",
+    ],
+)
+def test_well_formed_redis_urls_are_kept(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    assert service_config("activity")["REDIS_URL"] == url
