@@ -41,6 +41,7 @@ from auth_service.models import User, db, new_public_id
 from auth_service.settings import AuthSettings
 from servicekit.db import UtcDateTime, utcnow
 from servicekit.redis_connection import redis_from_url
+from servicekit.replication import confirm_replicated
 from servicekit.streams import entry_fields
 from servicekit.users import USER_CREATED, USER_DELETED, USER_UPDATED, UserEvent
 
@@ -207,6 +208,9 @@ def _publish_batch(engine: Engine, redis: Redis, settings: StreamSettings) -> in
             fields = entry_fields(user_event.to_fields())
             pipeline.xadd(settings.stream, fields, minid=oldest_kept, approximate=True)
         pipeline.execute()
+    # Deleted from the outbox only once a replica holds them too (when replicas are asked
+    # for): a master that dies first then loses nothing the outbox no longer has.
+    confirm_replicated(redis, "user events on the stream")
     with Session(engine) as session, session.begin():
         session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
     return len(events)

@@ -24,6 +24,7 @@ from auth_service.context import AuthContext
 from auth_service.errors import Forbidden, InvalidToken, RevocationUnavailable
 from auth_service.models import ApiToken, RefreshToken, User, changed_rows, db
 from servicekit.db import utcnow
+from servicekit.replication import confirm_replicated
 from servicekit.revocation import is_revoked, revoke_token, revoke_user_tokens
 from servicekit.tokens import TokenError
 
@@ -59,6 +60,7 @@ def revoke_token_ids(context: AuthContext, revoked: Iterable[tuple[str, datetime
             for jti, expires_at in live:
                 revoke_token(pipeline, jti, expires_at)
             pipeline.execute()
+        confirm_replicated(store, "token revocation")
     except RedisError as exc:
         raise RevocationUnavailable() from exc
 
@@ -80,6 +82,7 @@ def revoke_everything(context: AuthContext, user: User) -> int:
         try:
             ttl = context.tokens.longest_ttl + MARK_MARGIN
             revoke_user_tokens(store, user.public_id, before=mark, ttl=ttl)
+            confirm_replicated(store, "revocation of a user's tokens")
         except RedisError as exc:
             raise RevocationUnavailable() from exc
     return ended
