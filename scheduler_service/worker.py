@@ -8,7 +8,8 @@ calls due at one instant would be fired one after the other. Here:
 - jobs reach the queue `SCHEDULER_HANDOFF_LEAD` seconds early; the job (`dispatch_call`)
   only hands its call to this process's dispatcher, which holds it in a heap;
 - the dispatcher's timer thread sleeps until the earliest instant on Redis's clock, claims
-  every call due then in one statement, and fires them on a thread pool;
+  every call due then in one statement, and fires them on a thread pool, a few per
+  destination at first and at most 8 at once (`FiringWindows`);
 - a recorder thread stores outcomes in batches and hands retries back to RQ;
 - a reconciler thread, at start and then periodically, recovers calls whose worker died
   and re-enqueues Pending calls RQ lost.
@@ -24,7 +25,10 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +38,7 @@ from rq.worker import SimpleWorker
 
 from scheduler_service import jobs
 from scheduler_service.execution import ClaimedCall
-from scheduler_service.outbound import Outcome
+from scheduler_service.outbound import Outcome, UnsafeTarget, parse_destination
 from scheduler_service.queueing import (
     mark_alive,
     mark_gone,
@@ -53,6 +57,126 @@ RECORD_DEFER = 1.0
 MAINTENANCE_INTERVAL = 60  # RQ's default is 10 min; abandoned jobs are found sooner this way
 IDLE_WAIT = 1.0
 HEARTBEAT_SECONDS = 2.0  # how often a dispatcher says it is alive (its mark lives 3 times longer)
+# Calls to one destination in flight when a burst starts; each answer lets one more in, up
+# to PER_DESTINATION. Once the first ones have answered, their connections are open: at most
+# PER_DESTINATION - OPENING_AT_ONCE calls can then be opening one.
+OPENING_AT_ONCE = 4
+PER_DESTINATION = 8
+# Each such time a destination goes without a call ending, 4 more may go at once: one that
+# neither answers nor refuses (connections time out) must not hold its calls past their lease.
+OPENING_PATIENCE = 1.0
+
+
+@dataclass
+class Window:
+    """The calls of one destination: how many may be in flight, are, and wait."""
+
+    limit: int
+    progress_at: float  # when it started, or when a call of it last ended
+    in_flight: int = 0
+    waiting: deque[tuple[ClaimedCall, float]] = field(default_factory=deque)  # and since when
+
+
+class FiringWindows:
+    """How many calls go to one destination at once, so that connections open a few at a time.
+
+    A burst to one destination starts with `opening_at_once` calls in flight, and each answer
+    lets one more in, up to `per_destination`: the calls reuse the connections already open,
+    and at most a few are opening one at any time. Opening one connection per thread at the
+    same instant overflows a small listen queue (Python's socketserver keeps 5), and the
+    kernel tries a dropped connection attempt again only a second later. Each `patience`
+    seconds in which none of a destination's calls ended lets `opening_at_once` more go, up
+    to `ceiling` (the worker's threads); a call that waited `max_wait` seconds goes anyway
+    (its lease runs from its claim). A destination with nothing in flight and nothing
+    waiting is forgotten: its connections may be closed by the next burst, which starts
+    small again.
+    """
+
+    def __init__(
+        self,
+        start: Callable[[ClaimedCall], None],
+        *,
+        opening_at_once: int = OPENING_AT_ONCE,
+        per_destination: int = PER_DESTINATION,
+        ceiling: int,
+        max_wait: float,
+        patience: float = OPENING_PATIENCE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._start = start
+        self.ceiling = max(1, ceiling)
+        self.per_destination = max(1, min(per_destination, self.ceiling))
+        self.opening_at_once = max(1, min(opening_at_once, self.per_destination))
+        self.max_wait = max_wait
+        self.patience = patience
+        self._clock = clock
+        self._windows: dict[tuple[str, str, int], Window] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, calls: list[ClaimedCall]) -> None:
+        """Start each call now, or once its destination has room."""
+        starting: list[ClaimedCall] = []
+        now = self._clock()
+        with self._lock:
+            for call in calls:
+                key = destination_of(call)
+                window = self._windows.get(key)
+                if window is None:
+                    window = self._windows[key] = Window(self.opening_at_once, now)
+                window.waiting.append((call, now))
+                starting.extend(self._startable(window, now))
+        for call in starting:
+            self._start(call)
+
+    def release_overdue(self) -> None:
+        """Start the calls that destinations without progress may now send (called now and
+        then)."""
+        starting: list[ClaimedCall] = []
+        now = self._clock()
+        with self._lock:
+            for window in self._windows.values():
+                starting.extend(self._startable(window, now))
+        for call in starting:
+            self._start(call)
+
+    def done(self, call: ClaimedCall, answered: bool) -> None:
+        """One call of the destination ended; an answer lets one more in."""
+        key = destination_of(call)
+        now = self._clock()
+        with self._lock:
+            window = self._windows[key]
+            window.progress_at = now
+            window.in_flight -= 1
+            if answered:
+                window.limit = min(self.per_destination, window.limit + 1)
+            starting = self._startable(window, now)
+            if not window.in_flight and not window.waiting:
+                del self._windows[key]
+        for waiting in starting:
+            self._start(waiting)
+
+    def _startable(self, window: Window, now: float) -> list[ClaimedCall]:
+        """Take the waiting calls that may start now (under the lock)."""
+        stalls = int((now - window.progress_at) / self.patience)
+        limit = min(self.ceiling, window.limit + stalls * self.opening_at_once)
+        starting: list[ClaimedCall] = []
+        while window.waiting and window.in_flight < self.ceiling:
+            call, since = window.waiting[0]
+            if window.in_flight >= limit and now - since < self.max_wait:
+                break
+            window.waiting.popleft()
+            window.in_flight += 1
+            starting.append(call)
+        return starting
+
+
+def destination_of(call: ClaimedCall) -> tuple[str, str, int]:
+    """Where a call connects to; a URL that cannot be called is its own destination."""
+    try:
+        destination = parse_destination(call.request.url)
+    except (UnsafeTarget, ValueError):
+        return ("", call.request.url, 0)
+    return (destination.scheme, destination.host, destination.port)
 
 
 class Dispatcher:
@@ -72,6 +196,12 @@ class Dispatcher:
         self._last_beat = 0.0
         self._pool = ThreadPoolExecutor(
             runner.settings.worker_threads, thread_name_prefix="scheduler-call"
+        )
+        self._windows = FiringWindows(
+            self._submit,
+            ceiling=runner.settings.worker_threads,
+            # Started by then, a call ends before its lease does.
+            max_wait=runner.settings.lease_grace / 2,
         )
         self._timer = threading.Thread(target=self._run_timer, name="scheduler-timer")
         self._recorder = threading.Thread(target=self._run_recorder, name="scheduler-recorder")
@@ -108,6 +238,7 @@ class Dispatcher:
         while True:
             if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
                 self._beat()
+            self._windows.release_overdue()
             due = self._next_due()
             if due is None:
                 return
@@ -125,8 +256,7 @@ class Dispatcher:
                 self._firing += len(claimed)
                 if self._firing:
                     self._quiet.clear()
-            for call in claimed:
-                self._pool.submit(self._fire, call)
+            self._windows.admit(claimed)
 
     def _next_due(self) -> list[int] | None:
         """The calls due now (empty after an idle wait); None once the dispatcher stops."""
@@ -158,19 +288,29 @@ class Dispatcher:
         except RedisError:
             log.exception("could not release holds", extra={"calls": len(call_ids)})
 
+    def _submit(self, call: ClaimedCall) -> None:
+        self._pool.submit(self._fire, call)
+
     def _fire(self, call: ClaimedCall) -> None:
+        answered = False
         try:
             try:
                 outcome = self.runner.fire(call)
+                answered = outcome.status_code is not None
             except Exception as exc:  # perform() reports failures; anything else is a bug
                 log.exception("call failed unexpectedly", extra={"call_id": call.id})
                 outcome = Outcome(time.time(), 0.0, error=repr(exc)[:500])
             self._results.put((call, outcome))
         finally:
-            with self._firing_lock:
-                self._firing -= 1
-                if not self._firing:
-                    self._quiet.set()
+            try:
+                # The destination's waiting calls are submitted before this one stops
+                # counting: `stop` shuts the pool down once no claimed call is left.
+                self._windows.done(call, answered)
+            finally:
+                with self._firing_lock:
+                    self._firing -= 1
+                    if not self._firing:
+                        self._quiet.set()
 
     def _run_recorder(self) -> None:
         while True:
@@ -210,6 +350,9 @@ class Dispatcher:
                 release_holds(self.runner.connection, [call_id for call_id, _due in held])
             except RedisError:
                 log.exception("could not hand held calls back", extra={"calls": len(held)})
+        # Calls waiting for their destination's window are fired too; past their lease the
+        # reconciler would recover them anyway.
+        self._quiet.wait(self.runner.settings.lease_seconds)
         self._pool.shutdown(wait=True)
         self._results.put(None)
         self._recorder.join()
