@@ -75,6 +75,8 @@ class SchedulerSettings:
     reconcile_window: float = setting("SCHEDULER_RECONCILE_WINDOW", 600.0, minimum=0)
     lease_grace: float = setting("SCHEDULER_LEASE_GRACE", 30.0, minimum=0)
     worker_threads: int = setting("SCHEDULER_WORKER_THREADS", 32, minimum=1)
+    # Calls one worker process sends at once to one destination (scheme, host, port).
+    host_concurrency: int = setting("SCHEDULER_HOST_CONCURRENCY", 8, minimum=1)
 
     @cached_property
     def allowed_targets(self) -> frozenset[AllowedTarget]:

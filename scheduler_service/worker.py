@@ -58,10 +58,9 @@ MAINTENANCE_INTERVAL = 60  # RQ's default is 10 min; abandoned jobs are found so
 IDLE_WAIT = 1.0
 HEARTBEAT_SECONDS = 2.0  # how often a dispatcher says it is alive (its mark lives 3 times longer)
 # Calls to one destination in flight when a burst starts; each answer lets one more in, up
-# to PER_DESTINATION. Once the first ones have answered, their connections are open: at most
-# PER_DESTINATION - OPENING_AT_ONCE calls can then be opening one.
+# to SCHEDULER_HOST_CONCURRENCY. Once the first ones have answered, their connections are
+# open: at most that many minus OPENING_AT_ONCE calls can then be opening one.
 OPENING_AT_ONCE = 4
-PER_DESTINATION = 8
 # Each such time a destination goes without a call ending, 4 more may go at once: one that
 # neither answers nor refuses (connections time out) must not hold its calls past their lease.
 OPENING_PATIENCE = 1.0
@@ -96,9 +95,9 @@ class FiringWindows:
         self,
         start: Callable[[ClaimedCall], None],
         *,
-        opening_at_once: int = OPENING_AT_ONCE,
-        per_destination: int = PER_DESTINATION,
+        per_destination: int,
         ceiling: int,
+        opening_at_once: int = OPENING_AT_ONCE,
         max_wait: float,
         patience: float = OPENING_PATIENCE,
         clock: Callable[[], float] = time.monotonic,
@@ -199,6 +198,7 @@ class Dispatcher:
         )
         self._windows = FiringWindows(
             self._submit,
+            per_destination=runner.settings.host_concurrency,
             ceiling=runner.settings.worker_threads,
             # Started by then, a call ends before its lease does.
             max_wait=runner.settings.lease_grace / 2,

@@ -164,3 +164,24 @@ def test_a_worker_stopped_during_a_burst_fires_its_waiting_calls_before_it_exits
     assert worker.process is not None and worker.process.returncode == 0
     assert server.keys() == {str(call["id"]): 1 for call in created}
     assert statuses(client, auth, created) == ["Succeeded"] * count
+
+
+def test_the_calls_in_flight_to_one_host_never_pass_the_configured_concurrency(
+    client: FlaskClient,
+    auth: Auth,
+    target: tuple[TargetServer, str],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    server, url = target
+    server.delay = 0.4
+    start_worker(SCHEDULER_HOST_CONCURRENCY="2")
+    count = 6
+    created = schedule_burst(client, auth, count, f"{url}/two-at-a-time")
+
+    received = server.wait_for(count, 30)
+    assert len(received) == count
+    # Each request is answered `delay` after it arrived: a third may arrive only once one of
+    # the two before it has been answered.
+    for index in range(2, count):
+        assert received[index].at >= received[index - 2].at + server.delay * 0.9, index
+    assert wait_until(lambda: set(statuses(client, auth, created)) == {"Succeeded"}, 20)
