@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -363,10 +364,12 @@ class Dispatcher:
 
 
 class Reconciler:
-    """At start, and then every interval: recover lost calls, re-enqueue forgotten ones."""
+    """At start, and then every interval: recover lost calls, re-enqueue forgotten ones; and,
+    every interval in every worker, `keep_up` (the worker's own upkeep)."""
 
-    def __init__(self, runner: CallRunner) -> None:
+    def __init__(self, runner: CallRunner, keep_up: Callable[[], None] = lambda: None) -> None:
         self.runner = runner
+        self.keep_up = keep_up
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scheduler-reconciler")
 
@@ -382,6 +385,7 @@ class Reconciler:
         while not self._stop.is_set():
             interval = self.runner.settings.reconcile_interval
             try:
+                self.keep_up()
                 if full or take_reconcile_turn(
                     self.runner.connection, self.runner.worker, interval * 0.9
                 ):
@@ -415,6 +419,7 @@ class CallWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.dispatcher: Dispatcher | None = None
         self.reconciler: Reconciler | None = None
+        self._scheduler_lock = threading.Lock()
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         super().bootstrap(*args, **kwargs)
@@ -422,8 +427,28 @@ class CallWorker(SimpleWorker):
         self.dispatcher = Dispatcher(runner)
         self.dispatcher.start()
         jobs.install_dispatcher(self.dispatcher)
-        self.reconciler = Reconciler(runner)
+        self.reconciler = Reconciler(runner, keep_up=self.restart_dead_scheduler)
         self.reconciler.start()
+
+    def restart_dead_scheduler(self) -> None:
+        """RQ's scheduler process (`--with-scheduler`) exits on its first Redis error (a
+        failover, an outage), and RQ starts it again only between two dequeues, which an
+        idle worker blocked in BLPOP may not reach for minutes: calls waiting in RQ's
+        scheduled registry would wait that long. Taking its locks again starts it (another
+        worker's scheduler may hold them: then that one moves the jobs)."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        with self._scheduler_lock:
+            # RQ's own maintenance reads the same attribute to decide the same thing.
+            process: BaseProcess | None = getattr(scheduler, "_process", None)
+            if process is not None and process.is_alive():
+                return
+            log.warning("RQ's scheduler process is not running: starting it again")
+            try:
+                scheduler.acquire_locks(auto_start=True)  # type: ignore[no-untyped-call]
+            except RedisError:
+                log.warning("could not start RQ's scheduler again (Redis unavailable)")
 
     def teardown(self) -> None:
         if self.reconciler is not None:

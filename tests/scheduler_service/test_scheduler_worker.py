@@ -4,6 +4,8 @@ their instant, exactly once, are retried, recovered and refused as they should b
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -376,3 +378,31 @@ def test_a_stock_rq_worker_runs_the_job_itself_at_its_instant(
     (received,) = server.received
     assert received.at >= due.timestamp()
     assert detail(client, auth, call["id"])["status"] == "Succeeded"
+
+
+def test_rqs_scheduler_process_is_started_again_soon_after_it_dies(
+    client: FlaskClient,
+    auth: Auth,
+    target: tuple[TargetServer, str],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    server, url = target
+    worker = start_worker()
+    assert worker.process is not None
+    assert wait_until(lambda: bool(children_of(worker.process.pid)), 10), "no RQ scheduler"
+    (scheduler_pid,) = children_of(worker.process.pid)
+    os.kill(scheduler_pid, signal.SIGKILL)  # as it exits on a Redis error (a failover)
+    # Beyond the hand-over lead: the job waits in RQ's scheduled registry, which only
+    # RQ's scheduler process moves on. An idle worker would restart it only after its
+    # blocking dequeue (minutes).
+    due = instant(14)
+    (call,) = schedule(client, auth, [due], url=url)
+
+    assert server.wait_for(1, 30), "the call waited for a scheduler that was never restarted"
+    assert server.received[0].at < due.timestamp() + 5
+    assert server.keys() == {str(call["id"]): 1}
+
+
+def children_of(pid: int) -> list[int]:
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(line) for line in listed.stdout.split()]
