@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from servicekit.replication import replication
 from tests.auth_service.auth_helpers import bearer
+from tests.support.replication import asking_for_replicas
 
 
 def waits(redis_client: redis.Redis) -> int:
@@ -22,11 +23,8 @@ def waits(redis_client: redis.Redis) -> int:
 
 @pytest.fixture
 def wait_for_one_replica(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("REDIS_WAIT_REPLICAS", "1")
-    monkeypatch.setenv("REDIS_WAIT_TIMEOUT_MS", "20")
-    replication.cache_clear()
-    yield
-    replication.cache_clear()
+    with asking_for_replicas(monkeypatch, timeout_ms=20):
+        yield
 
 
 @pytest.mark.usefixtures("wait_for_one_replica")

@@ -13,6 +13,7 @@ import redis
 
 from servicekit.config import ConfigError
 from servicekit.replication import confirm_replicated, replication
+from tests.support.replication import asking_for_replicas
 from tests.support.sentinel import SentinelGroup, sentinel_group
 
 
@@ -24,11 +25,8 @@ def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
 
 @pytest.fixture
 def asking(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("REDIS_WAIT_REPLICAS", "1")
-    monkeypatch.setenv("REDIS_WAIT_TIMEOUT_MS", "300")
-    replication.cache_clear()
-    yield
-    replication.cache_clear()
+    with asking_for_replicas(monkeypatch, timeout_ms=300):
+        yield
 
 
 def replica_of(group: SentinelGroup) -> int:
