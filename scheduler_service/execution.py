@@ -53,6 +53,7 @@ class ClaimedCall:
     max_attempts: int
     started_at: datetime
     request: OutboundRequest
+    due_at: datetime | None = None  # the instant this attempt was due (for its lateness)
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,18 @@ def claim_due(
                 calls.c.method,
                 calls.c.headers,
                 calls.c.body,
+                calls.c.next_attempt_at,
             )
         )
         for row in db.session.execute(statement):
             request = OutboundRequest(
                 row.id, row.url, row.method, dict(row.headers or {}), row.body
             )
-            claimed.append(ClaimedCall(row.id, row.attempts, row.max_attempts, now, request))
+            claimed.append(
+                ClaimedCall(
+                    row.id, row.attempts, row.max_attempts, now, request, row.next_attempt_at
+                )
+            )
     db.session.commit()
     return claimed
 

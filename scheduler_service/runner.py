@@ -14,6 +14,7 @@ from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
 
+from scheduler_service import metrics
 from scheduler_service.calllog import CallLog
 from scheduler_service.clock import RedisClock
 from scheduler_service.execution import (
@@ -56,19 +57,26 @@ class CallRunner:
             return claim_due(call_ids, self.now(), self.worker, self.settings.lease_seconds)
 
     def fire(self, claimed: ClaimedCall) -> Outcome:
-        return perform(claimed.request, self.settings.target_policy, self.pools, self.clock.now())
+        outcome = perform(
+            claimed.request, self.settings.target_policy, self.pools, self.clock.now()
+        )
+        if claimed.due_at is not None:
+            metrics.observe_lateness(claimed.due_at, outcome.started_at)
+        return outcome
 
     def record(self, results: Sequence[tuple[ClaimedCall, Outcome]]) -> list[Recorded]:
         with self.app.app_context():
             recorded = record_outcomes(
                 results, now=self.now(), worker=self.worker, settings=self.settings
             )
+        metrics.count_recorded(recorded)
         self._announce(recorded)
         return recorded
 
     def recover_lost(self) -> list[Recorded]:
         with self.app.app_context():
             recovered = recover_lost(self.now())
+        metrics.count_recovered(recovered)
         self._announce(recovered)
         return recovered
 

@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL
 from rq.worker import SimpleWorker
 
-from scheduler_service import jobs
+from scheduler_service import jobs, metrics
 from scheduler_service.execution import ClaimedCall
 from scheduler_service.outbound import Outcome, UnsafeTarget, parse_destination
 from scheduler_service.queueing import (
@@ -423,6 +423,7 @@ class CallWorker(SimpleWorker):
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         super().bootstrap(*args, **kwargs)
+        metrics.serve_metrics(self.connection)
         runner = jobs.call_runner(self.connection, self.name)
         self.dispatcher = Dispatcher(runner)
         self.dispatcher.start()
