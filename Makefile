@@ -19,12 +19,12 @@ LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --genera
 PYTEST_ARGS ?=
 LOCK_ARGS ?=
 
-.PHONY: run test lint format install lock bench-gateway bench-media clean chromium
+.PHONY: run test lint format install lock bench-gateway bench-media clean chromium promtool
 
 run: $(LOCAL_STAMP)
 	$(BIN)/python -m devstack run
 
-test: $(DEV_STAMP) $(COMPOSE_SCHEMA) chromium
+test: $(DEV_STAMP) $(COMPOSE_SCHEMA) chromium promtool
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Two tests drive real pages (the API docs, the scheduler's staff page) in Debian's Chromium.
@@ -33,6 +33,14 @@ chromium:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
 	  echo "Chromium is missing: install it (apt-get install chromium) for the browser tests"
+
+# The monitoring tests check the alert rules with promtool, from Debian's prometheus package.
+promtool:
+	@command -v promtool >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends prometheus; } || \
+	  echo "promtool is missing: install it (apt-get install prometheus) for the monitoring tests"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

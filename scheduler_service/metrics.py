@@ -19,7 +19,6 @@ What it exports:
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -36,11 +35,11 @@ from rq import Queue
 
 from scheduler_service.execution import Recorded
 from scheduler_service.models import FAILED, PENDING, SUCCEEDED
+from scheduler_service.settings import parse_bind
 from servicekit.users import user_stream
 
 log = logging.getLogger("flotilla.scheduler.metrics")
 
-METRICS_BIND = "SCHEDULER_WORKER_METRICS_BIND"
 
 # The suite's RQ queues: scheduler_service.queueing, tickets_service.notifications (mail),
 # datapoints_service.documents.jobs (document imports). Named here, not imported: the
@@ -202,23 +201,13 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def parse_bind(value: str) -> tuple[str, int]:
-    """`host:port` (`[v6]:port` for IPv6) -> (host, port); a clear ValueError otherwise."""
-    host, separator, port = value.strip().rpartition(":")
-    if not separator or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{METRICS_BIND} must be host:port, e.g. 127.0.0.1:9108; got {value!r}")
-    host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
-    return host, int(port)
-
-
 _backlog_lock = threading.Lock()
 _backlog: BacklogCollector | None = None
 
 
-def serve_metrics(connection: Redis, bind: str | None = None) -> WSGIServer | None:
-    """Start the metrics listener on `bind` (default: the environment's setting), with the
+def serve_metrics(connection: Redis, bind: str) -> WSGIServer | None:
+    """Start the metrics listener on `bind` (`SCHEDULER_WORKER_METRICS_BIND`), with the
     backlog read through `connection`; the listening server, or None when it is off."""
-    bind = os.environ.get(METRICS_BIND, "") if bind is None else bind
     if not bind.strip():
         return None
     host, port = parse_bind(bind)

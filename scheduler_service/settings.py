@@ -34,6 +34,29 @@ def callable_url(value: str) -> str | None:
     return None
 
 
+METRICS_BIND = "SCHEDULER_WORKER_METRICS_BIND"
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """`host:port` (`[v6]:port` for IPv6) -> (host, port); a clear ValueError otherwise."""
+    host, separator, port = value.strip().rpartition(":")
+    if not separator or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{METRICS_BIND} must be host:port, e.g. 127.0.0.1:9108; got {value!r}")
+    host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
+    return host, int(port)
+
+
+def metrics_bind_problem(value: str | None) -> str | None:
+    """Why `value` cannot be the worker's metrics address, or None."""
+    if not value:
+        return None
+    try:
+        parse_bind(value)
+    except ValueError:
+        return f"must be host:port (IPv6 in brackets), e.g. 127.0.0.1:9108; got {value!r}"
+    return None
+
+
 def positive(value: float) -> str | None:
     return None if value > 0 else f"must be more than 0, got {value!r}"
 
@@ -77,6 +100,8 @@ class SchedulerSettings:
     worker_threads: int = setting("SCHEDULER_WORKER_THREADS", 32, minimum=1)
     # Calls one worker process sends at once to one destination (scheme, host, port).
     host_concurrency: int = setting("SCHEDULER_HOST_CONCURRENCY", 8, minimum=1)
+    # host:port of the worker's /metrics listener; none when unset.
+    worker_metrics_bind: str | None = setting(METRICS_BIND, None, check=metrics_bind_problem)
 
     @cached_property
     def allowed_targets(self) -> frozenset[AllowedTarget]:

@@ -423,8 +423,8 @@ class CallWorker(SimpleWorker):
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         super().bootstrap(*args, **kwargs)
-        metrics.serve_metrics(self.connection)
         runner = jobs.call_runner(self.connection, self.name)
+        metrics.serve_metrics(self.connection, runner.settings.worker_metrics_bind or "")
         self.dispatcher = Dispatcher(runner)
         self.dispatcher.start()
         jobs.install_dispatcher(self.dispatcher)

@@ -86,7 +86,7 @@ def substitute_variables(query: str) -> str:
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        pytest.skip("promtool is not installed (Debian package `prometheus`)")
+        pytest.fail("promtool is needed: `make test` installs it (apt-get install prometheus)")
     return found
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,6 +23,8 @@ from scheduler_service.execution import Recorded
 from scheduler_service.models import FAILED, PENDING, SUCCEEDED
 from scheduler_service.outbound import Outcome
 from scheduler_service.queueing import hand_over
+from scheduler_service.settings import METRICS_BIND, parse_bind
+from servicekit.settings import SettingsError
 from servicekit.users import user_stream
 from tests.scheduler_service.scheduler_helpers import TargetServer, WorkerProcess, wait_until
 from tests.scheduler_service.test_scheduler_worker import instant, schedule, wait_for_status
@@ -218,15 +221,20 @@ def test_a_scrape_while_redis_is_down_says_so_instead_of_failing() -> None:
     ],
 )
 def test_the_bind_setting_reads_host_and_port(bind: str, expected: tuple[str, int]) -> None:
-    assert metrics.parse_bind(bind) == expected
+    assert parse_bind(bind) == expected
 
 
 @pytest.mark.parametrize("bind", ["9108", "localhost", "localhost:", "host:http", "host:70000"])
 def test_a_malformed_bind_is_refused_naming_the_setting(bind: str) -> None:
-    with pytest.raises(ValueError, match=metrics.METRICS_BIND):
-        metrics.parse_bind(bind)
+    with pytest.raises(ValueError, match=METRICS_BIND):
+        parse_bind(bind)
 
 
 def test_no_listener_when_the_setting_is_empty(redis_client: redis.Redis) -> None:
     assert metrics.serve_metrics(redis_client, "") is None
     assert metrics.serve_metrics(redis_client, "  ") is None
+
+
+def test_a_malformed_metrics_address_stops_the_start(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(SettingsError, match="SCHEDULER_WORKER_METRICS_BIND: must be host:port"):
+        make_app(SCHEDULER_WORKER_METRICS_BIND="9108")

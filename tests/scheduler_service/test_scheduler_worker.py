@@ -387,10 +387,10 @@ def test_rqs_scheduler_process_is_started_again_soon_after_it_dies(
     start_worker: Callable[..., WorkerProcess],
 ) -> None:
     server, url = target
-    worker = start_worker()
-    assert worker.process is not None
-    assert wait_until(lambda: bool(children_of(worker.process.pid)), 10), "no RQ scheduler"
-    (scheduler_pid,) = children_of(worker.process.pid)
+    process = start_worker().process
+    assert process is not None
+    assert wait_until(lambda: bool(children_of(process.pid)), 10), "no RQ scheduler"
+    (scheduler_pid,) = children_of(process.pid)
     os.kill(scheduler_pid, signal.SIGKILL)  # as it exits on a Redis error (a failover)
     # Beyond the hand-over lead: the job waits in RQ's scheduled registry, which only
     # RQ's scheduler process moves on. An idle worker would restart it only after its
