@@ -422,9 +422,10 @@ class CallWorker(SimpleWorker):
         self._scheduler_lock = threading.Lock()
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        # Listening before the worker registers: once it is seen in RQ, it can be scraped.
+        metrics.serve_metrics(self.connection, jobs.worker_settings().worker_metrics_bind or "")
         super().bootstrap(*args, **kwargs)
         runner = jobs.call_runner(self.connection, self.name)
-        metrics.serve_metrics(self.connection, runner.settings.worker_metrics_bind or "")
         self.dispatcher = Dispatcher(runner)
         self.dispatcher.start()
         jobs.install_dispatcher(self.dispatcher)
