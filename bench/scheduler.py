@@ -227,7 +227,7 @@ def whole_stack_burst(count: int) -> Figures:
     target = target_server(arrivals)
     url = f"http://127.0.0.1:{target.server_port}/hook"
     # Either form of an allow-list entry: a host alone, or a host and port.
-    allowed = f"127.0.0.1,127.0.0.1:{target.server_port}"
+    allowed = f"127.0.0.1:{target.server_port}"
     try:
         with running_stack(
             ALL_PROCESSES, settings={**SETTINGS, "SCHEDULER_ALLOWED_HOSTS": allowed}

@@ -12,6 +12,7 @@ import requests
 from devstack.stack import ALL_PROCESSES, RunningStack
 from servicekit.testing import serve_wsgi
 from tests.e2e.e2e_helpers import ADMIN_PASSWORD, CallTargets, allowing_calls_to, e2e_stack
+from tests.scheduler_service.scheduler_helpers import TargetServer
 
 
 def e2e_redis_url(redis_url: str) -> str:
@@ -27,6 +28,14 @@ def call_targets() -> Iterator[tuple[CallTargets, str]]:
     targets = CallTargets()
     with serve_wsgi(targets) as url:
         yield targets, url
+
+
+@pytest.fixture
+def target(call_targets: tuple[CallTargets, str]) -> tuple[TargetServer, str]:
+    """A fresh recorder behind the one port the stacks' scheduled calls may reach."""
+    targets, url = call_targets
+    targets.current = TargetServer()
+    return targets.current, url
 
 
 @pytest.fixture(scope="session")

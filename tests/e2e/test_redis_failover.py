@@ -65,13 +65,6 @@ def failover(tmp_path: Path, call_targets: tuple[CallTargets, str]) -> Iterator[
         yield FailoverStack(group, stack)
 
 
-@pytest.fixture
-def target(call_targets: tuple[CallTargets, str]) -> tuple[TargetServer, str]:
-    targets, url = call_targets
-    targets.current = TargetServer()
-    return targets.current, url
-
-
 @dataclass
 class Traffic:
     """Clients reading through the gateway in a loop: one with a live token, one with a

@@ -60,14 +60,6 @@ def call_status(gateway_url: str, token: str, call_id: int) -> str:
     return str(response.json()["status"])
 
 
-@pytest.fixture
-def target(call_targets: tuple[CallTargets, str]) -> tuple[TargetServer, str]:
-    """A fresh recorder behind the one port the stacks' scheduled calls may reach."""
-    targets, url = call_targets
-    targets.current = TargetServer()
-    return targets.current, url
-
-
 def test_the_documents_request_fires_through_the_gateway_and_the_worker(
     gateway_url: str, target: tuple[TargetServer, str]
 ) -> None:

@@ -14,15 +14,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
 import requests
 import websocket
+from flask.testing import FlaskClient
 from rq import Worker
 
 from devstack.stack import Stack
+from scheduler_service.timestamps import render
 from servicekit.config import REPO_ROOT
 from servicekit.testing import CHROMIUM_FLAGS as HEADLESS_CHROMIUM
 
@@ -285,3 +288,41 @@ def loopback_on_port_of(url: str) -> str:
     """The allow-list of the tests: both loopback names, on the target server's port only."""
     port = url.rsplit(":", 1)[1]
     return f"127.0.0.1:{port},localhost:{port}"
+
+
+# Scheduling and reading calls through the API under test (its Flask test client).
+
+Auth = Callable[..., dict[str, str]]
+
+
+def instant(seconds_ahead: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds_ahead)
+
+
+def schedule(
+    client: FlaskClient, auth: Auth, instants: list[datetime], **target: Any
+) -> list[dict[str, Any]]:
+    body = {"timestamps": ", ".join(render(moment) or "" for moment in instants), **target}
+    response = client.post("/api/schedule-api/", json=body, headers=auth())
+    assert response.status_code == 201, response.get_json()
+    return list(response.get_json())
+
+
+def detail(client: FlaskClient, auth: Auth, call_id: int) -> dict[str, Any]:
+    response = client.get(f"/api/schedule-api/{call_id}/", headers=auth())
+    assert response.status_code == 200, response.get_json()
+    return dict(response.get_json())
+
+
+def wait_for_status(
+    client: FlaskClient, auth: Auth, call_id: int, statuses: set[str], timeout: float = 20
+) -> dict[str, Any]:
+    found = wait_until(
+        lambda: (lambda call: call if call["status"] in statuses else None)(
+            detail(client, auth, call_id)
+        ),
+        timeout,
+        0.1,
+    )
+    assert found, f"call {call_id} is {detail(client, auth, call_id)['status']}, not {statuses}"
+    return dict(found)

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from devstack.redis_server import free_port
 from scheduler_service import metrics
 from scheduler_service.execution import Recorded
 from scheduler_service.models import FAILED, PENDING, SUCCEEDED
@@ -26,18 +27,18 @@ from scheduler_service.queueing import hand_over
 from scheduler_service.settings import METRICS_BIND, parse_bind
 from servicekit.settings import SettingsError
 from servicekit.users import user_stream
-from tests.scheduler_service.scheduler_helpers import TargetServer, WorkerProcess, wait_until
-from tests.scheduler_service.test_scheduler_worker import instant, schedule, wait_for_status
+from tests.scheduler_service.scheduler_helpers import (
+    TargetServer,
+    WorkerProcess,
+    instant,
+    schedule,
+    wait_for_status,
+    wait_until,
+)
 
 Auth = Callable[..., dict[str, str]]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 STREAM = "flotilla:users-metrics-test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(url: str) -> Samples:

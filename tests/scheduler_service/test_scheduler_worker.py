@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -25,46 +24,16 @@ from scheduler_service.queueing import hand_over
 from scheduler_service.timestamps import render
 from servicekit.config import REPO_ROOT
 from tests.scheduler_service.scheduler_helpers import (
+    Auth,
     TargetServer,
     WorkerProcess,
+    detail,
+    instant,
     loopback_on_port_of,
+    schedule,
+    wait_for_status,
     wait_until,
 )
-
-Auth = Callable[..., dict[str, str]]
-
-
-def instant(seconds_ahead: float) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds_ahead)
-
-
-def schedule(
-    client: FlaskClient, auth: Auth, instants: list[datetime], **target: Any
-) -> list[dict[str, Any]]:
-    body = {"timestamps": ", ".join(render(moment) or "" for moment in instants), **target}
-    response = client.post("/api/schedule-api/", json=body, headers=auth())
-    assert response.status_code == 201, response.get_json()
-    return list(response.get_json())
-
-
-def detail(client: FlaskClient, auth: Auth, call_id: int) -> dict[str, Any]:
-    response = client.get(f"/api/schedule-api/{call_id}/", headers=auth())
-    assert response.status_code == 200, response.get_json()
-    return dict(response.get_json())
-
-
-def wait_for_status(
-    client: FlaskClient, auth: Auth, call_id: int, statuses: set[str], timeout: float = 20
-) -> dict[str, Any]:
-    found = wait_until(
-        lambda: (lambda call: call if call["status"] in statuses else None)(
-            detail(client, auth, call_id)
-        ),
-        timeout,
-        0.1,
-    )
-    assert found, f"call {call_id} is {detail(client, auth, call_id)['status']}, not {statuses}"
-    return dict(found)
 
 
 def test_a_call_fires_at_its_instant_once_with_its_idempotency_key(
